@@ -1,0 +1,53 @@
+/**
+ * The one domain error type. Every refusal in Corridor is a {@link CorridorError} with a stable
+ * `code`; the transport layer maps codes to gRPC status codes (see `src/hub/transport/errors.ts`).
+ * Messages say what was wrong and what to do; a `cause` is logged but never sent to a client.
+ */
+export type ErrorCode =
+  // input and framing
+  | 'REQUEST_TOO_LARGE'
+  | 'REQUEST_INVALID'
+  // the JWS profile, in verification order
+  | 'JWS_MALFORMED'
+  | 'JWS_ISSUER_MISMATCH'
+  | 'JWS_UNKNOWN_KEY'
+  | 'JWS_ALG_NOT_ALLOWED'
+  | 'JWS_BAD_SIGNATURE'
+  | 'JWS_WRONG_TYPE'
+  | 'JWS_IAT_OUT_OF_WINDOW'
+  | 'JWS_EXPIRED'
+  | 'JTI_REUSED'
+  | 'CONTENT_INVALID'
+  | 'POLICY_REFUSED'
+  // identity and access
+  | 'UNAUTHENTICATED'
+  | 'WRONG_PRINCIPAL_KIND'
+  | 'NOT_YOUR_IDENTITY'
+  | 'NOT_FOUND'
+  // delivery
+  | 'SUBSCRIBER_TOO_SLOW'
+  | 'SHUTTING_DOWN'
+  // configuration and local state
+  | 'CONFIG_INVALID'
+  | 'STATE_MISSING'
+  | 'HUB_UNAVAILABLE'
+  | 'INTERNAL';
+
+export class CorridorError extends Error {
+  override readonly name = 'CorridorError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export function isCorridorError(value: unknown): value is CorridorError {
+  return value instanceof CorridorError;
+}
+
+/** Shorthand for `throw new CorridorError(...)` in expression position. */
+export function fail(code: ErrorCode, message: string, cause?: unknown): never {
+  throw new CorridorError(code, message, cause === undefined ? undefined : { cause });
+}

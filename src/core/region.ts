@@ -1,0 +1,134 @@
+/**
+ * The region registry as declared in a region file: member states, their agencies,
+ * international observer organisations, and the hub's operators. The hub imports it into
+ * its database at start-up (every change is an audited event); `corridor pki init` issues
+ * certificates for every identity it names.
+ */
+import { z } from 'zod';
+import { AGENCY_ROLES } from './vocabulary.js';
+import { asAgencyId, asMemberId, asOperatorId, isAgencyId, isMemberId, isOperatorId } from './ids.js';
+import type { AgencyId, MemberId, OperatorId } from './ids.js';
+import type { AgencyRole } from './vocabulary.js';
+import { fail } from './errors.js';
+
+/** A public Ed25519 signing key as a JWK (RFC 8037). */
+export const publicJwkSchema = z.strictObject({
+  kty: z.literal('OKP'),
+  crv: z.literal('Ed25519'),
+  x: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'x must be 32 bytes of base64url'),
+  kid: z.string().optional(),
+  alg: z.enum(['Ed25519', 'EdDSA']).optional(),
+  use: z.literal('sig').optional(),
+});
+export type PublicJwk = z.infer<typeof publicJwkSchema>;
+
+const regionFileSchema = z.strictObject({
+  region: z.string().regex(/^[a-z0-9][a-z0-9.-]{0,63}$/, 'lower-case letters, digits, dots and dashes'),
+  name: z.string().min(1).max(200),
+  members: z
+    .array(
+      z.strictObject({
+        id: z.string().refine(isMemberId, 'a member id is three capital letters (ISO 3166-1 alpha-3)'),
+        name: z.string().min(1).max(200),
+        signingKeys: z.array(publicJwkSchema).max(16).default([]),
+      }),
+    )
+    .min(1),
+  agencies: z.array(
+    z.strictObject({
+      id: z.string().refine(isAgencyId, 'an agency id is OWNER:unit, e.g. IDN:immigration'),
+      name: z.string().min(1).max(200),
+      /** The member state the agency belongs to; absent for international organisations. */
+      member: z.string().refine(isMemberId).optional(),
+      /** For an international organisation with observer rights, its short name (IOM, UNODC). */
+      organisation: z.string().regex(/^[A-Z][A-Z0-9]{1,15}$/).optional(),
+      roles: z.array(z.enum(AGENCY_ROLES)).min(1),
+    }),
+  ),
+  operators: z.array(
+    z.strictObject({
+      id: z.string().refine(isOperatorId, 'an operator id is lower-case letters, digits, dots and dashes'),
+      name: z.string().min(1).max(200),
+    }),
+  ),
+});
+
+export interface MemberRecord {
+  readonly id: MemberId;
+  readonly name: string;
+  readonly signingKeys: readonly PublicJwk[];
+}
+
+export interface AgencyRecord {
+  readonly id: AgencyId;
+  readonly name: string;
+  /** Undefined for an international organisation. */
+  readonly member: MemberId | undefined;
+  readonly organisation: string | undefined;
+  readonly roles: readonly AgencyRole[];
+}
+
+export interface OperatorRecord {
+  readonly id: OperatorId;
+  readonly name: string;
+}
+
+export interface Region {
+  readonly region: string;
+  readonly name: string;
+  readonly members: readonly MemberRecord[];
+  readonly agencies: readonly AgencyRecord[];
+  readonly operators: readonly OperatorRecord[];
+}
+
+/** Validates a parsed region file and checks its cross-references. */
+export function parseRegion(value: unknown): Region {
+  const parsed = regionFileSchema.safeParse(value);
+  if (!parsed.success) fail('CONFIG_INVALID', `region file: ${describeIssues(parsed.error.issues)}`);
+  const file = parsed.data;
+  const members = file.members.map((m) => ({ id: asMemberId(m.id), name: m.name, signingKeys: m.signingKeys }));
+  const memberIds = new Set<string>(members.map((m) => m.id));
+  requireUnique('member', members.map((m) => m.id));
+  const agencies = file.agencies.map((a): AgencyRecord => {
+    const id = asAgencyId(a.id);
+    const owner = id.split(':')[0];
+    if (a.member !== undefined && a.organisation !== undefined) {
+      fail('CONFIG_INVALID', `region file: agency ${id} names both a member and an organisation; it has one or the other`);
+    }
+    if (a.member !== undefined) {
+      if (!memberIds.has(a.member)) fail('CONFIG_INVALID', `region file: agency ${id} belongs to unknown member ${a.member}`);
+      if (owner !== a.member) fail('CONFIG_INVALID', `region file: agency ${id} must be named ${a.member}:<unit>`);
+    } else if (a.organisation === undefined) {
+      fail('CONFIG_INVALID', `region file: agency ${id} needs a member or an organisation`);
+    } else if (owner !== a.organisation) {
+      fail('CONFIG_INVALID', `region file: agency ${id} must be named ${a.organisation}:<unit>`);
+    }
+    return {
+      id,
+      name: a.name,
+      member: a.member === undefined ? undefined : asMemberId(a.member),
+      organisation: a.organisation,
+      roles: [...new Set(a.roles)],
+    };
+  });
+  requireUnique('agency', agencies.map((a) => a.id));
+  const operators = file.operators.map((o) => ({ id: asOperatorId(o.id), name: o.name }));
+  requireUnique('operator', operators.map((o) => o.id));
+  return { region: file.region, name: file.name, members, agencies, operators };
+}
+
+function requireUnique(what: string, ids: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) fail('CONFIG_INVALID', `region file: ${what} ${id} is declared twice`);
+    seen.add(id);
+  }
+}
+
+/** Formats schema issues as `path: message; path: message`, for error messages people read. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.')}: ${issue.message}`)
+    .join('; ');
+}

@@ -1,0 +1,87 @@
+/**
+ * The state directory (`CORRIDOR_HOME`, default `./.corridor`): where the dev PKI, the region
+ * file, private keys and the embedded database live. Git ignores it. Every path in Corridor's
+ * local state is derived here so that the layout is written down once.
+ *
+ * ```
+ * .corridor/
+ *   ca/ca.crt ca.key                      regional CA (dev only)
+ *   region.json                           the region registry the hub imports
+ *   hub/tls.crt tls.key receipt-key.jwk   hub server certificate and receipt-signing key
+ *   members/IDN/tls.crt tls.key           a member node's mTLS identity
+ *   members/IDN/signing-key.jwk           its Ed25519 bulletin-signing key (private, 0600)
+ *   members/IDN/node.sock                 the node's local API
+ *   agencies/IDN~immigration/tls.crt tls.key
+ *   operators/duty-officer/tls.crt tls.key
+ *   pg/                                   embedded PostgreSQL data
+ * ```
+ */
+import path from 'node:path';
+import type { AgencyId, MemberId, OperatorId } from '../core/ids.js';
+
+export function resolveHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  const value = env['CORRIDOR_HOME'];
+  return path.resolve(cwd, value !== undefined && value !== '' ? value : '.corridor');
+}
+
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export function caFiles(home: string): TlsFiles {
+  return { cert: path.join(home, 'ca', 'ca.crt'), key: path.join(home, 'ca', 'ca.key') };
+}
+
+export function regionFile(home: string): string {
+  return path.join(home, 'region.json');
+}
+
+export function hubDir(home: string): string {
+  return path.join(home, 'hub');
+}
+
+export function hubTls(home: string): TlsFiles {
+  return tlsIn(hubDir(home));
+}
+
+export function hubReceiptKeyFile(home: string): string {
+  return path.join(hubDir(home), 'receipt-key.jwk');
+}
+
+export function memberDir(home: string, member: MemberId): string {
+  return path.join(home, 'members', member);
+}
+
+export function memberTls(home: string, member: MemberId): TlsFiles {
+  return tlsIn(memberDir(home, member));
+}
+
+export function memberSigningKeyFile(home: string, member: MemberId): string {
+  return path.join(memberDir(home, member), 'signing-key.jwk');
+}
+
+export function memberSocket(home: string, member: MemberId): string {
+  return path.join(memberDir(home, member), 'node.sock');
+}
+
+export function agencyDir(home: string, agency: AgencyId): string {
+  // ':' is legal on Linux but awkward in shells and on other systems.
+  return path.join(home, 'agencies', agency.replace(':', '~'));
+}
+
+export function agencyTls(home: string, agency: AgencyId): TlsFiles {
+  return tlsIn(agencyDir(home, agency));
+}
+
+export function operatorTls(home: string, operator: OperatorId): TlsFiles {
+  return tlsIn(path.join(home, 'operators', operator));
+}
+
+export function embeddedPgDir(home: string): string {
+  return path.join(home, 'pg');
+}
+
+function tlsIn(dir: string): TlsFiles {
+  return { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+}
