@@ -4,6 +4,7 @@
  * it must be rejected rather than resolved.
  */
 import { fail } from './errors.js';
+import { printable } from './ids.js';
 
 /** Parses `text` as JSON; throws `JWS_MALFORMED` naming `what` on invalid JSON or duplicate names. */
 export function parseStrictJson(text: string, what: string): unknown {
@@ -14,7 +15,8 @@ export function parseStrictJson(text: string, what: string): unknown {
     fail('JWS_MALFORMED', `${what} is not valid JSON`);
   }
   const duplicate = findDuplicateName(text);
-  if (duplicate !== undefined) fail('JWS_MALFORMED', `${what} has the member name "${duplicate.slice(0, 40)}" twice`);
+  // The name is attacker-controlled: shortened and stripped of control characters.
+  if (duplicate !== undefined) fail('JWS_MALFORMED', `${what} has the member name "${printable(duplicate, 40)}" twice`);
   return value;
 }
 

@@ -1,0 +1,116 @@
+/** Data access for stored bulletins and delivery decisions. Functions take the database first. */
+import type { Kysely } from 'kysely';
+import type { HubDatabase } from './db/schema.js';
+
+export interface StoredBulletin {
+  readonly sequence: bigint;
+  readonly id: string;
+  readonly issuer: string;
+  readonly jti: string;
+  readonly jws: Uint8Array;
+  readonly jwsSha256: Uint8Array;
+  readonly hubTime: Date;
+  readonly expiresAt: Date;
+  readonly auditPosition: bigint;
+  readonly receipt: Uint8Array;
+}
+
+const BULLETIN_COLUMNS = ['sequence', 'id', 'issuer', 'jti', 'jws', 'jws_sha256', 'hub_time', 'expires_at', 'audit_position', 'receipt'] as const;
+
+type BulletinRow = Pick<HubDatabase['bulletin'], (typeof BULLETIN_COLUMNS)[number]>;
+
+function toStored(row: {
+  [K in keyof BulletinRow]: BulletinRow[K] extends import('kysely').ColumnType<infer S, unknown, unknown> ? S : BulletinRow[K];
+}): StoredBulletin {
+  return {
+    sequence: row.sequence,
+    id: row.id,
+    issuer: row.issuer,
+    jti: row.jti,
+    jws: row.jws,
+    jwsSha256: row.jws_sha256,
+    hubTime: row.hub_time,
+    expiresAt: row.expires_at,
+    auditPosition: row.audit_position,
+    receipt: row.receipt,
+  };
+}
+
+export async function findBulletinByIssuerJti(db: Kysely<HubDatabase>, issuer: string, jti: string): Promise<StoredBulletin | undefined> {
+  const row = await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('issuer', '=', issuer).where('jti', '=', jti).executeTakeFirst();
+  return row === undefined ? undefined : toStored(row);
+}
+
+export async function findBulletinById(db: Kysely<HubDatabase>, id: string): Promise<StoredBulletin | undefined> {
+  const row = await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('id', '=', id).executeTakeFirst();
+  return row === undefined ? undefined : toStored(row);
+}
+
+export async function findBulletinBySequence(db: Kysely<HubDatabase>, sequence: bigint): Promise<StoredBulletin | undefined> {
+  const row = await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('sequence', '=', sequence).executeTakeFirst();
+  return row === undefined ? undefined : toStored(row);
+}
+
+export interface DeliverableRow {
+  readonly bulletin: StoredBulletin;
+  readonly reason: string;
+  readonly policyVersion: string;
+}
+
+/** The deliveries released to an agency after `afterSequence`, in sequence order. */
+export async function listDeliverable(
+  db: Kysely<HubDatabase>,
+  agencyId: string,
+  afterSequence: bigint,
+  limit: number,
+  now: Date,
+): Promise<DeliverableRow[]> {
+  const rows = await db
+    .selectFrom('delivery_decision as d')
+    .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
+    .select([
+      'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
+      'd.reason', 'd.policy_version',
+    ])
+    .where('d.agency_id', '=', agencyId)
+    .where('d.decision', '=', 'deliver')
+    .where('d.sequence', '>', afterSequence)
+    // Retention has ended for an expired bulletin: it is not handed out any more.
+    .where('b.expires_at', '>', now)
+    .orderBy('d.sequence')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ bulletin: toStored(row), reason: row.reason, policyVersion: row.policy_version }));
+}
+
+/** Deliver decisions of one bulletin: agency id → reason and policy version. */
+export async function listRecipients(db: Kysely<HubDatabase>, sequence: bigint): Promise<Map<string, { reason: string; policyVersion: string }>> {
+  const rows = await db
+    .selectFrom('delivery_decision')
+    .select(['agency_id', 'reason', 'policy_version'])
+    .where('sequence', '=', sequence)
+    .where('decision', '=', 'deliver')
+    .execute();
+  return new Map(rows.map((r) => [r.agency_id, { reason: r.reason, policyVersion: r.policy_version }]));
+}
+
+export async function wasDeliveredTo(db: Kysely<HubDatabase>, agencyId: string, sequence: bigint): Promise<boolean> {
+  const row = await db
+    .selectFrom('delivery_decision')
+    .select('sequence')
+    .where('agency_id', '=', agencyId)
+    .where('sequence', '=', sequence)
+    .where('decision', '=', 'deliver')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function ackedThrough(db: Kysely<HubDatabase>, agencyId: string): Promise<bigint> {
+  const row = await db.selectFrom('agency_cursor').select('acked_through').where('agency_id', '=', agencyId).executeTakeFirst();
+  return row?.acked_through ?? 0n;
+}
+
+export async function latestSequence(db: Kysely<HubDatabase>): Promise<bigint> {
+  const row = await db.selectFrom('ledger_head').select('next_sequence').executeTakeFirstOrThrow();
+  return row.next_sequence - 1n;
+}

@@ -1,0 +1,117 @@
+/**
+ * Hub configuration: read from an optional JSON file and the environment (the environment wins),
+ * validated once at start-up into a read-only object. `process.env` is read here and nowhere
+ * else in the hub. Secrets are file paths, never values.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { CorridorError } from '../core/errors.js';
+import { describeIssues } from '../core/region.js';
+import { caFiles, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:7443');
+
+const configSchema = z.strictObject({
+  home: z.string().min(1),
+  listen: hostPort.default('127.0.0.1:7443'),
+  /** `host:port` of the Prometheus /metrics endpoint, or `off`. */
+  metricsListen: z.union([hostPort, z.literal('off')]).default('127.0.0.1:9464'),
+  databaseUrl: z.string().url().optional(),
+  regionFile: z.string().min(1).optional(),
+  tls: z
+    .strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+    .optional(),
+  receiptKeyFile: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  limits: z
+    .strictObject({
+      maxBulletinBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(256 * 1024),
+      iatMaxAgeSeconds: z.number().int().min(1).max(86_400).default(300),
+      iatMaxSkewSeconds: z.number().int().min(0).max(3600).default(60),
+      subscriberBuffer: z.number().int().min(1).max(1_000_000).default(1024),
+      backlogPage: z.number().int().min(1).max(10_000).default(256),
+    })
+    .prefault({}),
+  shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
+});
+
+export type HubConfigInput = z.input<typeof configSchema>;
+
+export interface HubConfig {
+  readonly home: string;
+  readonly listen: string;
+  readonly metricsListen: string | 'off';
+  readonly databaseUrl: string | undefined;
+  readonly regionFile: string;
+  readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
+  readonly receiptKeyFile: string;
+  readonly logLevel: string;
+  readonly limits: {
+    readonly maxBulletinBytes: number;
+    readonly iatMaxAgeSeconds: number;
+    readonly iatMaxSkewSeconds: number;
+    readonly subscriberBuffer: number;
+    readonly backlogPage: number;
+  };
+  readonly shutdownGraceMs: number;
+}
+
+/** Validates a configuration object; paths not given derive from the state directory. */
+export function parseHubConfig(input: unknown): HubConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) throw new CorridorError('CONFIG_INVALID', `hub configuration: ${describeIssues(parsed.error.issues)}`);
+  const c = parsed.data;
+  const ca = caFiles(c.home).cert;
+  const serverTls = hubTls(c.home);
+  return {
+    home: c.home,
+    listen: c.listen,
+    metricsListen: c.metricsListen,
+    databaseUrl: c.databaseUrl,
+    regionFile: c.regionFile ?? regionFile(c.home),
+    tls: c.tls ?? { ca, cert: serverTls.cert, key: serverTls.key },
+    receiptKeyFile: c.receiptKeyFile ?? hubReceiptKeyFile(c.home),
+    logLevel: c.logLevel,
+    limits: c.limits,
+    shutdownGraceMs: c.shutdownGraceMs,
+  };
+}
+
+/**
+ * Reads the configuration: the file named by `--config` or `CORRIDOR_CONFIG` (JSON), then the
+ * environment variables CORRIDOR_HOME, DATABASE_URL, CORRIDOR_HUB_LISTEN, CORRIDOR_METRICS_LISTEN
+ * and CORRIDOR_LOG_LEVEL over it.
+ */
+export async function readHubConfig(env: NodeJS.ProcessEnv, configFile?: string): Promise<HubConfig> {
+  const file = configFile ?? nonEmpty(env['CORRIDOR_CONFIG']);
+  let fromFile: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      throw new CorridorError('CONFIG_INVALID', `the configuration file ${file} cannot be read`);
+    }
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+      fromFile = value as Record<string, unknown>;
+    } catch {
+      throw new CorridorError('CONFIG_INVALID', `the configuration file ${file} is not a JSON object`);
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  const set = (key: string, value: string | undefined): void => {
+    if (value !== undefined) overrides[key] = value;
+  };
+  set('databaseUrl', nonEmpty(env['DATABASE_URL']));
+  set('listen', nonEmpty(env['CORRIDOR_HUB_LISTEN']));
+  set('metricsListen', nonEmpty(env['CORRIDOR_METRICS_LISTEN']));
+  set('logLevel', nonEmpty(env['CORRIDOR_LOG_LEVEL']));
+  const home = typeof fromFile['home'] === 'string' && env['CORRIDOR_HOME'] === undefined ? fromFile['home'] : resolveHome(env);
+  return parseHubConfig({ ...fromFile, ...overrides, home });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}

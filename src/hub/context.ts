@@ -1,0 +1,39 @@
+/** Everything a hub use-case needs, built once by the composition root (`hub.ts`). */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { SigningKey } from '../core/jws.js';
+import type { HubDatabase } from './db/schema.js';
+import type { Fanout } from './fanout.js';
+import type { HubMetrics } from './metrics.js';
+import type { RegistryView } from './registry.js';
+
+export interface HubLimits {
+  /** Largest bulletin JWS accepted, in bytes. */
+  readonly maxBulletinBytes: number;
+  /** How old `iat` may be at submission, in seconds. */
+  readonly iatMaxAgeSeconds: number;
+  /** How far ahead of hub time `iat` may be, in seconds. */
+  readonly iatMaxSkewSeconds: number;
+  /** Live deliveries a subscription may hold unsent before it is cut off as too slow. */
+  readonly subscriberBuffer: number;
+  /** Rows read per backlog query. */
+  readonly backlogPage: number;
+}
+
+export interface HubContext {
+  readonly db: Kysely<HubDatabase>;
+  readonly clock: Clock;
+  readonly registry: () => RegistryView;
+  readonly receiptKey: SigningKey;
+  /** The hub's public receipt keys, as a JWKS document. */
+  readonly receiptJwks: string;
+  /** `iss` of the hub's receipts. */
+  readonly issuer: string;
+  readonly limits: HubLimits;
+  readonly fanout: Fanout;
+  readonly metrics: HubMetrics;
+  readonly log: Logger;
+  /** Aborted when the hub begins shutting down; open streams end. */
+  readonly shutdown: AbortSignal;
+}

@@ -1,0 +1,136 @@
+/**
+ * Numbered migrations of the hub database, applied in order by kysely's Migrator. The same SQL
+ * runs on the embedded cluster and on an external PostgreSQL. Never edit a migration that has
+ * shipped: add the next number.
+ */
+import { Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { CorridorError } from '../../core/errors.js';
+import type { HubDatabase } from './schema.js';
+
+const migrations: Record<string, Migration> = {
+  '0001_exchange_core': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        CREATE TABLE member (
+          id text PRIMARY KEY CHECK (id ~ '^[A-Z]{3}$'),
+          name text NOT NULL,
+          record_sha256 bytea NOT NULL,
+          updated_at timestamptz NOT NULL
+        );
+        CREATE TABLE member_key (
+          kid text PRIMARY KEY,
+          member_id text NOT NULL REFERENCES member (id),
+          alg text NOT NULL CHECK (alg IN ('Ed25519', 'EdDSA')),
+          jwk jsonb NOT NULL,
+          status text NOT NULL CHECK (status IN ('active', 'retired')),
+          added_at timestamptz NOT NULL
+        );
+        CREATE INDEX member_key_member ON member_key (member_id);
+        CREATE TABLE agency (
+          id text PRIMARY KEY,
+          name text NOT NULL,
+          member_id text REFERENCES member (id),
+          organisation text,
+          roles text[] NOT NULL,
+          record_sha256 bytea NOT NULL,
+          updated_at timestamptz NOT NULL,
+          CHECK ((member_id IS NULL) <> (organisation IS NULL))
+        );
+        CREATE TABLE operator (
+          id text PRIMARY KEY,
+          name text NOT NULL,
+          record_sha256 bytea NOT NULL,
+          updated_at timestamptz NOT NULL
+        );
+
+        -- One row. Every transaction that appends audit events locks it first, so audit
+        -- positions and bulletin sequences are contiguous and assigned in commit order:
+        -- a reader that sees position n has seen every position below n.
+        CREATE TABLE ledger_head (
+          singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+          next_position bigint NOT NULL,
+          next_sequence bigint NOT NULL
+        );
+        INSERT INTO ledger_head (singleton, next_position, next_sequence) VALUES (true, 1, 1);
+
+        CREATE TABLE audit_event (
+          position bigint PRIMARY KEY,
+          kind smallint NOT NULL,
+          hub_time timestamptz NOT NULL,
+          actor text NOT NULL,
+          bulletin_id text,
+          agency_id text,
+          code text NOT NULL,
+          leaf bytea NOT NULL,
+          leaf_hash bytea NOT NULL UNIQUE CHECK (octet_length(leaf_hash) = 32)
+        );
+        CREATE INDEX audit_event_bulletin ON audit_event (bulletin_id, position) WHERE bulletin_id IS NOT NULL;
+        CREATE INDEX audit_event_agency ON audit_event (agency_id, position) WHERE agency_id IS NOT NULL;
+        CREATE INDEX audit_event_actor ON audit_event (actor, position);
+        CREATE INDEX audit_event_time ON audit_event (hub_time);
+
+        CREATE FUNCTION refuse_audit_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'audit_event is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+        END;
+        $$;
+        CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
+          FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite();
+        CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+          FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_rewrite();
+
+        CREATE TABLE bulletin (
+          sequence bigint PRIMARY KEY,
+          id text NOT NULL UNIQUE,
+          issuer text NOT NULL REFERENCES member (id),
+          jti text NOT NULL,
+          kid text NOT NULL REFERENCES member_key (kid),
+          jws bytea NOT NULL,
+          jws_sha256 bytea NOT NULL,
+          category text NOT NULL,
+          tlp text NOT NULL,
+          hub_time timestamptz NOT NULL,
+          expires_at timestamptz NOT NULL,
+          audit_position bigint NOT NULL REFERENCES audit_event (position),
+          receipt bytea NOT NULL,
+          UNIQUE (issuer, jti)
+        );
+        CREATE TRIGGER bulletin_append_only BEFORE UPDATE OR DELETE ON bulletin
+          FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite();
+
+        CREATE TABLE delivery_decision (
+          agency_id text NOT NULL REFERENCES agency (id),
+          sequence bigint NOT NULL REFERENCES bulletin (sequence),
+          decision text NOT NULL CHECK (decision IN ('deliver', 'deny')),
+          code text NOT NULL,
+          reason text NOT NULL,
+          policy_version text NOT NULL,
+          audit_position bigint NOT NULL REFERENCES audit_event (position),
+          acked_at timestamptz,
+          PRIMARY KEY (agency_id, sequence)
+        );
+        CREATE INDEX delivery_decision_deliverable ON delivery_decision (agency_id, sequence) WHERE decision = 'deliver';
+        CREATE INDEX delivery_decision_unacked ON delivery_decision (agency_id, sequence)
+          WHERE decision = 'deliver' AND acked_at IS NULL;
+
+        CREATE TABLE agency_cursor (
+          agency_id text PRIMARY KEY REFERENCES agency (id),
+          acked_through bigint NOT NULL,
+          updated_at timestamptz NOT NULL
+        );
+      `.execute(db);
+    },
+  },
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the schema up to date; safe to run from several processes at once (kysely locks). */
+export async function migrateHubDatabase(db: Kysely<HubDatabase>): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error !== undefined || failed !== undefined) {
+    throw new CorridorError('INTERNAL', `database migration ${failed?.migrationName ?? ''} failed`, { cause: error });
+  }
+}

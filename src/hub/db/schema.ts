@@ -1,0 +1,73 @@
+/** Kysely table types for the hub database. Migrations in `migrations.ts` are the source of truth. */
+import type { ColumnType, Generated } from 'kysely';
+
+type Int8 = ColumnType<bigint, bigint | number, bigint | number>;
+type Timestamp = ColumnType<Date, Date, Date>;
+
+export interface HubDatabase {
+  member: { id: string; name: string; record_sha256: Uint8Array; updated_at: Timestamp };
+  member_key: {
+    kid: string;
+    member_id: string;
+    alg: string;
+    jwk: ColumnType<PublicJwkRow, string, string>;
+    status: string;
+    added_at: Timestamp;
+  };
+  agency: {
+    id: string;
+    name: string;
+    member_id: string | null;
+    organisation: string | null;
+    roles: ColumnType<string[], string[], string[]>;
+    record_sha256: Uint8Array;
+    updated_at: Timestamp;
+  };
+  operator: { id: string; name: string; record_sha256: Uint8Array; updated_at: Timestamp };
+  ledger_head: { singleton: boolean; next_position: Int8; next_sequence: Int8 };
+  audit_event: {
+    position: Int8;
+    kind: number;
+    hub_time: Timestamp;
+    actor: string;
+    bulletin_id: string | null;
+    agency_id: string | null;
+    code: string;
+    leaf: Uint8Array;
+    leaf_hash: Uint8Array;
+  };
+  bulletin: {
+    sequence: Int8;
+    id: string;
+    issuer: string;
+    jti: string;
+    kid: string;
+    jws: Uint8Array;
+    jws_sha256: Uint8Array;
+    category: string;
+    tlp: string;
+    hub_time: Timestamp;
+    expires_at: Timestamp;
+    audit_position: Int8;
+    receipt: Uint8Array;
+  };
+  delivery_decision: {
+    agency_id: string;
+    sequence: Int8;
+    decision: 'deliver' | 'deny';
+    code: string;
+    reason: string;
+    policy_version: string;
+    audit_position: Int8;
+    acked_at: Timestamp | null;
+  };
+  agency_cursor: { agency_id: string; acked_through: Int8; updated_at: Timestamp };
+  kysely_migration?: { name: string; timestamp: string };
+  _generated?: Generated<number>;
+}
+
+export interface PublicJwkRow {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+}

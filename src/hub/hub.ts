@@ -1,0 +1,169 @@
+/**
+ * The hub's composition root: configuration in, a running hub out. It wires the database, the
+ * registry, the receipt key, fan-out, metrics and the gRPC server, and owns their shutdown:
+ * stop admitting, end open streams, close the server with a deadline, close the pool, and stop
+ * the embedded database if this process started it.
+ */
+import { createServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { HealthImplementation } from 'grpc-health-check';
+import { exportJWK } from 'jose';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { CorridorError } from '../core/errors.js';
+import { importSigningKey } from '../core/jws.js';
+import { hubIssuer } from '../core/receipt.js';
+import { parseRegion } from '../core/region.js';
+import { parseStrictJson } from '../core/strict-json.js';
+import { createKysely, createPool, provideDatabase } from '../infra/database.js';
+import { readPrivateJwkFile } from '../infra/keys.js';
+import type { Logger } from '../infra/log.js';
+import { findBulletinBySequence, latestSequence, listRecipients } from './bulletins.js';
+import type { HubConfig } from './config.js';
+import type { HubContext } from './context.js';
+import { migrateHubDatabase } from './db/migrations.js';
+import type { HubDatabase } from './db/schema.js';
+import { Fanout } from './fanout.js';
+import { createHubMetrics } from './metrics.js';
+import { importRegion, loadRegistry } from './registry.js';
+import { SERVICE_NAMES, bindServer, buildServer, serverCredentials } from './transport/server.js';
+
+export interface RunningHub {
+  /** The bound gRPC port (useful with port 0). */
+  readonly port: number;
+  /** The bound metrics port, or undefined when metrics are off. */
+  readonly metricsPort: number | undefined;
+  readonly region: string;
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export async function startHub(config: HubConfig, log: Logger, clock: Clock = systemClock): Promise<RunningHub> {
+  const region = parseRegion(await readJsonFile(config.regionFile, 'region file'));
+  const receiptKey = await importSigningKey(await readPrivateJwkFile(config.receiptKeyFile));
+  const tls = {
+    ca: await readStateFile(config.tls.ca, 'CA certificate'),
+    cert: await readStateFile(config.tls.cert, 'hub certificate'),
+    key: await readStateFile(config.tls.key, 'hub TLS key'),
+  };
+
+  const database = await provideDatabase({ databaseUrl: config.databaseUrl, home: config.home, name: 'corridor_hub', log: log.child({ subsystem: 'db' }) });
+  const pool = createPool(database.url, 16);
+  const db = createKysely<HubDatabase>(pool);
+  const cleanupDatabase = async (): Promise<void> => {
+    await db.destroy();
+    await database.release();
+  };
+  try {
+    await migrateHubDatabase(db);
+    const imported = await importRegion(db, clock, region);
+    if (imported.changes + imported.keysAdded > 0) log.info(imported, 'region registry updated from the region file');
+    const registry = await loadRegistry(db);
+
+    const publicReceiptJwk = { ...(await exportJWK(receiptKey.key)), kid: receiptKey.kid, alg: receiptKey.alg, use: 'sig' };
+    delete publicReceiptJwk.d;
+    const metrics = createHubMetrics({ collectDefaults: true });
+    const shutdown = new AbortController();
+    const fanoutLog = log.child({ subsystem: 'fanout' });
+    const fanout = new Fanout(
+      async (sequence) => {
+        const bulletin = await findBulletinBySequence(db, sequence);
+        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, sequence) };
+      },
+      await latestSequence(db),
+      fanoutLog,
+    );
+    const ctx: HubContext = {
+      db,
+      clock,
+      registry: () => registry,
+      receiptKey,
+      receiptJwks: JSON.stringify({ keys: [publicReceiptJwk] }),
+      issuer: hubIssuer(region.region),
+      limits: config.limits,
+      fanout,
+      metrics,
+      log: log.child({ subsystem: 'exchange' }),
+      shutdown: shutdown.signal,
+    };
+
+    const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((name) => [name, 'SERVING'])]));
+    const server = buildServer(ctx, health);
+    const port = await bindServer(server, config.listen, serverCredentials(tls));
+    const metricsServer = config.metricsListen === 'off' ? undefined : await serveMetrics(config.metricsListen, metrics.registry);
+    const metricsAddress = metricsServer?.address();
+    log.info({ port, region: region.region, metrics: config.metricsListen, agencies: registry.agencies.size }, 'hub listening');
+
+    let closing: Promise<void> | undefined;
+    return {
+      port,
+      metricsPort: metricsAddress !== null && typeof metricsAddress === 'object' ? metricsAddress.port : undefined,
+      region: region.region,
+      close: () => {
+        closing ??= (async () => {
+          log.info('hub shutting down');
+          health.setStatus('', 'NOT_SERVING');
+          for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
+          shutdown.abort();
+          await shutdownServer(server, config.shutdownGraceMs);
+          fanout.close();
+          await new Promise<void>((resolve) => (metricsServer === undefined ? resolve() : metricsServer.close(() => resolve())));
+          await cleanupDatabase();
+          log.info('hub stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await cleanupDatabase().catch(() => {});
+    throw error;
+  }
+}
+
+function shutdownServer(server: import('@grpc/grpc-js').Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+async function serveMetrics(address: string, registry: import('prom-client').Registry): Promise<HttpServer> {
+  const separator = address.lastIndexOf(':');
+  const host = address.slice(0, separator).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(separator + 1));
+  const server = createServer((request, response) => {
+    if (request.url !== '/metrics') {
+      response.writeHead(404).end('not found; try /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => response.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+async function readStateFile(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch {
+    throw new CorridorError('STATE_MISSING', `the ${what} ${file} cannot be read; run \`corridor pki init\` or configure its path`);
+  }
+}
+
+async function readJsonFile(file: string, what: string): Promise<unknown> {
+  const text = (await readStateFile(file, what)).toString('utf8');
+  return parseStrictJson(text, `the ${what} ${file}`);
+}

@@ -1,0 +1,90 @@
+/**
+ * Read-only use-cases: fetch one bulletin, the key directory, and the audit record. Each decides
+ * who may read what: a bulletin only by its originator or an agency it was released to; the
+ * audit record only by operators, who see ids, digests and reasons but never bulletin content.
+ */
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { CorridorError, fail } from '../core/errors.js';
+import { asMemberId, parseBulletinId } from '../core/ids.js';
+import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
+import type { AuditEvent, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
+import { MemberKeySchema } from '../gen/corridor/v1/directory_pb.js';
+import type { MemberKey } from '../gen/corridor/v1/directory_pb.js';
+import type { PrincipalOf } from './authn.js';
+import { findBulletinById, wasDeliveredTo } from './bulletins.js';
+import type { StoredBulletin } from './bulletins.js';
+import type { HubContext } from './context.js';
+import { recordRefusal } from './refusals.js';
+
+export async function getBulletin(ctx: HubContext, principal: PrincipalOf<'member' | 'agency'>, id: string): Promise<StoredBulletin> {
+  try {
+    parseBulletinId(id);
+    const bulletin = await findBulletinById(ctx.db, id);
+    const visible =
+      bulletin !== undefined &&
+      (principal.kind === 'member' ? bulletin.issuer === principal.id : await wasDeliveredTo(ctx.db, principal.id, bulletin.sequence));
+    // The same answer whether it does not exist or is not yours: existence is itself information.
+    if (!visible) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
+    return bulletin;
+  } catch (error) {
+    if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, { bulletinId: id.slice(0, 100) });
+    throw error;
+  }
+}
+
+export function keyDirectory(ctx: HubContext, memberFilter: string): { memberKeys: MemberKey[]; hubJwksJson: string } {
+  const member = memberFilter === '' ? undefined : asMemberId(memberFilter);
+  const memberKeys = [...ctx.registry().keys.values()]
+    .filter((key) => member === undefined || key.member === member)
+    .sort((a, b) => (a.member === b.member ? (a.kid < b.kid ? -1 : 1) : a.member < b.member ? -1 : 1))
+    .map((key) =>
+      create(MemberKeySchema, {
+        memberId: key.member,
+        kid: key.kid,
+        alg: key.alg,
+        jwkJson: key.jwkJson,
+        status: key.status,
+        addedMs: BigInt(key.addedAt.getTime()),
+      }),
+    );
+  return { memberKeys, hubJwksJson: ctx.receiptJwks };
+}
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+export async function listEvents(
+  ctx: HubContext,
+  operator: PrincipalOf<'operator'>,
+  request: ListEventsRequest,
+): Promise<{ events: AuditEvent[]; nextAfterPosition: bigint }> {
+  const pageSize = request.pageSize === 0 ? DEFAULT_PAGE : Math.min(request.pageSize, MAX_PAGE);
+  let query = ctx.db
+    .selectFrom('audit_event')
+    .select(['position', 'leaf', 'leaf_hash'])
+    .where('position', '>', request.afterPosition)
+    .orderBy('position')
+    .limit(pageSize + 1);
+  if (request.kinds.length > 0) query = query.where('kind', 'in', request.kinds);
+  if (request.actor !== '') query = query.where('actor', '=', request.actor);
+  if (request.bulletinId !== '') query = query.where('bulletin_id', '=', request.bulletinId);
+  if (request.agencyId !== '') query = query.where('agency_id', '=', request.agencyId);
+  if (request.code !== '') query = query.where('code', '=', request.code);
+  if (request.sinceMs !== 0n) query = query.where('hub_time', '>=', new Date(Number(request.sinceMs)));
+  if (request.untilMs !== 0n) query = query.where('hub_time', '<', new Date(Number(request.untilMs)));
+  const rows = await query.execute();
+  const page = rows.slice(0, pageSize);
+  ctx.log.debug({ operator: operator.id, returned: page.length }, 'audit events listed');
+  return {
+    events: page.map((row) =>
+      create(AuditEventSchema, {
+        position: row.position,
+        leaf: fromBinary(AuditLeafSchema, row.leaf),
+        leafBytes: row.leaf,
+        leafHash: row.leaf_hash,
+      }),
+    ),
+    nextAfterPosition: rows.length > pageSize ? (page[page.length - 1]?.position ?? 0n) : 0n,
+  };
+}
+

@@ -1,0 +1,47 @@
+/**
+ * The record of a refusal: when an authenticated principal's request is refused, the only trace
+ * it leaves is one REFUSE event in the audit log, with the reason code and message.
+ */
+import { EventKind } from '../core/audit-leaf.js';
+import { isCorridorError } from '../core/errors.js';
+import type { Principal } from './authn.js';
+import type { HubContext } from './context.js';
+import { inLedgerTransaction } from './ledger.js';
+
+export interface RefusalDetails {
+  readonly bulletinId?: string;
+  readonly agencyId?: string;
+  readonly objectDigest?: Uint8Array;
+}
+
+export async function recordRefusal(
+  ctx: HubContext,
+  principal: Principal,
+  operation: string,
+  error: unknown,
+  details: RefusalDetails = {},
+): Promise<void> {
+  const code = isCorridorError(error) ? error.code : 'INTERNAL';
+  const reason = isCorridorError(error) ? error.message : 'internal error';
+  ctx.metrics.refused.inc({ operation, code });
+  ctx.log.info({ principal: principal.label, operation, code, bulletinId: details.bulletinId }, 'refused');
+  try {
+    await inLedgerTransaction(ctx.db, ctx.clock, (ledger) =>
+      ledger.append([
+        {
+          kind: EventKind.REFUSE,
+          actor: principal.label,
+          operation,
+          code,
+          reason,
+          ...(details.bulletinId === undefined ? {} : { bulletinId: details.bulletinId }),
+          ...(details.agencyId === undefined ? {} : { agencyId: details.agencyId }),
+          ...(details.objectDigest === undefined ? {} : { objectDigest: details.objectDigest }),
+        },
+      ]),
+    );
+  } catch (recordError) {
+    // The refusal itself still reaches the client; losing its record is logged loudly.
+    ctx.log.error({ err: recordError, operation, code }, 'could not record a refusal in the audit log');
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The region registry in the hub: members, their signing keys, agencies and operators. Imported
+ * from the region file at start-up (each addition or change is an audited event in the same
+ * transaction), then held in memory as a read-only view for authentication, key lookup and policy.
+ */
+import type { Kysely } from 'kysely';
+import { EventKind, sha256 } from '../core/audit-leaf.js';
+import type { Clock } from '../core/clock.js';
+import { asAgencyId, asMemberId, asOperatorId } from '../core/ids.js';
+import type { AgencyId, MemberId, OperatorId } from '../core/ids.js';
+import { importVerificationKey, isSigningAlgorithm, jwkThumbprint } from '../core/jws.js';
+import type { SigningAlgorithm, VerificationKey } from '../core/jws.js';
+import type { AgencyRecord, MemberRecord, OperatorRecord, Region } from '../core/region.js';
+import { AGENCY_ROLES } from '../core/vocabulary.js';
+import type { AgencyRole } from '../core/vocabulary.js';
+import { CorridorError } from '../core/errors.js';
+import type { HubDatabase } from './db/schema.js';
+import { inLedgerTransaction } from './ledger.js';
+
+export interface MemberKey extends VerificationKey {
+  readonly member: MemberId;
+  readonly jwkJson: string;
+  readonly status: string;
+  readonly addedAt: Date;
+}
+
+export interface RegistryView {
+  readonly members: ReadonlyMap<MemberId, Omit<MemberRecord, 'signingKeys'>>;
+  readonly agencies: ReadonlyMap<AgencyId, AgencyRecord>;
+  readonly operators: ReadonlyMap<OperatorId, OperatorRecord>;
+  /** Signing keys by kid, each bound to exactly one member. */
+  readonly keys: ReadonlyMap<string, MemberKey>;
+}
+
+export interface ImportSummary {
+  readonly changes: number;
+  readonly keysAdded: number;
+}
+
+const HUB_ACTOR = 'hub';
+
+/** Brings the registry in line with the region file. Adds and updates; never deletes. */
+export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region: Region, actor = HUB_ACTOR): Promise<ImportSummary> {
+  return inLedgerTransaction(db, clock, async (ledger) => {
+    const { trx, hubTime } = ledger;
+    let changes = 0;
+    let keysAdded = 0;
+    const existing = {
+      member: new Map((await trx.selectFrom('member').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
+      agency: new Map((await trx.selectFrom('agency').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
+      operator: new Map((await trx.selectFrom('operator').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
+      keys: new Map((await trx.selectFrom('member_key').select(['kid', 'member_id']).execute()).map((r) => [r.kid, r.member_id])),
+    };
+    const changed = (previous: Uint8Array | undefined, digest: Uint8Array): boolean =>
+      previous === undefined || !Buffer.from(previous).equals(Buffer.from(digest));
+    const recordChange = async (objectId: string, digest: Uint8Array, added: boolean): Promise<void> => {
+      changes++;
+      await ledger.append([
+        {
+          kind: EventKind.REGISTRY_CHANGE,
+          actor,
+          objectId,
+          objectDigest: digest,
+          code: added ? 'REGISTRY_ADDED' : 'REGISTRY_UPDATED',
+          reason: `${objectId} ${added ? 'added to' : 'updated in'} the region registry`,
+          operation: 'registry.import',
+        },
+      ]);
+    };
+
+    for (const member of region.members) {
+      const digest = recordDigest({ id: member.id, name: member.name });
+      const previous = existing.member.get(member.id);
+      if (changed(previous, digest)) {
+        await trx
+          .insertInto('member')
+          .values({ id: member.id, name: member.name, record_sha256: digest, updated_at: hubTime })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, record_sha256: digest, updated_at: hubTime }))
+          .execute();
+        await recordChange(`member:${member.id}`, digest, previous === undefined);
+      }
+      for (const jwk of member.signingKeys) {
+        const kid = await jwkThumbprint(jwk);
+        const owner = existing.keys.get(kid);
+        if (owner !== undefined) {
+          if (owner !== member.id) throw new CorridorError('CONFIG_INVALID', `signing key ${kid} is already registered to member ${owner}`);
+          continue;
+        }
+        const alg: SigningAlgorithm = jwk.alg ?? 'Ed25519';
+        await importVerificationKey(jwk, alg);
+        const publicJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+        await trx
+          .insertInto('member_key')
+          .values({ kid, member_id: member.id, alg, jwk: JSON.stringify(publicJwk), status: 'active', added_at: hubTime })
+          .execute();
+        existing.keys.set(kid, member.id);
+        keysAdded++;
+        await ledger.append([
+          {
+            kind: EventKind.KEY_ADDED,
+            actor,
+            objectId: kid,
+            objectDigest: sha256(JSON.stringify(publicJwk)),
+            code: 'KEY_ADDED',
+            reason: `signing key ${kid} (${alg}) added for member ${member.id}`,
+            operation: 'registry.import',
+          },
+        ]);
+      }
+    }
+    for (const agency of region.agencies) {
+      const record = { id: agency.id, name: agency.name, member: agency.member ?? null, organisation: agency.organisation ?? null, roles: [...agency.roles].sort() };
+      const digest = recordDigest(record);
+      const previous = existing.agency.get(agency.id);
+      if (changed(previous, digest)) {
+        const values = { name: agency.name, member_id: record.member, organisation: record.organisation, roles: record.roles, record_sha256: digest, updated_at: hubTime };
+        await trx
+          .insertInto('agency')
+          .values({ id: agency.id, ...values })
+          .onConflict((oc) => oc.column('id').doUpdateSet(values))
+          .execute();
+        await recordChange(`agency:${agency.id}`, digest, previous === undefined);
+      }
+    }
+    for (const operator of region.operators) {
+      const digest = recordDigest({ id: operator.id, name: operator.name });
+      const previous = existing.operator.get(operator.id);
+      if (changed(previous, digest)) {
+        await trx
+          .insertInto('operator')
+          .values({ id: operator.id, name: operator.name, record_sha256: digest, updated_at: hubTime })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: operator.name, record_sha256: digest, updated_at: hubTime }))
+          .execute();
+        await recordChange(`operator:${operator.id}`, digest, previous === undefined);
+      }
+    }
+    return { changes, keysAdded };
+  });
+}
+
+/** Reads the registry into an immutable in-memory view. */
+export async function loadRegistry(db: Kysely<HubDatabase>): Promise<RegistryView> {
+  const [members, agencies, operators, keys] = await Promise.all([
+    db.selectFrom('member').select(['id', 'name']).execute(),
+    db.selectFrom('agency').select(['id', 'name', 'member_id', 'organisation', 'roles']).execute(),
+    db.selectFrom('operator').select(['id', 'name']).execute(),
+    db.selectFrom('member_key').select(['kid', 'member_id', 'alg', 'jwk', 'status', 'added_at']).execute(),
+  ]);
+  const keyViews = await Promise.all(
+    keys.map(async (row): Promise<MemberKey> => {
+      if (!isSigningAlgorithm(row.alg)) throw new CorridorError('INTERNAL', `key ${row.kid} has an unsupported algorithm in the database`);
+      const verification = await importVerificationKey({ kty: 'OKP', crv: 'Ed25519', x: row.jwk.x }, row.alg);
+      return { ...verification, member: asMemberId(row.member_id), jwkJson: JSON.stringify(row.jwk), status: row.status, addedAt: row.added_at };
+    }),
+  );
+  return {
+    members: new Map(members.map((m) => [asMemberId(m.id), { id: asMemberId(m.id), name: m.name }])),
+    agencies: new Map(
+      agencies.map((a) => [
+        asAgencyId(a.id),
+        {
+          id: asAgencyId(a.id),
+          name: a.name,
+          member: a.member_id === null ? undefined : asMemberId(a.member_id),
+          organisation: a.organisation ?? undefined,
+          roles: a.roles.filter((role): role is AgencyRole => (AGENCY_ROLES as readonly string[]).includes(role)),
+        },
+      ]),
+    ),
+    operators: new Map(operators.map((o) => [asOperatorId(o.id), { id: asOperatorId(o.id), name: o.name }])),
+    keys: new Map(keyViews.filter((k) => k.status === 'active').map((k) => [k.kid, k])),
+  };
+}
+
+/** SHA-256 over a canonical JSON rendering (keys sorted) of a registry record. */
+function recordDigest(record: Record<string, unknown>): Uint8Array {
+  const sorted = Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return sha256(JSON.stringify(sorted));
+}

@@ -1,0 +1,139 @@
+/**
+ * Subscribe: one ordered stream per agency. It registers for live bulletins first, then reads
+ * the backlog from the database by cursor, then switches to live delivery; a bulletin committed
+ * during the switch is in the database or in the live buffer (or both: duplicates are skipped by
+ * sequence). While reading the backlog, an overflowing live buffer only means "read the database
+ * again"; once live, it means the agency does not keep up, and the stream is cut off with
+ * SUBSCRIBER_TOO_SLOW, naming the cursor to resume from. Publishers never wait for subscribers.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import { CorridorError, fail } from '../core/errors.js';
+import { printable } from '../core/ids.js';
+import { ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
+import type { Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
+import type { PrincipalOf } from './authn.js';
+import { ackedThrough, listDeliverable } from './bulletins.js';
+import type { StoredBulletin } from './bulletins.js';
+import type { HubContext } from './context.js';
+import type { LiveBulletin } from './fanout.js';
+import { recordRefusal } from './refusals.js';
+
+/** Where a subscription writes: a gRPC server stream in production. */
+export interface DeliverySink {
+  /** Writes one encoded SubscribeResponse; false means "wait for drain before writing more". */
+  write(message: Uint8Array): boolean;
+  /** Resolves when the sink can take more, or the stream ended. */
+  drained(): Promise<void>;
+  /** Aborted when the client goes away. */
+  readonly closed: AbortSignal;
+}
+
+const OPERATION = 'Subscribe';
+
+export async function serveSubscription(
+  ctx: HubContext,
+  agency: PrincipalOf<'agency'>,
+  request: SubscribeRequest,
+  sink: DeliverySink,
+): Promise<void> {
+  if (request.agencyId !== agency.id) {
+    const error = new CorridorError(
+      'NOT_YOUR_IDENTITY',
+      `you are ${agency.id} and may subscribe only as that agency, not as "${printable(request.agencyId)}"`,
+    );
+    await recordRefusal(ctx, agency, OPERATION, error, { agencyId: agency.id });
+    throw error;
+  }
+  const agencyId = agency.id;
+  const buffer: LiveBulletin[] = [];
+  let overflowed = false;
+  let wake: (() => void) | undefined;
+  const stopListening = ctx.fanout.listen((live) => {
+    if (!live.recipients.has(agencyId)) return;
+    if (buffer.length >= ctx.limits.subscriberBuffer) {
+      overflowed = true;
+      buffer.length = 0;
+    } else {
+      buffer.push(live);
+    }
+    wake?.();
+  });
+  const stopped = AbortSignal.any([sink.closed, ctx.shutdown]);
+  const onStop = (): void => wake?.();
+  stopped.addEventListener('abort', onStop);
+  ctx.metrics.subscribers.inc();
+  ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
+  let cursor = request.afterCursor ?? (await ackedThrough(ctx.db, agencyId));
+
+  const send = async (bulletin: StoredBulletin, reason: string, policyVersion: string): Promise<void> => {
+    const message = toBinary(
+      SubscribeResponseSchema,
+      create(SubscribeResponseSchema, {
+        event: {
+          case: 'delivery',
+          value: { cursor: bulletin.sequence, bulletinId: bulletin.id, jws: bulletin.jws, receipt: receiptMessage(bulletin), reason, policyVersion },
+        },
+      }),
+    );
+    if (!sink.write(message)) await sink.drained();
+    cursor = bulletin.sequence;
+    ctx.metrics.delivered.inc();
+    ctx.metrics.subscriberLag.set({ agency: agencyId }, Number(ctx.fanout.head - cursor));
+  };
+
+  try {
+    // Backlog: read until a pass completes without the live buffer overflowing meanwhile.
+    for (;;) {
+      overflowed = false;
+      for (;;) {
+        const rows = await listDeliverable(ctx.db, agencyId, cursor, ctx.limits.backlogPage, ctx.clock.now());
+        for (const row of rows) {
+          if (stopped.aborted) return;
+          await send(row.bulletin, row.reason, row.policyVersion);
+        }
+        if (rows.length < ctx.limits.backlogPage) break;
+      }
+      if (!overflowed) break;
+    }
+    sink.write(toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'caughtUp', value: { cursor } } })));
+
+    for (;;) {
+      if (stopped.aborted) return;
+      if (overflowed) {
+        fail('SUBSCRIBER_TOO_SLOW', `${agencyId} fell more than ${ctx.limits.subscriberBuffer} deliveries behind; resubscribe after cursor ${cursor}`);
+      }
+      const next = buffer.shift();
+      if (next === undefined) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        continue;
+      }
+      if (next.bulletin.sequence <= cursor) continue;
+      const decision = next.recipients.get(agencyId);
+      if (decision !== undefined) await send(next.bulletin, decision.reason, decision.policyVersion);
+    }
+  } catch (error) {
+    if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {
+      await recordRefusal(ctx, agency, OPERATION, error, { agencyId });
+    }
+    throw error;
+  } finally {
+    stopListening();
+    stopped.removeEventListener('abort', onStop);
+    ctx.metrics.subscribers.dec();
+    ctx.log.info({ agency: agencyId, cursor: cursor.toString() }, 'subscription closed');
+  }
+}
+
+export function receiptMessage(bulletin: StoredBulletin): Receipt {
+  return create(ReceiptSchema, {
+    bulletinId: bulletin.id,
+    jws: bulletin.receipt,
+    sequence: bulletin.sequence,
+    auditPosition: bulletin.auditPosition,
+    hubTimeMs: BigInt(bulletin.hubTime.getTime()),
+    bulletinSha256: bulletin.jwsSha256,
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * The one table from Corridor error codes to gRPC status codes. The client gets the status, the
+ * message, and the code in the `corridor-error-code` trailer; the cause is logged, never sent.
+ */
+import type { Logger } from 'pino';
+import { isCorridorError } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
+import { ERROR_CODE_METADATA, grpc } from '../../infra/grpc.js';
+
+const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
+  REQUEST_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
+  REQUEST_INVALID: grpc.status.INVALID_ARGUMENT,
+  JWS_MALFORMED: grpc.status.INVALID_ARGUMENT,
+  JWS_ISSUER_MISMATCH: grpc.status.PERMISSION_DENIED,
+  JWS_UNKNOWN_KEY: grpc.status.FAILED_PRECONDITION,
+  JWS_ALG_NOT_ALLOWED: grpc.status.INVALID_ARGUMENT,
+  JWS_BAD_SIGNATURE: grpc.status.INVALID_ARGUMENT,
+  JWS_WRONG_TYPE: grpc.status.INVALID_ARGUMENT,
+  JWS_IAT_OUT_OF_WINDOW: grpc.status.FAILED_PRECONDITION,
+  JWS_EXPIRED: grpc.status.FAILED_PRECONDITION,
+  JTI_REUSED: grpc.status.ALREADY_EXISTS,
+  CONTENT_INVALID: grpc.status.INVALID_ARGUMENT,
+  POLICY_REFUSED: grpc.status.PERMISSION_DENIED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  WRONG_PRINCIPAL_KIND: grpc.status.PERMISSION_DENIED,
+  NOT_YOUR_IDENTITY: grpc.status.PERMISSION_DENIED,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  SUBSCRIBER_TOO_SLOW: grpc.status.RESOURCE_EXHAUSTED,
+  SHUTTING_DOWN: grpc.status.UNAVAILABLE,
+  CONFIG_INVALID: grpc.status.INTERNAL,
+  STATE_MISSING: grpc.status.FAILED_PRECONDITION,
+  HUB_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  INTERNAL: grpc.status.INTERNAL,
+};
+
+export function grpcStatusOf(code: ErrorCode): grpc.status {
+  return STATUS[code];
+}
+
+/** Turns any thrown value into the status sent to the client; unknown errors are logged and hidden. */
+export function toServiceError(error: unknown, log: Logger, method: string): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  if (isCorridorError(error)) {
+    metadata.set(ERROR_CODE_METADATA, error.code);
+    if (error.code === 'INTERNAL' || error.cause !== undefined) log.warn({ err: error.cause, code: error.code, method }, 'request failed');
+    return { code: STATUS[error.code], details: error.message, metadata };
+  }
+  log.error({ err: error, method }, 'unexpected error');
+  metadata.set(ERROR_CODE_METADATA, 'INTERNAL');
+  return { code: grpc.status.INTERNAL, details: 'internal error; the hub has logged it', metadata };
+}

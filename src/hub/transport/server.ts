@@ -1,0 +1,194 @@
+/**
+ * The gRPC transport of the hub: the only place that speaks grpc-js. Handlers authenticate the
+ * caller from its certificate, decode, call one use-case and encode; nothing else.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import type { DescFile, DescMessage, MessageShape } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { CorridorError } from '../../core/errors.js';
+import { AuditService, ListEventsRequestSchema, ListEventsResponseSchema, file_corridor_v1_audit } from '../../gen/corridor/v1/audit_pb.js';
+import {
+  DirectoryService,
+  GetKeyDirectoryRequestSchema,
+  GetKeyDirectoryResponseSchema,
+  file_corridor_v1_directory,
+} from '../../gen/corridor/v1/directory_pb.js';
+import {
+  AcknowledgeRequestSchema,
+  AcknowledgeResponseSchema,
+  ExchangeService,
+  GetBulletinRequestSchema,
+  GetBulletinResponseSchema,
+  PublishRequestSchema,
+  PublishResponseSchema,
+  SubscribeRequestSchema,
+  file_corridor_v1_exchange,
+} from '../../gen/corridor/v1/exchange_pb.js';
+import { decodeRequest, grpc, serverDefinition } from '../../infra/grpc.js';
+import { acknowledge } from '../acknowledge.js';
+import { principalFromCertificate, requireKind } from '../authn.js';
+import type { Principal } from '../authn.js';
+import type { HubContext } from '../context.js';
+import { publishBulletin } from '../publish.js';
+import { getBulletin, keyDirectory, listEvents } from '../queries.js';
+import { recordRefusal } from '../refusals.js';
+import { receiptMessage, serveSubscription } from '../subscribe.js';
+import { toServiceError } from './errors.js';
+
+export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName] as const;
+
+/** Authenticates and decodes; a refusal at this stage is recorded here, later ones by the use-case. */
+async function admit<M extends DescMessage>(
+  ctx: HubContext,
+  call: Pick<grpc.ServerUnaryCall<Buffer, unknown>, 'getAuthContext' | 'request'>,
+  schema: M,
+  operation: string,
+): Promise<{ principal: Principal; request: MessageShape<M> }> {
+  const principal = principalFromCertificate(call.getAuthContext().sslPeerCertificate, ctx.registry());
+  try {
+    return { principal, request: decodeRequest(schema, call.request) };
+  } catch (error) {
+    if (error instanceof CorridorError) await recordRefusal(ctx, principal, operation, error);
+    throw error;
+  }
+}
+
+async function admitKind<M extends DescMessage, K extends Principal['kind']>(
+  ctx: HubContext,
+  call: Pick<grpc.ServerUnaryCall<Buffer, unknown>, 'getAuthContext' | 'request'>,
+  schema: M,
+  operation: string,
+  ...kinds: K[]
+): Promise<{ principal: Extract<Principal, { kind: K }>; request: MessageShape<M> }> {
+  const { principal, request } = await admit(ctx, call, schema, operation);
+  try {
+    return { principal: requireKind(principal, operation, ...kinds), request };
+  } catch (error) {
+    await recordRefusal(ctx, principal, operation, error);
+    throw error;
+  }
+}
+
+function unary<M extends DescMessage>(
+  ctx: HubContext,
+  method: string,
+  work: (call: grpc.ServerUnaryCall<Buffer, unknown>) => Promise<MessageShape<M> | Uint8Array>,
+): grpc.handleUnaryCall<Buffer, unknown> {
+  return (call, callback) => {
+    work(call).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error, ctx.log, method)),
+    );
+  };
+}
+
+export function buildServer(ctx: HubContext, health: HealthImplementation): grpc.Server {
+  const server = new grpc.Server({
+    // Above the bulletin limit, so an oversized bulletin reaches the pipeline and its refusal is recorded.
+    'grpc.max_receive_message_length': Math.max(4 * 1024 * 1024, ctx.limits.maxBulletinBytes * 2),
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  });
+
+  server.addService(serverDefinition(ExchangeService), {
+    publish: unary(ctx, 'Publish', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, PublishRequestSchema, 'Publish', 'member');
+      const { bulletin, replayed } = await publishBulletin(ctx, principal, request.jws);
+      return toBinary(PublishResponseSchema, create(PublishResponseSchema, { receipt: receiptMessage(bulletin), replayed }));
+    }),
+    acknowledge: unary(ctx, 'Acknowledge', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, AcknowledgeRequestSchema, 'Acknowledge', 'agency');
+      const result = await acknowledge(ctx, principal, request);
+      return create(AcknowledgeResponseSchema, result);
+    }),
+    getBulletin: unary(ctx, 'GetBulletin', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetBulletinRequestSchema, 'GetBulletin', 'member', 'agency');
+      const bulletin = await getBulletin(ctx, principal, request.bulletinId);
+      return create(GetBulletinResponseSchema, { jws: bulletin.jws, receipt: receiptMessage(bulletin) });
+    }),
+    subscribe: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
+      const closed = new AbortController();
+      call.on('cancelled', () => closed.abort());
+      call.on('close', () => closed.abort());
+      const sink = {
+        write: (message: Uint8Array) => call.write(message),
+        drained: () =>
+          new Promise<void>((resolve) => {
+            if (closed.signal.aborted) return resolve();
+            const done = (): void => {
+              call.off('drain', done);
+              closed.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            call.on('drain', done);
+            closed.signal.addEventListener('abort', done);
+          }),
+        closed: closed.signal,
+      };
+      (async () => {
+        const { principal, request } = await admitKind(ctx, call, SubscribeRequestSchema, 'Subscribe', 'agency');
+        await serveSubscription(ctx, principal, request, sink);
+        if (ctx.shutdown.aborted && !closed.signal.aborted) {
+          throw new CorridorError('SHUTTING_DOWN', 'the hub is shutting down; resubscribe from your last cursor');
+        }
+      })().then(
+        () => {
+          if (!closed.signal.aborted) call.end();
+        },
+        (error: unknown) => {
+          if (!closed.signal.aborted) call.emit('error', toServiceError(error, ctx.log, 'Subscribe'));
+        },
+      );
+    },
+  });
+
+  server.addService(serverDefinition(DirectoryService), {
+    getKeyDirectory: unary(ctx, 'GetKeyDirectory', async (call) => {
+      const { request } = await admit(ctx, call, GetKeyDirectoryRequestSchema, 'GetKeyDirectory');
+      return create(GetKeyDirectoryResponseSchema, keyDirectory(ctx, request.memberId));
+    }),
+  });
+
+  server.addService(serverDefinition(AuditService), {
+    listEvents: unary(ctx, 'ListEvents', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ListEventsRequestSchema, 'ListEvents', 'operator');
+      return create(ListEventsResponseSchema, await listEvents(ctx, principal, request));
+    }),
+  });
+
+  health.addToServer(server);
+  new ReflectionService(reflectionPackage([file_corridor_v1_exchange, file_corridor_v1_directory, file_corridor_v1_audit])).addToServer(server);
+  return server;
+}
+
+/**
+ * @grpc/reflection reads descriptors from a proto-loader package definition; this builds one from
+ * the descriptors protobuf-es generated, so reflection describes exactly the served contract.
+ */
+function reflectionPackage(files: readonly DescFile[]): ConstructorParameters<typeof ReflectionService>[0] {
+  return Object.fromEntries(
+    files.map((file) => [
+      file.name,
+      {
+        format: 'Protocol Buffer 3 DescriptorProto' as const,
+        type: {},
+        fileDescriptorProtos: [Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto))],
+      },
+    ]),
+  );
+}
+
+export function serverCredentials(tls: { ca: Buffer; cert: Buffer; key: Buffer }): grpc.ServerCredentials {
+  // checkClientCertificate=true: a client without a certificate from the regional CA never gets a session.
+  return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true);
+}
+
+export function bindServer(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error === null ? resolve(port) : reject(error)));
+  });
+}
