@@ -134,3 +134,20 @@ export function parseDraft(value: unknown): BulletinDraft {
   if (!parsed.success) fail('CONTENT_INVALID', `bulletin draft invalid: ${describeIssues(parsed.error.issues)}`);
   return parsed.data;
 }
+
+/** Builds the claims a node signs for a draft: the node chooses `jti` (unless given), `iat` and `exp`. */
+export function draftToClaims(
+  draft: BulletinDraft,
+  issuerUri: string,
+  options: { readonly jti: string; readonly issuedAt: number; readonly expiresAt?: number },
+): Record<string, unknown> {
+  return {
+    iss: issuerUri,
+    jti: options.jti,
+    iat: options.issuedAt,
+    exp: options.expiresAt ?? options.issuedAt + draft.retention_days * 24 * 3600,
+    category: draft.category,
+    handling: draft.handling,
+    content: draft.content,
+  };
+}

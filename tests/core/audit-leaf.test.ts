@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { fromBinary } from '@bufbuild/protobuf';
+import { AuditLeafSchema } from '../../src/gen/corridor/v1/audit_pb.js';
+import { AUDIT_LEAF_VERSION, EventKind, encodeAuditLeaf, leafHash, nodeHash, sha256 } from '../../src/core/audit-leaf.js';
+import type { AuditLeafFields } from '../../src/core/audit-leaf.js';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+// transparency-dev/merkle rfc6962/rfc6962_test.go
+const EMPTY_TREE = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const LEAF_EMPTY = '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d';
+const LEAF_L123456 = '395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56';
+const NODE_N123_N456 = 'aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb';
+
+describe('RFC 6962 / 9162 hasher vectors', () => {
+  it('empty tree: SHA-256 of nothing', () => {
+    expect(hex(sha256(new Uint8Array(0)))).toBe(EMPTY_TREE);
+    expect(hex(sha256(''))).toBe(EMPTY_TREE);
+  });
+
+  it('leaf ""', () => {
+    expect(hex(leafHash(new Uint8Array(0)))).toBe(LEAF_EMPTY);
+  });
+
+  it('leaf "L123456"', () => {
+    expect(hex(leafHash(ascii('L123456')))).toBe(LEAF_L123456);
+  });
+
+  it('node("N123", "N456")', () => {
+    expect(hex(nodeHash(ascii('N123'), ascii('N456')))).toBe(NODE_N123_N456);
+  });
+
+  it('hashes are 32 bytes', () => {
+    expect(leafHash(ascii('x')).byteLength).toBe(32);
+    expect(nodeHash(ascii('a'), ascii('b')).byteLength).toBe(32);
+  });
+
+  describe('corrupted variants', () => {
+    it('leaf with one byte changed', () => {
+      expect(hex(leafHash(ascii('L123457')))).not.toBe(LEAF_L123456);
+      expect(hex(leafHash(ascii('l123456')))).not.toBe(LEAF_L123456);
+    });
+
+    it('leaf with one byte added or removed', () => {
+      expect(hex(leafHash(ascii('L12345')))).not.toBe(LEAF_L123456);
+      expect(hex(leafHash(ascii('L1234560')))).not.toBe(LEAF_L123456);
+      expect(hex(leafHash(Uint8Array.of(0)))).not.toBe(LEAF_EMPTY);
+    });
+
+    it('node with one byte changed on either side', () => {
+      expect(hex(nodeHash(ascii('N124'), ascii('N456')))).not.toBe(NODE_N123_N456);
+      expect(hex(nodeHash(ascii('N123'), ascii('N457')))).not.toBe(NODE_N123_N456);
+    });
+
+    it('node with its children swapped', () => {
+      expect(hex(nodeHash(ascii('N456'), ascii('N123')))).not.toBe(NODE_N123_N456);
+    });
+
+    it('domain separation: a leaf is not its bare hash, and a leaf is not a node', () => {
+      const data = ascii('L123456');
+      expect(hex(leafHash(data))).not.toBe(hex(sha256(data)));
+      // A leaf whose bytes are the concatenation of two children does not collide with the node.
+      expect(hex(leafHash(ascii('N123N456')))).not.toBe(NODE_N123_N456);
+      expect(hex(sha256(ascii('N123N456')))).not.toBe(NODE_N123_N456);
+    });
+  });
+});
+
+describe('encodeAuditLeaf', () => {
+  const fields: AuditLeafFields = {
+    kind: EventKind.DELIVER,
+    hubTimeMs: 1_750_000_000_123n,
+    actor: 'hub',
+    bulletinId: 'IDN:q7Zc2m4RkV0b8Xy1nT6wEg',
+    agencyId: 'MYS:immigration',
+    objectDigest: new Uint8Array(32).fill(0xab),
+    code: 'RELEASED_TO_MEMBER',
+    reason: 'TLP:AMBER released to its member MYS; role immigration covers route_alert',
+    policyVersion: 'corridor-policy/1',
+    operation: 'Publish',
+  };
+
+  it('is deterministic: equal fields give equal bytes and hashes', () => {
+    const a = encodeAuditLeaf(fields);
+    const b = encodeAuditLeaf({ ...fields, objectDigest: Uint8Array.from(fields.objectDigest ?? []) });
+    expect(hex(a.bytes)).toBe(hex(b.bytes));
+    expect(hex(a.hash)).toBe(hex(b.hash));
+  });
+
+  it('does not depend on the order the fields are given in', () => {
+    const reordered: AuditLeafFields = {
+      operation: 'Publish',
+      policyVersion: 'corridor-policy/1',
+      reason: fields.reason ?? '',
+      code: 'RELEASED_TO_MEMBER',
+      objectDigest: new Uint8Array(32).fill(0xab),
+      agencyId: 'MYS:immigration',
+      bulletinId: 'IDN:q7Zc2m4RkV0b8Xy1nT6wEg',
+      actor: 'hub',
+      hubTimeMs: 1_750_000_000_123n,
+      kind: EventKind.DELIVER,
+    };
+    expect(hex(encodeAuditLeaf(reordered).bytes)).toBe(hex(encodeAuditLeaf(fields).bytes));
+  });
+
+  it('its hash is the RFC 9162 leaf hash of its exact bytes', () => {
+    const leaf = encodeAuditLeaf(fields);
+    expect(hex(leaf.hash)).toBe(hex(leafHash(leaf.bytes)));
+    expect(hex(leaf.hash)).not.toBe(hex(sha256(leaf.bytes)));
+  });
+
+  it('stamps the leaf version and round-trips through the schema', () => {
+    const decoded = fromBinary(AuditLeafSchema, encodeAuditLeaf(fields).bytes);
+    expect(AUDIT_LEAF_VERSION).toBe(1);
+    expect(decoded.v).toBe(AUDIT_LEAF_VERSION);
+    expect(decoded.kind).toBe(EventKind.DELIVER);
+    expect(decoded.hubTimeMs).toBe(1_750_000_000_123n);
+    expect(decoded.agencyId).toBe('MYS:immigration');
+    expect(hex(decoded.objectDigest)).toBe('ab'.repeat(32));
+  });
+
+  it('the caller cannot override the version', () => {
+    const sneaky = { ...fields, v: 99 } as AuditLeafFields;
+    expect(fromBinary(AuditLeafSchema, encodeAuditLeaf(sneaky).bytes).v).toBe(AUDIT_LEAF_VERSION);
+  });
+
+  it.each<[string, Partial<AuditLeafFields>]>([
+    ['kind', { kind: EventKind.DENY }],
+    ['hub time', { hubTimeMs: 1_750_000_000_124n }],
+    ['actor', { actor: 'member:IDN' }],
+    ['agency', { agencyId: 'MYS:coast-guard' }],
+    ['one digest byte', { objectDigest: Uint8Array.from([...new Uint8Array(31).fill(0xab), 0xac]) }],
+    ['code', { code: 'NOT_RELEASED' }],
+  ])('a different %s gives different bytes and a different hash', (_name, change) => {
+    const base = encodeAuditLeaf(fields);
+    const changed = encodeAuditLeaf({ ...fields, ...change });
+    expect(hex(changed.bytes)).not.toBe(hex(base.bytes));
+    expect(hex(changed.hash)).not.toBe(hex(base.hash));
+  });
+
+  it('one byte of the encoded leaf changed gives a different hash', () => {
+    const leaf = encodeAuditLeaf(fields);
+    for (const index of [0, Math.floor(leaf.bytes.byteLength / 2), leaf.bytes.byteLength - 1]) {
+      const corrupted = Uint8Array.from(leaf.bytes);
+      corrupted[index] = (corrupted[index] ?? 0) ^ 0x01;
+      expect(hex(leafHash(corrupted))).not.toBe(hex(leaf.hash));
+    }
+  });
+});
