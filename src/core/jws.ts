@@ -164,7 +164,10 @@ export async function importVerificationKey(jwk: PublicJwk, alg: SigningAlgorith
 export interface SigningKey {
   readonly kid: string;
   readonly alg: SigningAlgorithm;
+  /** Non-extractable: the private key never leaves the crypto layer. */
   readonly key: CryptoKey;
+  /** The public half, for publishing in a JWKS. */
+  readonly publicJwk: { readonly kty: 'OKP'; readonly crv: 'Ed25519'; readonly x: string; readonly kid: string; readonly alg: SigningAlgorithm; readonly use: 'sig' };
 }
 
 export async function importSigningKey(jwk: JWK): Promise<SigningKey> {
@@ -175,7 +178,7 @@ export async function importSigningKey(jwk: JWK): Promise<SigningKey> {
   const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'sha256');
   const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x: jwk.x, d: jwk.d }, alg);
   if (key instanceof Uint8Array) fail('CONFIG_INVALID', 'a symmetric key cannot be a signing key');
-  return { kid, alg, key };
+  return { kid, alg, key, publicJwk: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid, alg, use: 'sig' } };
 }
 
 /** Signs `claims` as a compact JWS with the profile's header and returns its exact bytes. */

@@ -8,7 +8,6 @@ import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { HealthImplementation } from 'grpc-health-check';
-import { exportJWK } from 'jose';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { CorridorError } from '../core/errors.js';
@@ -61,8 +60,6 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     if (imported.changes + imported.keysAdded > 0) log.info(imported, 'region registry updated from the region file');
     const registry = await loadRegistry(db);
 
-    const publicReceiptJwk = { ...(await exportJWK(receiptKey.key)), kid: receiptKey.kid, alg: receiptKey.alg, use: 'sig' };
-    delete publicReceiptJwk.d;
     const metrics = createHubMetrics({ collectDefaults: true });
     const shutdown = new AbortController();
     const fanoutLog = log.child({ subsystem: 'fanout' });
@@ -79,7 +76,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       clock,
       registry: () => registry,
       receiptKey,
-      receiptJwks: JSON.stringify({ keys: [publicReceiptJwk] }),
+      receiptJwks: JSON.stringify({ keys: [receiptKey.publicJwk] }),
       issuer: hubIssuer(region.region),
       limits: config.limits,
       fanout,

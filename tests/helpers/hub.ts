@@ -1,0 +1,117 @@
+/**
+ * A real region for integration tests: a dev PKI in a temporary CORRIDOR_HOME, a fresh database
+ * on the run's PostgreSQL, and a hub started in-process over mTLS on a free port, which can be
+ * stopped and started again on the same address.
+ */
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Clock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { Identity } from '../../src/core/ids.js';
+import { parseRegion } from '../../src/core/region.js';
+import type { Region } from '../../src/core/region.js';
+import { parseHubConfig } from '../../src/hub/config.js';
+import type { HubConfigInput } from '../../src/hub/config.js';
+import { startHub } from '../../src/hub/hub.js';
+import type { RunningHub } from '../../src/hub/hub.js';
+import { freePort } from '../../src/infra/database.js';
+import { agencyTls, caFiles, memberTls, operatorTls } from '../../src/infra/home.js';
+import { createLogger } from '../../src/infra/log.js';
+import { connectHub } from '../../src/node/hub-client.js';
+import type { HubConnection, TlsMaterial } from '../../src/node/hub-client.js';
+import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
+import { freshDatabaseUrl } from './database.js';
+
+/** A small region: three members, six agencies with different roles, one observer organisation, one operator. */
+export const TEST_REGION = {
+  region: 'test.corridor',
+  name: 'Test region',
+  members: [
+    { id: 'IDN', name: 'Indonesia' },
+    { id: 'MYS', name: 'Malaysia' },
+    { id: 'AUS', name: 'Australia' },
+  ],
+  agencies: [
+    { id: 'IDN:police', name: 'Indonesian National Police', member: 'IDN', roles: ['police'] },
+    { id: 'IDN:immigration', name: 'Directorate General of Immigration', member: 'IDN', roles: ['immigration'] },
+    { id: 'MYS:police', name: 'Royal Malaysia Police', member: 'MYS', roles: ['police'] },
+    { id: 'MYS:coast-guard', name: 'Malaysian Maritime Enforcement Agency', member: 'MYS', roles: ['coast_guard'] },
+    { id: 'AUS:border-force', name: 'Australian Border Force', member: 'AUS', roles: ['border_guard', 'immigration'] },
+    { id: 'IOM:observer', name: 'International Organization for Migration', organisation: 'IOM', roles: ['observer'] },
+  ],
+  operators: [{ id: 'auditor', name: 'Regional centre auditor' }],
+};
+
+export interface TestRegion {
+  readonly home: string;
+  readonly region: Region;
+  readonly databaseUrl: string;
+  /** `localhost:<port>`; stable across stopHub/startHub. */
+  readonly hubAddress: string;
+  readonly hub: () => RunningHub | undefined;
+  startHub(): Promise<void>;
+  stopHub(): Promise<void>;
+  tls(identity: Identity): Promise<TlsMaterial>;
+  connect(identity: Identity): Promise<HubConnection>;
+  close(): Promise<void>;
+}
+
+export async function startTestRegion(
+  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean } = {},
+): Promise<TestRegion> {
+  const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-region-'));
+  await chmod(home, 0o755);
+  const pki = await initDevPki(home, parseRegion(options.region ?? TEST_REGION), { now: new Date() });
+  await writeRegionFile(home, pki.region);
+  const databaseUrl = await freshDatabaseUrl('hub');
+  const port = await freePort();
+  const config = parseHubConfig({
+    home,
+    listen: `127.0.0.1:${port}`,
+    metricsListen: 'off',
+    databaseUrl,
+    logLevel: 'silent',
+    shutdownGraceMs: 1000,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+  });
+  const log = createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });
+  let running: RunningHub | undefined;
+  const connections: HubConnection[] = [];
+
+  const tls = async (identity: Identity): Promise<TlsMaterial> => {
+    const files =
+      identity.kind === 'member' ? memberTls(home, identity.id) : identity.kind === 'agency' ? agencyTls(home, identity.id) : operatorTls(home, identity.id);
+    return { ca: await readFile(caFiles(home).cert), cert: await readFile(files.cert), key: await readFile(files.key) };
+  };
+
+  const region: TestRegion = {
+    home,
+    region: pki.region,
+    databaseUrl,
+    hubAddress: `localhost:${port}`,
+    hub: () => running,
+    async startHub() {
+      running ??= await startHub(config, log, options.clock ?? systemClock);
+    },
+    async stopHub() {
+      await running?.close();
+      running = undefined;
+    },
+    tls,
+    async connect(identity) {
+      // One connection per client, as a real node has, rather than grpc-js's shared subchannel pool.
+      const connection = connectHub(`localhost:${port}`, await tls(identity), { 'grpc.use_local_subchannel_pool': 1 });
+      connections.push(connection);
+      return connection;
+    },
+    async close() {
+      for (const connection of connections) connection.close();
+      await running?.close();
+      running = undefined;
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+  if (options.startHub !== false) await region.startHub();
+  return region;
+}
