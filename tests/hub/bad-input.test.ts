@@ -1,0 +1,292 @@
+/**
+ * One test per bad input: each gets the right gRPC status and a message saying what was wrong,
+ * nothing is stored or delivered, and the only trace (where a principal was authenticated) is
+ * one REFUSE event carrying the reason code.
+ */
+import { create } from '@bufbuild/protobuf';
+import { createHmac } from 'node:crypto';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { epochSeconds } from '../../src/core/clock.js';
+import { asAgencyId, asMemberId, memberUri } from '../../src/core/ids.js';
+import { parseRegion } from '../../src/core/region.js';
+import { AuditService, ListEventsRequestSchema } from '../../src/gen/corridor/v1/audit_pb.js';
+import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { ServiceClient, errorCodeOf, grpc } from '../../src/infra/grpc.js';
+import { caFiles, memberTls } from '../../src/infra/home.js';
+import type { HubConnection } from '../../src/node/hub-client.js';
+import { initDevPki } from '../../src/node/pki/dev-pki.js';
+import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { sqlOn } from '../helpers/database.js';
+import { TEST_REGION, startTestRegion } from '../helpers/hub.js';
+import type { TestRegion } from '../helpers/hub.js';
+
+const IDN = asMemberId('IDN');
+const MYS = asMemberId('MYS');
+const MAX_BULLETIN_BYTES = 8 * 1024;
+
+let region: TestRegion;
+let idnNode: HubConnection;
+
+beforeAll(async () => {
+  region = await startTestRegion({ limits: { maxBulletinBytes: MAX_BULLETIN_BYTES } });
+  idnNode = await region.connect({ kind: 'member', id: IDN });
+});
+
+afterAll(async () => {
+  await region?.close();
+});
+
+interface Counts {
+  bulletins: number;
+  decisions: number;
+  events: number;
+}
+
+async function counts(): Promise<Counts> {
+  const [row] = await sqlOn<{ bulletins: string; decisions: string; events: string }>(
+    region.databaseUrl,
+    `SELECT (SELECT count(*) FROM bulletin) AS bulletins, (SELECT count(*) FROM delivery_decision) AS decisions, (SELECT count(*) FROM audit_event) AS events`,
+  );
+  return { bulletins: Number(row?.bulletins), decisions: Number(row?.decisions), events: Number(row?.events) };
+}
+
+async function lastEvent(): Promise<{ kind: number; code: string; actor: string }> {
+  const [row] = await sqlOn<{ kind: number; code: string; actor: string }>(region.databaseUrl, 'SELECT kind, code, actor FROM audit_event ORDER BY position DESC LIMIT 1');
+  if (row === undefined) throw new Error('no audit events');
+  return row;
+}
+
+/**
+ * Runs a call expected to fail, then checks status, message, Corridor code, that nothing was
+ * stored, and that exactly one REFUSE event with that code (by `actor`) was recorded.
+ */
+async function expectRefused(call: () => Promise<unknown>, expected: { status: grpc.status; code: string; message: RegExp; actor: string }): Promise<void> {
+  const before = await counts();
+  const error: unknown = await call().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, 'the call should have been refused').toBeDefined();
+  expect(error).toMatchObject({ code: expected.status });
+  expect((error as { details: string }).details).toMatch(expected.message);
+  expect(errorCodeOf(error)).toBe(expected.code);
+  const after = await counts();
+  expect(after.bulletins).toBe(before.bulletins);
+  expect(after.decisions).toBe(before.decisions);
+  expect(after.events).toBe(before.events + 1);
+  expect(await lastEvent()).toEqual({ kind: 2, code: expected.code, actor: expected.actor });
+}
+
+const publish = (bytes: Uint8Array, connection: HubConnection = idnNode) =>
+  connection.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }));
+
+const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** A compact JWS with any header, signed (or not) by hand: what an attacker can send. */
+function handmade(header: Record<string, unknown>, payload: Record<string, unknown>, signature: (input: string) => Buffer): Uint8Array {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return Buffer.from(`${input}.${signature(input).toString('base64url')}`);
+}
+
+const byIdn = { actor: 'member:IDN' };
+
+describe('bad input to Publish', () => {
+  it('malformed protobuf → INVALID_ARGUMENT', async () => {
+    const raw = idnNode.exchange.raw;
+    await expectRefused(
+      () =>
+        new Promise((resolve, reject) => {
+          raw.makeUnaryRequest(
+            '/corridor.v1.ExchangeService/Publish',
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+            (error, value) => (error === null ? resolve(value) : reject(error)),
+          );
+        }),
+      { status: grpc.status.INVALID_ARGUMENT, code: 'REQUEST_INVALID', message: /not a valid corridor\.v1\.PublishRequest/, ...byIdn },
+    );
+  });
+
+  it('a bulletin over the size limit → RESOURCE_EXHAUSTED', async () => {
+    const key = await memberKey(region.home, IDN);
+    const claims = bulletinClaims(IDN);
+    const content = claims['content'] as Record<string, unknown>;
+    const bytes = await signBulletin(key, { ...claims, content: { ...content, summary: 'x'.repeat(MAX_BULLETIN_BYTES) } });
+    await expectRefused(() => publish(bytes), { status: grpc.status.RESOURCE_EXHAUSTED, code: 'REQUEST_TOO_LARGE', message: /the limit is 8192/, ...byIdn });
+  });
+
+  it('an unparseable JWS → INVALID_ARGUMENT', async () => {
+    await expectRefused(() => publish(Buffer.from('this is not a JWS')), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'JWS_MALFORMED',
+      message: /printable ASCII|dot-separated/,
+      ...byIdn,
+    });
+  });
+
+  it('alg none → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = handmade({ alg: 'none', kid: key.kid, typ: 'corridor-bulletin+jwt' }, bulletinClaims(IDN), () => Buffer.from('x'));
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_ALG_NOT_ALLOWED', message: /alg "none" is not allowed/, ...byIdn });
+  });
+
+  it('HS256 keyed with the public key → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = handmade({ alg: 'HS256', kid: key.kid, typ: 'corridor-bulletin+jwt' }, bulletinClaims(IDN), (input) =>
+      createHmac('sha256', Buffer.from(key.publicJwk.x, 'base64url')).update(input).digest(),
+    );
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_ALG_NOT_ALLOWED', message: /alg "HS256" is not allowed/, ...byIdn });
+  });
+
+  it('an unknown kid → FAILED_PRECONDITION', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin({ ...key, kid: 'not-a-registered-key-id' }, bulletinClaims(IDN));
+    await expectRefused(() => publish(bytes), { status: grpc.status.FAILED_PRECONDITION, code: 'JWS_UNKNOWN_KEY', message: /not an active signing key of member IDN/, ...byIdn });
+  });
+
+  it("another member's kid → FAILED_PRECONDITION, even with that member's valid signature", async () => {
+    const mysKey = await memberKey(region.home, MYS);
+    const bytes = await signBulletin(mysKey, bulletinClaims(IDN));
+    await expectRefused(() => publish(bytes), { status: grpc.status.FAILED_PRECONDITION, code: 'JWS_UNKNOWN_KEY', message: /not an active signing key of member IDN/, ...byIdn });
+  });
+
+  it('iss not matching the certificate → PERMISSION_DENIED', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { iss: memberUri(MYS) }));
+    await expectRefused(() => publish(bytes), { status: grpc.status.PERMISSION_DENIED, code: 'JWS_ISSUER_MISMATCH', message: /not urn:corridor:member:IDN/, ...byIdn });
+  });
+
+  it('a bad signature → INVALID_ARGUMENT', async () => {
+    const idnKey = await memberKey(region.home, IDN);
+    const mysKey = await memberKey(region.home, MYS);
+    // Signed by MYS's key but naming IDN's kid.
+    const bytes = await signBulletin({ ...mysKey, kid: idnKey.kid }, bulletinClaims(IDN));
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_BAD_SIGNATURE', message: /does not verify/, ...byIdn });
+  });
+
+  it('a tampered payload → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const good = Buffer.from(await signBulletin(key, bulletinClaims(IDN))).toString();
+    const [header, , signature] = good.split('.');
+    const tampered = bulletinClaims(IDN, { category: 'trend_report' });
+    const bytes = Buffer.from(`${header}.${b64(tampered)}.${signature}`);
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_BAD_SIGNATURE', message: /does not verify/, ...byIdn });
+  });
+
+  it('a wrong typ → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin(key, bulletinClaims(IDN), 'JWT');
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_WRONG_TYPE', message: /expected "corridor-bulletin\+jwt"/, ...byIdn });
+  });
+
+  it('iat out of the window → FAILED_PRECONDITION', async () => {
+    const key = await memberKey(region.home, IDN);
+    const old = new Date(Date.now() - 3600_000);
+    const bytes = await signBulletin(key, bulletinClaims(IDN, {}, old));
+    await expectRefused(() => publish(bytes), { status: grpc.status.FAILED_PRECONDITION, code: 'JWS_IAT_OUT_OF_WINDOW', message: /outside the submission window/, ...byIdn });
+  });
+
+  it('expired → FAILED_PRECONDITION', async () => {
+    const key = await memberKey(region.home, IDN);
+    const now = epochSeconds(new Date());
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { iat: now - 100, exp: now - 10 }));
+    await expectRefused(() => publish(bytes), { status: grpc.status.FAILED_PRECONDITION, code: 'JWS_EXPIRED', message: /expired/, ...byIdn });
+  });
+
+  it('a reused jti with other bytes → ALREADY_EXISTS', async () => {
+    const key = await memberKey(region.home, IDN);
+    const claims = bulletinClaims(IDN);
+    await publish(await signBulletin(key, claims));
+    const other = await signBulletin(key, { ...claims, category: 'modus_operandi' });
+    await expectRefused(() => publish(other), { status: grpc.status.ALREADY_EXISTS, code: 'JTI_REUSED', message: /already published with different bytes/, ...byIdn });
+  });
+
+  it('content failing the schema → INVALID_ARGUMENT naming the field', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { content: { title: '', summary: 'x' } }));
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'CONTENT_INVALID', message: /content\.title/, ...byIdn });
+  });
+
+  it('handling naming an agency the region does not know → PERMISSION_DENIED', async () => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'RED', releasable_to: { members: [], agencies: ['MYS:navy'] }, personal_data: false } }));
+    await expectRefused(() => publish(bytes), { status: grpc.status.PERMISSION_DENIED, code: 'POLICY_REFUSED', message: /MYS:navy/, ...byIdn });
+  });
+});
+
+describe('bad callers', () => {
+  it('an agency subscribing as another agency → PERMISSION_DENIED', async () => {
+    const police = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
+    await expectRefused(
+      () =>
+        new Promise((resolve, reject) => {
+          const stream = police.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: 'IDN:police' }));
+          stream.on('data', () => reject(new Error('received data as another agency')));
+          stream.on('error', reject);
+          stream.on('end', resolve);
+        }),
+      { status: grpc.status.PERMISSION_DENIED, code: 'NOT_YOUR_IDENTITY', message: /you are MYS:police/, actor: 'agency:MYS:police' },
+    );
+  });
+
+  it('a node calling an operator RPC → PERMISSION_DENIED', async () => {
+    await expectRefused(() => idnNode.audit.unary(AuditService.method.listEvents, create(ListEventsRequestSchema, {})), {
+      status: grpc.status.PERMISSION_DENIED,
+      code: 'WRONG_PRINCIPAL_KIND',
+      message: /ListEvents is for operators; member:IDN is a member/,
+      ...byIdn,
+    });
+  });
+
+  it('an agency trying to publish → PERMISSION_DENIED', async () => {
+    const police = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
+    const key = await memberKey(region.home, MYS);
+    const bytes = await signBulletin(key, bulletinClaims(MYS));
+    await expectRefused(() => publish(bytes, police), {
+      status: grpc.status.PERMISSION_DENIED,
+      code: 'WRONG_PRINCIPAL_KIND',
+      message: /Publish is for members/,
+      actor: 'agency:MYS:police',
+    });
+  });
+
+  it('a client without a certificate never gets a session', async () => {
+    const ca = await readFile(caFiles(region.home).cert);
+    const client = new ServiceClient(ExchangeService, region.hubAddress, grpc.credentials.createSsl(ca), { 'grpc.use_local_subchannel_pool': 1 });
+    const before = await counts();
+    await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
+    client.close();
+    expect(await counts()).toEqual(before);
+  });
+
+  it('a client with a certificate from another CA never gets a session', async () => {
+    const otherHome = await mkdtemp(path.join(os.tmpdir(), 'corridor-other-ca-'));
+    await chmod(otherHome, 0o755);
+    try {
+      await initDevPki(otherHome, parseRegion(TEST_REGION), { now: new Date() });
+      const files = memberTls(otherHome, IDN);
+      const ours = await readFile(caFiles(region.home).cert);
+      const client = new ServiceClient(
+        ExchangeService,
+        region.hubAddress,
+        grpc.credentials.createSsl(ours, await readFile(files.key), await readFile(files.cert)),
+        { 'grpc.use_local_subchannel_pool': 1 },
+      );
+      const before = await counts();
+      await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
+        code: grpc.status.UNAVAILABLE,
+      });
+      client.close();
+      expect(await counts()).toEqual(before);
+    } finally {
+      await rm(otherHome, { recursive: true, force: true });
+    }
+  });
+});
+
