@@ -58,7 +58,7 @@ export interface TestRegion {
 }
 
 export async function startTestRegion(
-  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean } = {},
+  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean; metrics?: boolean } = {},
 ): Promise<TestRegion> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-region-'));
   await chmod(home, 0o755);
@@ -69,7 +69,7 @@ export async function startTestRegion(
   const config = parseHubConfig({
     home,
     listen: `127.0.0.1:${port}`,
-    metricsListen: 'off',
+    metricsListen: options.metrics === true ? '127.0.0.1:0' : 'off',
     databaseUrl,
     logLevel: 'silent',
     shutdownGraceMs: 1000,
