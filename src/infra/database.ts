@@ -6,14 +6,14 @@
  * the others attach to it, and the process that started it stops it when it closes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Logger } from 'pino';
 import { CorridorError } from '../core/errors.js';
-import { embeddedPgDir } from './home.js';
+import { embeddedPgDir, pathExists } from './home.js';
 
 const INT8_OID = 20;
 
@@ -129,7 +129,7 @@ async function startOrAttachEmbedded(home: string, log: Logger): Promise<Embedde
     onLog: (message: string) => log.debug({ pg: message.trim() }, 'embedded postgres'),
     onError: (error: unknown) => log.debug({ pg: String(error).trim() }, 'embedded postgres'),
   });
-  if (!(await exists(path.join(dataDir, 'PG_VERSION')))) {
+  if (!(await pathExists(path.join(dataDir, 'PG_VERSION')))) {
     log.info({ dataDir }, 'initialising the embedded PostgreSQL cluster');
     await cluster.initialise();
   }
@@ -199,15 +199,6 @@ async function canConnect(url: string): Promise<boolean> {
     return true;
   } catch {
     await client.end().catch(() => {});
-    return false;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
     return false;
   }
 }

@@ -16,6 +16,7 @@
  *   pg/                                   embedded PostgreSQL data
  * ```
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AgencyId, MemberId, OperatorId } from '../core/ids.js';
 
@@ -84,4 +85,13 @@ export function embeddedPgDir(home: string): string {
 
 function tlsIn(dir: string): TlsFiles {
   return { cert: path.join(dir, 'tls.crt'), key: path.join(dir, 'tls.key') };
+}
+
+export async function pathExists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,9 +1,9 @@
 /** `corridor pki init`: the dev PKI and region file under CORRIDOR_HOME. */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { parseRegion } from '../../core/region.js';
 import type { Region } from '../../core/region.js';
 import { parseStrictJson } from '../../core/strict-json.js';
-import { regionFile } from '../../infra/home.js';
+import { pathExists, regionFile } from '../../infra/home.js';
 import { DEMO_REGION } from '../demo/region.js';
 import { initDevPki, readRegionFile, writeRegionFile } from '../pki/dev-pki.js';
 
@@ -30,7 +30,7 @@ export async function pkiInit(options: PkiInitOptions): Promise<PkiInitResult> {
   let region: Region;
   if (options.region !== undefined) {
     region = parseRegion(parseStrictJson(await readFile(options.region, 'utf8'), `the region file ${options.region}`));
-  } else if (await exists(regionFile(options.home))) {
+  } else if (await pathExists(regionFile(options.home))) {
     region = await readRegionFile(options.home);
   } else {
     region = parseRegion(DEMO_REGION);
@@ -43,13 +43,4 @@ export async function pkiInit(options: PkiInitOptions): Promise<PkiInitResult> {
   });
   await writeRegionFile(options.home, result.region);
   return { region: result.region, created: result.created.length, reused: result.reused.length };
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
 }
