@@ -48,7 +48,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
   };
 
   const database = await provideDatabase({ databaseUrl: config.databaseUrl, home: config.home, name: 'corridor_hub', log: log.child({ subsystem: 'db' }) });
-  const pool = createPool(database.url, 16);
+  const pool = createPool(database.url, 16, log);
   const db = createKysely<HubDatabase>(pool);
   const cleanupDatabase = async (): Promise<void> => {
     await db.destroy();

@@ -58,9 +58,17 @@ export async function serveSubscription(
     }
     wake?.();
   });
-  const stopped = AbortSignal.any([sink.closed, ctx.shutdown]);
-  const onStop = (): void => wake?.();
-  stopped.addEventListener('abort', onStop);
+  // Listeners on both signals (removed in `finally`) rather than AbortSignal.any, whose
+  // composite signal is only weakly held and, with it, this whole suspended subscription.
+  const stopping = new AbortController();
+  const stopped = stopping.signal;
+  const stop = (): void => {
+    stopping.abort();
+    wake?.();
+  };
+  sink.closed.addEventListener('abort', stop);
+  ctx.shutdown.addEventListener('abort', stop);
+  if (sink.closed.aborted || ctx.shutdown.aborted) stop();
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
   let cursor = request.afterCursor ?? (await ackedThrough(ctx.db, agencyId));
@@ -121,7 +129,8 @@ export async function serveSubscription(
     throw error;
   } finally {
     stopListening();
-    stopped.removeEventListener('abort', onStop);
+    sink.closed.removeEventListener('abort', stop);
+    ctx.shutdown.removeEventListener('abort', stop);
     ctx.metrics.subscribers.dec();
     ctx.log.info({ agency: agencyId, cursor: cursor.toString() }, 'subscription closed');
   }

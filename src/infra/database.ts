@@ -17,9 +17,13 @@ import { embeddedPgDir, pathExists } from './home.js';
 
 const INT8_OID = 20;
 
-/** A pg pool whose int8 columns come back as bigint, never as lossy numbers or strings. */
-export function createPool(url: string, max: number): pg.Pool {
-  return new pg.Pool({
+/**
+ * A pg pool whose int8 columns come back as bigint, never as lossy numbers or strings. An idle
+ * connection that the server closes (a restart, an administrator) is logged and replaced rather
+ * than crashing the process, as pg's unhandled pool 'error' event would.
+ */
+export function createPool(url: string, max: number, log?: Logger): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: url,
     max,
     types: {
@@ -27,6 +31,13 @@ export function createPool(url: string, max: number): pg.Pool {
         oid === INT8_OID ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
+  pool.on('error', (error) => {
+    // pg resolves end() before its clients' sockets have closed; a server stopped right after may
+    // still reach them. That is the normal end of a shutdown, not a failure.
+    if (pool.ending) log?.debug({ err: error }, 'database connection closed during shutdown');
+    else log?.warn({ err: error }, 'an idle database connection failed; it will be replaced');
+  });
+  return pool;
 }
 
 export function createKysely<DB>(pool: pg.Pool): Kysely<DB> {

@@ -42,7 +42,9 @@ export function toServiceError(error: unknown, log: Logger, method: string): Par
   const metadata = new grpc.Metadata();
   if (isCorridorError(error)) {
     metadata.set(ERROR_CODE_METADATA, error.code);
-    if (error.code === 'INTERNAL' || error.cause !== undefined) log.warn({ err: error.cause, code: error.code, method }, 'request failed');
+    // Refusals are expected traffic (and are in the audit log); only internal failures are loud.
+    if (error.code === 'INTERNAL') log.error({ err: error.cause, code: error.code, method }, 'request failed');
+    else log.debug({ err: error.cause, code: error.code, method }, 'request refused');
     return { code: STATUS[error.code], details: error.message, metadata };
   }
   log.error({ err: error, method }, 'unexpected error');

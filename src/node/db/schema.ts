@@ -1,0 +1,70 @@
+/**
+ * Kysely table types for a member node's database. Migrations in `migrations.ts` are the source
+ * of truth; this file only mirrors them for the type checker.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+type Int8 = ColumnType<bigint, bigint | number, bigint | number>;
+type NullableInt8 = ColumnType<bigint | null, bigint | number | null, bigint | number | null>;
+type Timestamp = ColumnType<Date, Date, Date>;
+type NullableTimestamp = ColumnType<Date | null, Date | null, Date | null>;
+/** jsonb: written as JSON text, read back as an unvalidated value that the reader parses. */
+type Jsonb = ColumnType<unknown, string, string>;
+
+/** The state of a bulletin in the outbox. */
+export type OutboxState = 'pending' | 'published' | 'refused';
+
+/** The tables of a node database. */
+export interface NodeDatabase {
+  /** Bulletins this node signed, kept until the hub's receipt arrives (store and forward). */
+  outbox: {
+    bulletin_id: string;
+    /** Strict submission order; timestamps from an injected clock can tie. */
+    seq: Generated<bigint>;
+    member_id: string;
+    jti: string;
+    /** The exact signed bytes, sent unchanged on every retry. */
+    jws: Uint8Array;
+    /** SHA-256 of the canonical draft, to tell a resubmission from a reused jti. */
+    draft_sha256: Uint8Array;
+    expires_at: Timestamp;
+    state: OutboxState;
+    receipt: Uint8Array | null;
+    sequence: NullableInt8;
+    audit_position: NullableInt8;
+    refusal: string | null;
+    attempts: number;
+    next_attempt_at: Timestamp;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  /** Member signing keys, pinned to their member the first time the hub's directory names them. */
+  pinned_key: { kid: string; member_id: string; alg: string; jwk: Jsonb; first_seen: Timestamp };
+  /** The hub's receipt-signing keys, pinned the first time they are seen. */
+  hub_key: { kid: string; alg: string; jwk: Jsonb; first_seen: Timestamp };
+  /** Verified deliveries, stored before they are acknowledged. */
+  inbox: {
+    agency_id: string;
+    bulletin_id: string;
+    cursor: Int8;
+    jws: Uint8Array;
+    receipt: Uint8Array;
+    reason: string;
+    policy_version: string;
+    received_at: Timestamp;
+    /** When the hub confirmed our acknowledgement; null until then (re-sent after a restart). */
+    acked_at: NullableTimestamp;
+  };
+  subscription_cursor: { agency_id: string; cursor: Int8; updated_at: Timestamp };
+  /** Deliveries that failed verification: never acknowledged, never handed on; kept as evidence. */
+  rejected_delivery: {
+    id: Generated<bigint>;
+    agency_id: string;
+    cursor: Int8;
+    bulletin_id: string;
+    code: string;
+    reason: string;
+    jws: Uint8Array;
+    received_at: Timestamp;
+  };
+}

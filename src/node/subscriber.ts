@@ -1,0 +1,311 @@
+/**
+ * The agency client: subscribes to the hub as one agency, verifies every delivery itself, stores
+ * it durably, and only then acknowledges it.
+ *
+ * For each delivery, in stream order:
+ *   verify the originator's signature against pinned member keys (the claims' iss and jti must be
+ *   the delivery's bulletin id) → verify the hub's receipt (a pinned hub key, over the SHA-256 of
+ *   exactly these bytes, for this bulletin id) → store it and advance the cursor in one
+ *   transaction (a duplicate bulletin id is dropped: delivery is at-least-once) → acknowledge
+ *   (batched; only committed cursors) → hand it on.
+ * A delivery that fails verification is recorded in `rejected_delivery`, logged as an error, and
+ * neither acknowledged nor handed on.
+ *
+ * Attacker-controlled input: everything in a delivery. The hub may be compromised; the
+ * originator's signature and the pinned keys are what make a delivery trustworthy.
+ */
+import { create, isMessage } from '@bufbuild/protobuf';
+import type { Kysely } from 'kysely';
+import { sha256 } from '../core/audit-leaf.js';
+import type { BulletinClaims } from '../core/bulletin.js';
+import type { Clock } from '../core/clock.js';
+import { CorridorError, fail } from '../core/errors.js';
+import type { ErrorCode } from '../core/errors.js';
+import { parseBulletinId, printable } from '../core/ids.js';
+import type { AgencyId } from '../core/ids.js';
+import type { ReceiptClaims } from '../core/receipt.js';
+import { verifyBulletin } from '../core/verify-bulletin.js';
+import { AcknowledgeRequestSchema, ExchangeService, SubscribeRequestSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
+import type { Delivery } from '../gen/corridor/v1/exchange_pb.js';
+import type { Logger } from '../infra/log.js';
+import type { NodeDatabase } from './db/schema.js';
+import { callErrorToCorridorError, classifyCallError } from './hub-errors.js';
+import type { HubConnection } from './hub-client.js';
+import { listUnacked, markAcked, readCursor, storeDelivery, storeRejection } from './inbox.js';
+import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.js';
+import type { BackoffPolicy } from './retry.js';
+import type { TrustStore } from './trust.js';
+
+/** A delivery verified and stored, as handed on. */
+export interface VerifiedDelivery {
+  readonly agency: AgencyId;
+  readonly cursor: bigint;
+  readonly bulletinId: string;
+  readonly claims: BulletinClaims;
+  readonly receipt: ReceiptClaims;
+  /** The originator's exact JWS bytes. */
+  readonly jws: Uint8Array;
+  /** Why the hub released it to this agency, and under which policy version. */
+  readonly reason: string;
+  readonly policyVersion: string;
+}
+
+/** A delivery that failed verification. */
+export interface RejectedDelivery {
+  readonly agency: AgencyId;
+  readonly cursor: bigint;
+  readonly bulletinId: string;
+  readonly code: ErrorCode;
+  readonly reason: string;
+}
+
+/** The dependencies and callbacks of {@link runSubscriber}. */
+export interface SubscriberOptions {
+  readonly hub: HubConnection;
+  readonly agency: AgencyId;
+  readonly db: Kysely<NodeDatabase>;
+  readonly trust: Pick<TrustStore, 'lookup' | 'verifyReceipt'>;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Stops the subscriber; {@link runSubscriber} then resolves. */
+  readonly signal: AbortSignal;
+  /** Start after this cursor instead of the stored one (or, with none stored, the hub's acknowledged cursor). */
+  readonly fromCursor?: bigint;
+  /** Called for each new bulletin after it is stored; not for a duplicate. */
+  readonly onDelivery?: (delivery: VerifiedDelivery) => void;
+  readonly onRejected?: (rejection: RejectedDelivery) => void;
+  /** Called when the backlog has been delivered; live deliveries follow. */
+  readonly onCaughtUp?: (cursor: bigint) => void;
+  readonly backoff?: BackoffPolicy;
+}
+
+/** Codes that say nothing about the delivery itself: the node could not check it now. */
+const NOT_A_VERDICT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'HUB_UNAVAILABLE',
+  'SHUTTING_DOWN',
+  'SUBSCRIBER_TOO_SLOW',
+  'INTERNAL',
+  'UNAUTHENTICATED',
+  'WRONG_PRINCIPAL_KIND',
+  'CONFIG_INVALID',
+  'STATE_MISSING',
+]);
+
+const ACK_BATCH = 1000;
+
+/**
+ * Runs until `signal` aborts (then resolves) or the hub refuses the subscription for good
+ * (then rejects). Reconnects with backoff after the stream fails for a transient reason
+ * (UNAVAILABLE, SUBSCRIBER_TOO_SLOW, a network error), resuming after the stored cursor.
+ *
+ * @throws CorridorError when the hub does not admit this agency (PERMISSION_DENIED,
+ *   UNAUTHENTICATED) or refuses the request itself.
+ */
+export async function runSubscriber(options: SubscriberOptions): Promise<void> {
+  const { agency, db, log, signal } = options;
+  const policy = options.backoff ?? DEFAULT_BACKOFF;
+  const acker = new Acker(options);
+  let failures = 0;
+  // After fromCursor, resume after the last cursor this run recorded; the stored cursor may be
+  // ahead of an explicit fromCursor, which is a deliberate re-read.
+  let resumeAfter = options.fromCursor;
+  try {
+    while (!signal.aborted) {
+      let after: bigint | undefined;
+      try {
+        after = resumeAfter ?? (await readCursor(db, agency));
+        for (const cursor of await listUnacked(db, agency, ACK_BATCH)) acker.add(cursor);
+      } catch (error) {
+        log.error({ err: error, agency }, 'cannot read the subscription state; retrying');
+        await sleep(backoffDelay(policy, ++failures), signal);
+        continue;
+      }
+      const session = await subscribeOnce(options, acker, after, () => {
+        failures = 0;
+      }, (cursor) => {
+        resumeAfter = resumeAfter === undefined || cursor > resumeAfter ? cursor : resumeAfter;
+      });
+      if (session.kind === 'aborted') break;
+      if (session.kind === 'failed') {
+        const failure = classifyCallError(session.error);
+        if (failure.kind !== 'transient') {
+          const error = callErrorToCorridorError(session.error, 'the hub');
+          log.error({ agency, code: error.code, status: failure.status }, 'the hub refused the subscription; stopping');
+          throw error;
+        }
+        log.warn({ agency, code: failure.code, status: failure.status, reason: failure.message }, 'subscription interrupted; reconnecting');
+      } else {
+        log.info({ agency }, 'subscription ended by the hub; reconnecting');
+      }
+      await sleep(backoffDelay(policy, ++failures), signal);
+    }
+  } finally {
+    await acker.drain();
+  }
+}
+
+type SessionEnd = { readonly kind: 'aborted' } | { readonly kind: 'ended' } | { readonly kind: 'failed'; readonly error: unknown };
+
+async function subscribeOnce(
+  options: SubscriberOptions,
+  acker: Acker,
+  after: bigint | undefined,
+  onConnected: () => void,
+  onRecorded: (cursor: bigint) => void,
+): Promise<SessionEnd> {
+  const { hub, agency, signal, log } = options;
+  const request = create(SubscribeRequestSchema, { agencyId: agency, ...(after === undefined ? {} : { afterCursor: after }) });
+  const stream = hub.exchange.serverStream(ExchangeService.method.subscribe, request);
+  const cancel = (): void => stream.cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  log.info({ agency, after: after?.toString() ?? 'acknowledged' }, 'subscribing');
+  try {
+    for await (const message of stream) {
+      if (!isMessage(message, SubscribeResponseSchema)) fail('INTERNAL', 'the subscription stream yielded something other than a SubscribeResponse');
+      onConnected();
+      const event = message.event;
+      if (event.case === 'delivery') {
+        await handleDelivery(options, acker, event.value);
+        onRecorded(event.value.cursor);
+      } else if (event.case === 'caughtUp') {
+        log.info({ agency, cursor: event.value.cursor.toString() }, 'caught up; live deliveries follow');
+        options.onCaughtUp?.(event.value.cursor);
+      }
+      if (signal.aborted) break;
+    }
+    return signal.aborted ? { kind: 'aborted' } : { kind: 'ended' };
+  } catch (error) {
+    return signal.aborted ? { kind: 'aborted' } : { kind: 'failed', error };
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    // Leaving the loop early (abort, a storage failure) must end the call on the hub too.
+    stream.cancel();
+  }
+}
+
+async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery: Delivery): Promise<void> {
+  const { agency, db, clock, log } = options;
+  const bulletinId = printable(delivery.bulletinId, 100);
+  let verified: { claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array };
+  try {
+    verified = await verifyDelivery(options.trust, delivery);
+  } catch (error) {
+    // A check we could not make (hub keys unreachable, our database) is not a verdict: reconnect and try again.
+    if (!(error instanceof CorridorError) || NOT_A_VERDICT.has(error.code)) throw error;
+    await storeRejection(db, { agency, cursor: delivery.cursor, bulletinId, code: error.code, reason: error.message, jws: delivery.jws }, clock.now());
+    log.error(
+      { agency, cursor: delivery.cursor.toString(), bulletinId, code: error.code, reason: error.message },
+      'delivery failed verification; not acknowledged, not handed on',
+    );
+    options.onRejected?.({ agency, cursor: delivery.cursor, bulletinId, code: error.code, reason: error.message });
+    return;
+  }
+  const fresh = await storeDelivery(
+    db,
+    {
+      agency,
+      bulletinId: delivery.bulletinId,
+      cursor: delivery.cursor,
+      jws: delivery.jws,
+      receipt: verified.receiptJws,
+      reason: delivery.reason,
+      policyVersion: delivery.policyVersion,
+    },
+    clock.now(),
+  );
+  acker.add(delivery.cursor);
+  if (!fresh) {
+    log.debug({ agency, cursor: delivery.cursor.toString(), bulletinId }, 'duplicate delivery dropped');
+    return;
+  }
+  log.info({ agency, cursor: delivery.cursor.toString(), bulletinId, category: verified.claims.category }, 'delivery verified and stored');
+  options.onDelivery?.({
+    agency,
+    cursor: delivery.cursor,
+    bulletinId: delivery.bulletinId,
+    claims: verified.claims,
+    receipt: verified.receipt,
+    jws: delivery.jws,
+    reason: delivery.reason,
+    policyVersion: delivery.policyVersion,
+  });
+}
+
+/**
+ * The recipient's checks on one delivery; throws a coded error at the first failure.
+ * Unlike the hub, it does not apply the submission window: a backlog delivery may be old.
+ */
+export async function verifyDelivery(
+  trust: Pick<TrustStore, 'lookup' | 'verifyReceipt'>,
+  delivery: Pick<Delivery, 'bulletinId' | 'jws' | 'receipt'>,
+): Promise<{ claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array }> {
+  const id = parseBulletinId(delivery.bulletinId);
+  const claims = await verifyBulletin(delivery.jws, (member, kid) => trust.lookup(member, kid));
+  if (claims.issuer !== id.member) {
+    fail('JWS_ISSUER_MISMATCH', `the bulletin is signed by member ${claims.issuer} but delivered as ${printable(delivery.bulletinId, 100)}`);
+  }
+  if (claims.jti !== id.jti) fail('JWS_MALFORMED', `the bulletin's jti is not the one in ${printable(delivery.bulletinId, 100)}`);
+  const receiptJws = delivery.receipt?.jws;
+  if (receiptJws === undefined || receiptJws.byteLength === 0) fail('JWS_MALFORMED', 'the delivery carries no hub receipt');
+  const receipt = await trust.verifyReceipt(receiptJws);
+  if (receipt.sub !== delivery.bulletinId) fail('JWS_MALFORMED', `the receipt is for ${printable(receipt.sub, 100)}, not ${printable(delivery.bulletinId, 100)}`);
+  if (receipt.bulletin_sha256 !== Buffer.from(sha256(delivery.jws)).toString('base64url')) {
+    fail('JWS_MALFORMED', 'the receipt names other bytes than the bulletin delivered');
+  }
+  return { claims, receipt, receiptJws };
+}
+
+/**
+ * Acknowledges stored deliveries in batches: cursors added while a call is in flight go in the
+ * next one. A failed acknowledgement is not retried in a loop: the inbox keeps `acked_at` null,
+ * and the cursors are sent again at the next (re)connection.
+ */
+class Acker {
+  readonly #options: SubscriberOptions;
+  readonly #pending = new Set<bigint>();
+  #inflight: Promise<void> | undefined;
+
+  constructor(options: SubscriberOptions) {
+    this.#options = options;
+  }
+
+  add(cursor: bigint): void {
+    this.#pending.add(cursor);
+    this.#flush();
+  }
+
+  /** Waits for the call in flight and sends what is left, once. */
+  async drain(): Promise<void> {
+    await this.#inflight;
+    if (this.#pending.size > 0) {
+      this.#flush();
+      await this.#inflight;
+    }
+  }
+
+  #flush(): void {
+    if (this.#inflight !== undefined || this.#pending.size === 0) return;
+    const batch = [...this.#pending].slice(0, ACK_BATCH);
+    for (const cursor of batch) this.#pending.delete(cursor);
+    this.#inflight = this.#send(batch).finally(() => {
+      this.#inflight = undefined;
+      if (this.#pending.size > 0 && !this.#options.signal.aborted) this.#flush();
+    });
+  }
+
+  async #send(cursors: bigint[]): Promise<void> {
+    const { hub, agency, db, clock, log } = this.#options;
+    try {
+      const response = await hub.exchange.unary(
+        ExchangeService.method.acknowledge,
+        create(AcknowledgeRequestSchema, { agencyId: agency, cursors }),
+        { deadlineMs: 10_000 },
+      );
+      await markAcked(db, agency, cursors, clock.now());
+      log.debug({ agency, cursors: cursors.length, through: response.acknowledgedThrough.toString() }, 'deliveries acknowledged');
+    } catch (error) {
+      const failure = classifyCallError(error);
+      log.warn({ agency, cursors: cursors.length, code: failure.code, status: failure.status }, 'acknowledgement failed; will resend after reconnecting');
+    }
+  }
+}

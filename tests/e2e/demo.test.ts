@@ -1,0 +1,49 @@
+/** `npm start`'s demo: a whole region publishes the examples; a second start publishes nothing twice. */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/infra/database.js';
+import { DEMO_PUBLICATIONS, DEMO_REGION } from '../../src/node/demo/region.js';
+import { freshDatabaseUrl } from '../helpers/database.js';
+import { runCli } from '../helpers/processes.js';
+
+let home: string | undefined;
+
+afterAll(async () => {
+  if (home !== undefined) await rm(home, { recursive: true, force: true });
+});
+
+describe('corridor demo', () => {
+  it('runs the demo region end to end, then reuses its state', async () => {
+    home = await mkdtemp(path.join(os.tmpdir(), 'corridor-demo-'));
+    await chmod(home, 0o755);
+    const env = {
+      CORRIDOR_HOME: home,
+      DATABASE_URL: await freshDatabaseUrl('demo'),
+      CORRIDOR_HUB_LISTEN: `127.0.0.1:${await freePort()}`,
+      CORRIDOR_METRICS_LISTEN: 'off',
+    };
+    const first = await runCli(['demo', '--exit-after-publishing'], env, 120_000);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`${DEMO_REGION.members.length} members, ${DEMO_REGION.agencies.length} agencies`);
+    expect(first.stdout.match(/^published /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
+    // One delivery line per release, each with its reason; one withheld line per denial.
+    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← LKA:demo-lka-route-0001 .*role border_guard covers route_alert\)$/m);
+    expect(first.stdout).toMatch(/^withheld   AUS:austrac +✗ LKA:demo-lka-route-0001: no role of AUS:austrac \(financial_intelligence\) covers route_alert$/m);
+    // TLP:RED reaches only the named agencies.
+    const red = first.stdout.split('\n').filter((line) => line.startsWith('delivered') && line.includes('AUS:demo-aus-fin-0001'));
+    expect(red.map((line) => line.split(/\s+/)[1]).sort()).toEqual(['AUS:austrac', 'IDN:polri', 'MYS:pdrm']);
+    // The tampered bulletin is refused, with its reason.
+    expect(first.stdout).toMatch(/widened after signing: the signature does not verify/);
+    expect(first.stdout).toMatch(/demo complete: \d+ new deliveries/);
+    expect(first.stdout.trim().endsWith('stopped')).toBe(true);
+
+    const second = await runCli(['demo', '--exit-after-publishing'], env, 120_000);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('reusing the state');
+    expect(second.stdout.match(/^already /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
+    expect(second.stdout).not.toMatch(/^delivered /m);
+    expect(second.stdout).toContain('demo complete: 0 new deliveries');
+  });
+});
