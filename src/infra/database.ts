@@ -147,7 +147,25 @@ async function startOrAttachEmbedded(home: string, log: Logger): Promise<Embedde
   await cluster.start();
   log.info({ port }, 'started the embedded PostgreSQL');
   const adminUrl = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  return { adminUrl, stop: () => cluster.stop() };
+  return {
+    adminUrl,
+    stop: async () => {
+      // Another process (a node, an agency client, the hub) may have attached to the cluster this
+      // one started; stopping it would pull its database away. Leave it running for them: the
+      // next process to start attaches to it.
+      // Pools resolve end() a moment before their sockets close, so give those a moment to go.
+      let others = await otherClientConnections(adminUrl).catch(() => 0);
+      for (let wait = 0; others > 0 && wait < 10; wait++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        others = await otherClientConnections(adminUrl).catch(() => 0);
+      }
+      if (others > 0) {
+        log.info({ port, others }, 'other processes still use the embedded PostgreSQL; leaving it running');
+        return;
+      }
+      await cluster.stop();
+    },
+  };
 }
 
 /**
@@ -168,6 +186,19 @@ async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgre
     }
   }
   return module.default;
+}
+
+async function otherClientConnections(adminUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    const result = await client.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    );
+    return Number(result.rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
 }
 
 async function readOrCreateSecret(file: string): Promise<string> {
