@@ -39,51 +39,59 @@ export interface ImportSummary {
 
 const HUB_ACTOR = 'hub';
 
-/** Brings the registry in line with the region file. Adds and updates; never deletes. */
+/**
+ * Brings the registry in line with the region file, in one audited transaction. Entries are
+ * added, updated, or deactivated when the file no longer names them (never deleted: bulletins
+ * and decisions refer to them); a deactivated member, agency or operator can no longer connect
+ * or receive, and a key the file no longer lists is retired and verifies no new bulletin.
+ */
 export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region: Region, actor = HUB_ACTOR): Promise<ImportSummary> {
   return inLedgerTransaction(db, clock, async (ledger) => {
     const { trx, hubTime } = ledger;
     let changes = 0;
     let keysAdded = 0;
+    const rows = async (table: 'member' | 'agency' | 'operator') =>
+      new Map((await trx.selectFrom(table).select(['id', 'record_sha256', 'active']).execute()).map((r) => [r.id, r]));
     const existing = {
-      member: new Map((await trx.selectFrom('member').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
-      agency: new Map((await trx.selectFrom('agency').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
-      operator: new Map((await trx.selectFrom('operator').select(['id', 'record_sha256']).execute()).map((r) => [r.id, r.record_sha256])),
-      keys: new Map((await trx.selectFrom('member_key').select(['kid', 'member_id']).execute()).map((r) => [r.kid, r.member_id])),
+      member: await rows('member'),
+      agency: await rows('agency'),
+      operator: await rows('operator'),
+      keys: new Map((await trx.selectFrom('member_key').select(['kid', 'member_id', 'status']).execute()).map((r) => [r.kid, r])),
     };
-    const changed = (previous: Uint8Array | undefined, digest: Uint8Array): boolean =>
-      previous === undefined || !Buffer.from(previous).equals(Buffer.from(digest));
-    const recordChange = async (objectId: string, digest: Uint8Array, added: boolean): Promise<void> => {
+    const changed = (previous: { record_sha256: Uint8Array; active: boolean } | undefined, digest: Uint8Array): boolean =>
+      previous === undefined || !previous.active || !Buffer.from(previous.record_sha256).equals(Buffer.from(digest));
+    const record = async (
+      kind: EventKind,
+      objectId: string,
+      digest: Uint8Array,
+      code: 'REGISTRY_ADDED' | 'REGISTRY_UPDATED' | 'REGISTRY_DEACTIVATED' | 'KEY_ADDED' | 'KEY_RETIRED',
+      reason: string,
+    ): Promise<void> => {
       changes++;
-      await ledger.append([
-        {
-          kind: EventKind.REGISTRY_CHANGE,
-          actor,
-          objectId,
-          objectDigest: digest,
-          code: added ? 'REGISTRY_ADDED' : 'REGISTRY_UPDATED',
-          reason: `${objectId} ${added ? 'added to' : 'updated in'} the region registry`,
-          operation: 'registry.import',
-        },
-      ]);
+      await ledger.append([{ kind, actor, objectId, objectDigest: digest, code, reason, operation: 'registry.import' }]);
     };
+    const recordChange = (objectId: string, digest: Uint8Array, added: boolean): Promise<void> =>
+      record(EventKind.REGISTRY_CHANGE, objectId, digest, added ? 'REGISTRY_ADDED' : 'REGISTRY_UPDATED', `${objectId} ${added ? 'added to' : 'updated in'} the region registry`);
 
+    const listedKeys = new Set<string>();
     for (const member of region.members) {
       const digest = recordDigest({ id: member.id, name: member.name });
       const previous = existing.member.get(member.id);
       if (changed(previous, digest)) {
         await trx
           .insertInto('member')
-          .values({ id: member.id, name: member.name, record_sha256: digest, updated_at: hubTime })
-          .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, record_sha256: digest, updated_at: hubTime }))
+          .values({ id: member.id, name: member.name, active: true, record_sha256: digest, updated_at: hubTime })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, active: true, record_sha256: digest, updated_at: hubTime }))
           .execute();
         await recordChange(`member:${member.id}`, digest, previous === undefined);
       }
       for (const jwk of member.signingKeys) {
         const kid = await jwkThumbprint(jwk);
+        listedKeys.add(kid);
         const owner = existing.keys.get(kid);
         if (owner !== undefined) {
-          if (owner !== member.id) throw new CorridorError('CONFIG_INVALID', `signing key ${kid} is already registered to member ${owner}`);
+          if (owner.member_id !== member.id) throw new CorridorError('CONFIG_INVALID', `signing key ${kid} is already registered to member ${owner.member_id}`);
+          // A retired key stays retired: bringing a key back needs a new key.
           continue;
         }
         const alg: SigningAlgorithm = jwk.alg ?? 'Ed25519';
@@ -93,27 +101,17 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
           .insertInto('member_key')
           .values({ kid, member_id: member.id, alg, jwk: JSON.stringify(publicJwk), status: 'active', added_at: hubTime })
           .execute();
-        existing.keys.set(kid, member.id);
+        existing.keys.set(kid, { kid, member_id: member.id, status: 'active' });
         keysAdded++;
-        await ledger.append([
-          {
-            kind: EventKind.KEY_ADDED,
-            actor,
-            objectId: kid,
-            objectDigest: sha256(JSON.stringify(publicJwk)),
-            code: 'KEY_ADDED',
-            reason: `signing key ${kid} (${alg}) added for member ${member.id}`,
-            operation: 'registry.import',
-          },
-        ]);
+        await record(EventKind.KEY_ADDED, kid, sha256(JSON.stringify(publicJwk)), 'KEY_ADDED', `signing key ${kid} (${alg}) added for member ${member.id}`);
       }
     }
     for (const agency of region.agencies) {
-      const record = { id: agency.id, name: agency.name, member: agency.member ?? null, organisation: agency.organisation ?? null, roles: [...agency.roles].sort() };
-      const digest = recordDigest(record);
+      const fields = { id: agency.id, name: agency.name, member: agency.member ?? null, organisation: agency.organisation ?? null, roles: [...agency.roles].sort() };
+      const digest = recordDigest(fields);
       const previous = existing.agency.get(agency.id);
       if (changed(previous, digest)) {
-        const values = { name: agency.name, member_id: record.member, organisation: record.organisation, roles: record.roles, record_sha256: digest, updated_at: hubTime };
+        const values = { name: agency.name, member_id: fields.member, organisation: fields.organisation, roles: fields.roles, active: true, record_sha256: digest, updated_at: hubTime };
         await trx
           .insertInto('agency')
           .values({ id: agency.id, ...values })
@@ -128,11 +126,30 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
       if (changed(previous, digest)) {
         await trx
           .insertInto('operator')
-          .values({ id: operator.id, name: operator.name, record_sha256: digest, updated_at: hubTime })
-          .onConflict((oc) => oc.column('id').doUpdateSet({ name: operator.name, record_sha256: digest, updated_at: hubTime }))
+          .values({ id: operator.id, name: operator.name, active: true, record_sha256: digest, updated_at: hubTime })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: operator.name, active: true, record_sha256: digest, updated_at: hubTime }))
           .execute();
         await recordChange(`operator:${operator.id}`, digest, previous === undefined);
       }
+    }
+
+    // What the file no longer names: deactivated, and keys retired, each an audited event.
+    const listed = {
+      member: new Set<string>(region.members.map((m) => m.id)),
+      agency: new Set<string>(region.agencies.map((a) => a.id)),
+      operator: new Set<string>(region.operators.map((o) => o.id)),
+    };
+    for (const table of ['member', 'agency', 'operator'] as const) {
+      for (const row of existing[table].values()) {
+        if (!row.active || listed[table].has(row.id)) continue;
+        await trx.updateTable(table).set({ active: false, updated_at: hubTime }).where('id', '=', row.id).execute();
+        await record(EventKind.REGISTRY_CHANGE, `${table}:${row.id}`, row.record_sha256, 'REGISTRY_DEACTIVATED', `${table}:${row.id} is no longer in the region file; it can no longer connect or receive`);
+      }
+    }
+    for (const key of existing.keys.values()) {
+      if (key.status !== 'active' || listedKeys.has(key.kid)) continue;
+      await trx.updateTable('member_key').set({ status: 'retired' }).where('kid', '=', key.kid).execute();
+      await record(EventKind.KEY_RETIRED, key.kid, sha256(key.kid), 'KEY_RETIRED', `signing key ${key.kid} of member ${key.member_id} retired: the region file no longer lists it`);
     }
     return { changes, keysAdded };
   });
@@ -141,10 +158,16 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
 /** Reads the registry into an immutable in-memory view. */
 export async function loadRegistry(db: Kysely<HubDatabase>): Promise<RegistryView> {
   const [members, agencies, operators, keys] = await Promise.all([
-    db.selectFrom('member').select(['id', 'name']).execute(),
-    db.selectFrom('agency').select(['id', 'name', 'member_id', 'organisation', 'roles']).execute(),
-    db.selectFrom('operator').select(['id', 'name']).execute(),
-    db.selectFrom('member_key').select(['kid', 'member_id', 'alg', 'jwk', 'status', 'added_at']).execute(),
+    db.selectFrom('member').select(['id', 'name']).where('active', '=', true).execute(),
+    db.selectFrom('agency').select(['id', 'name', 'member_id', 'organisation', 'roles']).where('active', '=', true).execute(),
+    db.selectFrom('operator').select(['id', 'name']).where('active', '=', true).execute(),
+    db
+      .selectFrom('member_key')
+      .innerJoin('member', 'member.id', 'member_key.member_id')
+      .select(['member_key.kid', 'member_key.member_id', 'member_key.alg', 'member_key.jwk', 'member_key.status', 'member_key.added_at'])
+      .where('member_key.status', '=', 'active')
+      .where('member.active', '=', true)
+      .execute(),
   ]);
   const keyViews = await Promise.all(
     keys.map(async (row): Promise<MemberKey> => {

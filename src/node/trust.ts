@@ -49,6 +49,8 @@ export interface PinnedHubKey {
 /** Where pins are kept. Pins are insert-only: pinning a kid that is already pinned returns the existing pin. */
 export interface PinStore {
   findMemberKey(kid: string): Promise<PinnedMemberKey | undefined>;
+  /** Whether any key of `member` is pinned. */
+  hasMemberPins(member: MemberId): Promise<boolean>;
   /** Pins `key` unless its kid is pinned already; returns the pin in force, which may differ from `key`. */
   pinMemberKey(key: PinnedMemberKey, at: Date): Promise<PinnedMemberKey>;
   hubKeys(): Promise<PinnedHubKey[]>;
@@ -182,9 +184,26 @@ export function createTrustStore(deps: TrustStoreDeps): TrustStore {
     const response = await directory();
     const now = clock.now();
     let pinned = 0;
+    // Trust on first sight, per member: the keys the directory lists the first time this node
+    // sees a member are pinned together. After that the hub cannot add a key for the member
+    // (which would let a compromised hub sign as it); a new key needs a rollover signed by a
+    // pinned one, which this node does not accept yet.
+    const firstSight = new Map<MemberId, boolean>();
     for (const entry of response.memberKeys) {
       const key = await readMemberKey(entry, log);
       if (key === undefined) continue;
+      let first = firstSight.get(key.member);
+      if (first === undefined) {
+        first = !(await pins.hasMemberPins(key.member));
+        firstSight.set(key.member, first);
+      }
+      if (!first && (await pins.findMemberKey(key.kid)) === undefined) {
+        log.error(
+          { kid: key.kid, member: key.member },
+          'the hub directory lists a new key for a member whose keys are already pinned; not trusted without a rollover signed by a pinned key',
+        );
+        continue;
+      }
       const inForce = await pins.pinMemberKey(key, now);
       if (inForce.member !== key.member) {
         log.error(
@@ -274,6 +293,10 @@ export function databasePins(db: Kysely<NodeDatabase>): PinStore {
       const row = await db.selectFrom('pinned_key').select(['kid', 'member_id', 'alg', 'jwk']).where('kid', '=', kid).executeTakeFirst();
       return row === undefined ? undefined : memberRow(row);
     },
+    async hasMemberPins(member) {
+      const row = await db.selectFrom('pinned_key').select('kid').where('member_id', '=', member).limit(1).executeTakeFirst();
+      return row !== undefined;
+    },
     async pinMemberKey(key, at) {
       await db
         .insertInto('pinned_key')
@@ -305,6 +328,7 @@ export function memoryPins(): PinStore {
   const hub = new Map<string, PinnedHubKey>();
   return {
     findMemberKey: async (kid) => members.get(kid),
+    hasMemberPins: async (member) => [...members.values()].some((key) => key.member === member),
     async pinMemberKey(key) {
       const existing = members.get(key.kid);
       if (existing !== undefined) return existing;

@@ -4,7 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { create } from '@bufbuild/protobuf';
-import { asMemberId } from '../../src/core/ids.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { asAgencyId, asMemberId } from '../../src/core/ids.js';
+import { DirectoryService, GetKeyDirectoryRequestSchema } from '../../src/gen/corridor/v1/directory_pb.js';
+import { grpc } from '../../src/infra/grpc.js';
+import { regionFile } from '../../src/infra/home.js';
 import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { parseHubConfig, readHubConfig } from '../../src/hub/config.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
@@ -43,6 +47,53 @@ describe('registry import', () => {
   });
 });
 
+describe('removing entries from the region file', () => {
+  it('deactivates them and retires keys, audited, so they can no longer connect, receive or sign', async () => {
+    const file = regionFile(region.home);
+    const original = await readFile(file, 'utf8');
+    const edited = JSON.parse(original) as { members: { id: string; signingKeys: unknown[] }[]; agencies: { id: string }[] };
+    edited.agencies = edited.agencies.filter((a) => a.id !== 'MYS:coast-guard');
+    const idn = edited.members.find((m) => m.id === 'IDN');
+    if (idn === undefined) throw new Error('no IDN');
+    idn.signingKeys = [];
+    await writeFile(file, JSON.stringify(edited));
+    try {
+      await region.stopHub();
+      await region.startHub();
+      const codes = await eventCounts();
+      expect(codes['REGISTRY_DEACTIVATED']).toBe(1);
+      expect(codes['KEY_RETIRED']).toBe(1);
+
+      const coastGuard = await region.connect({ kind: 'agency', id: asAgencyId('MYS:coast-guard') });
+      await expect(
+        coastGuard.directory.unary(DirectoryService.method.getKeyDirectory, create(GetKeyDirectoryRequestSchema, {})),
+      ).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: expect.stringMatching(/not registered in this region/) });
+
+      const node = await region.connect({ kind: 'member', id: asMemberId('IDN') });
+      const key = await memberKey(region.home, asMemberId('IDN'));
+      const refused = node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(asMemberId('IDN'))) }));
+      await expect(refused).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+
+      // Decisions are made only for active agencies.
+      const mysKey = await memberKey(region.home, asMemberId('MYS'));
+      const mys = await region.connect({ kind: 'member', id: asMemberId('MYS') });
+      const response = await mys.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(mysKey, bulletinClaims(asMemberId('MYS'))) }));
+      const decided = await sqlOn<{ agency_id: string }>(region.databaseUrl, 'SELECT agency_id FROM delivery_decision WHERE sequence = $1', [String(response.receipt?.sequence)]);
+      expect(decided.map((d) => d.agency_id)).not.toContain('MYS:coast-guard');
+      expect(decided).toHaveLength(TEST_REGION.agencies.length - 1);
+    } finally {
+      await writeFile(file, original);
+      await region.stopHub();
+      await region.startHub();
+    }
+    // Back in the file: the agency is active again; the retired key stays retired.
+    const codes = await eventCounts();
+    expect(codes['REGISTRY_UPDATED']).toBe(1);
+    const [key] = await sqlOn<{ status: string }>(region.databaseUrl, "SELECT status FROM member_key WHERE member_id = 'IDN'");
+    expect(key?.status).toBe('retired');
+  });
+});
+
 describe('the audit table', () => {
   it.each([
     ['UPDATE', "UPDATE audit_event SET code = 'FORGED' WHERE position = 1"],
@@ -54,12 +105,15 @@ describe('the audit table', () => {
   });
 
   it('refuses rewriting stored bulletins', async () => {
-    const node = await region.connect({ kind: 'member', id: asMemberId('IDN') });
-    const key = await memberKey(region.home, asMemberId('IDN'));
-    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(asMemberId('IDN'))) }));
+    const node = await region.connect({ kind: 'member', id: asMemberId('AUS') });
+    const key = await memberKey(region.home, asMemberId('AUS'));
+    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(asMemberId('AUS'))) }));
+    const count = async () => (await sqlOn<{ n: string }>(region.databaseUrl, 'SELECT count(*) AS n FROM bulletin'))[0]?.n;
+    const before = await count();
+    expect(Number(before)).toBeGreaterThan(0);
     await expect(sqlOn(region.databaseUrl, "UPDATE bulletin SET category = 'trend_report'")).rejects.toThrow(/append-only/);
     await expect(sqlOn(region.databaseUrl, 'DELETE FROM delivery_decision; DELETE FROM bulletin')).rejects.toThrow(/append-only/);
-    expect((await sqlOn<{ n: string }>(region.databaseUrl, 'SELECT count(*) AS n FROM bulletin'))[0]?.n).toBe('1');
+    expect(await count()).toBe(before);
   });
 });
 

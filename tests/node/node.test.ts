@@ -393,6 +393,31 @@ describe('the trust store', () => {
     }
   });
 
+  it('pins a member\'s keys on first sight and never a key the hub adds for that member later', async () => {
+    const url = await freshDatabaseUrl('trust');
+    const db = createKysely<NodeDatabase>(createPool(url, 2));
+    try {
+      await migrateNodeDatabase(db);
+      const idnKey = memberPublicKey('IDN');
+      const kid = await jwkThumbprint(idnKey);
+      // A key the hub made up and now lists as Indonesia's.
+      const forged = memberPublicKey('MYS');
+      const forgedKid = await jwkThumbprint(forged);
+      let served = directory([{ member: 'IDN', jwk: idnKey }]);
+      const log = capture();
+      const trust = createTrustStore({ pins: databasePins(db), directory: async () => served, clock: { now: () => new Date() }, log: log.log });
+      expect((await trust.lookup(IDN, kid))?.kid).toBe(kid);
+
+      served = directory([{ member: 'IDN', jwk: idnKey }, { member: 'IDN', jwk: forged }]);
+      expect(await trust.lookup(IDN, forgedKid)).toBeUndefined();
+      expect(log.lines().some((line) => line.level >= 50 && line.msg.includes('new key for a member whose keys are already pinned'))).toBe(true);
+      const pins = await sqlOn<{ kid: string }>(url, "SELECT kid FROM pinned_key WHERE member_id = 'IDN'");
+      expect(pins.map((p) => p.kid)).toEqual([kid]);
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('never pins a key whose kid is not its thumbprint, and refuses updates to pins in the database', async () => {
     const url = await freshDatabaseUrl('trust');
     const pool = createPool(url, 2);

@@ -15,6 +15,7 @@ const migrations: Record<string, Migration> = {
         CREATE TABLE member (
           id text PRIMARY KEY CHECK (id ~ '^[A-Z]{3}$'),
           name text NOT NULL,
+          active boolean NOT NULL DEFAULT true,
           record_sha256 bytea NOT NULL,
           updated_at timestamptz NOT NULL
         );
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
           member_id text REFERENCES member (id),
           organisation text,
           roles text[] NOT NULL,
+          active boolean NOT NULL DEFAULT true,
           record_sha256 bytea NOT NULL,
           updated_at timestamptz NOT NULL,
           CHECK ((member_id IS NULL) <> (organisation IS NULL))
@@ -40,6 +42,7 @@ const migrations: Record<string, Migration> = {
         CREATE TABLE operator (
           id text PRIMARY KEY,
           name text NOT NULL,
+          active boolean NOT NULL DEFAULT true,
           record_sha256 bytea NOT NULL,
           updated_at timestamptz NOT NULL
         );
@@ -63,8 +66,10 @@ const migrations: Record<string, Migration> = {
           agency_id text,
           code text NOT NULL,
           leaf bytea NOT NULL,
-          leaf_hash bytea NOT NULL UNIQUE CHECK (octet_length(leaf_hash) = 32)
+          -- Not unique: two events may have the same leaf (RFC 9162 allows duplicate leaves).
+          leaf_hash bytea NOT NULL CHECK (octet_length(leaf_hash) = 32)
         );
+        CREATE INDEX audit_event_leaf_hash ON audit_event (leaf_hash);
         CREATE INDEX audit_event_bulletin ON audit_event (bulletin_id, position) WHERE bulletin_id IS NOT NULL;
         CREATE INDEX audit_event_agency ON audit_event (agency_id, position) WHERE agency_id IS NOT NULL;
         CREATE INDEX audit_event_actor ON audit_event (actor, position);

@@ -5,7 +5,7 @@ type Int8 = ColumnType<bigint, bigint | number, bigint | number>;
 type Timestamp = ColumnType<Date, Date, Date>;
 
 export interface HubDatabase {
-  member: { id: string; name: string; record_sha256: Uint8Array; updated_at: Timestamp };
+  member: { id: string; name: string; active: ColumnType<boolean, boolean | undefined, boolean>; record_sha256: Uint8Array; updated_at: Timestamp };
   member_key: {
     kid: string;
     member_id: string;
@@ -20,10 +20,11 @@ export interface HubDatabase {
     member_id: string | null;
     organisation: string | null;
     roles: ColumnType<string[], string[], string[]>;
+    active: ColumnType<boolean, boolean | undefined, boolean>;
     record_sha256: Uint8Array;
     updated_at: Timestamp;
   };
-  operator: { id: string; name: string; record_sha256: Uint8Array; updated_at: Timestamp };
+  operator: { id: string; name: string; active: ColumnType<boolean, boolean | undefined, boolean>; record_sha256: Uint8Array; updated_at: Timestamp };
   ledger_head: { singleton: boolean; next_position: Int8; next_sequence: Int8 };
   audit_event: {
     position: Int8;

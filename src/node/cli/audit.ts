@@ -31,6 +31,7 @@ const KIND_NAMES: Record<string, EventKind> = {
   ack: EventKind.ACK,
   registry: EventKind.REGISTRY_CHANGE,
   'key-added': EventKind.KEY_ADDED,
+  'key-retired': EventKind.KEY_RETIRED,
 };
 
 export const AUDIT_KINDS = Object.keys(KIND_NAMES);
