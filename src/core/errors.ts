@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   // delivery
   | 'SUBSCRIBER_TOO_SLOW'
+  | 'TOO_MANY_SUBSCRIPTIONS'
   | 'SHUTTING_DOWN'
   // configuration and local state
   | 'CONFIG_INVALID'

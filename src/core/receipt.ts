@@ -3,7 +3,9 @@
  * after the bulletin and its audit record have committed. It names the bulletin, the digest of
  * the exact bytes received, the hub time, the bulletin sequence and the audit position.
  */
+import { z } from 'zod';
 import { fail } from './errors.js';
+import { describeIssues } from './region.js';
 import { checkType, parseCompactJws, signCompact, verifySignature } from './jws.js';
 import type { SigningKey, VerificationKey } from './jws.js';
 import { RECEIPT_TYP } from './jws.js';
@@ -23,6 +25,17 @@ export interface ReceiptClaims {
   readonly leaf_hash: string;
 }
 
+const receiptClaimsSchema = z.object({
+  iss: z.string().startsWith('urn:corridor:hub:'),
+  sub: z.string().min(1).max(100),
+  iat: z.number().int().nonnegative(),
+  hub_time_ms: z.number().int().nonnegative(),
+  sequence: z.number().int().positive(),
+  audit_position: z.number().int().positive(),
+  bulletin_sha256: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  leaf_hash: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+});
+
 export function hubIssuer(region: string): string {
   return `urn:corridor:hub:${region}`;
 }
@@ -38,16 +51,7 @@ export async function verifyReceipt(bytes: Uint8Array, hubKeys: readonly Verific
   if (key === undefined) fail('JWS_UNKNOWN_KEY', `the receipt is signed with key ${jws.header.kid}, which is not a hub key this node trusts`);
   await verifySignature(jws, key);
   checkType(jws, RECEIPT_TYP);
-  const c = jws.payload as Partial<Record<keyof ReceiptClaims, unknown>>;
-  if (
-    typeof c.iss !== 'string' || typeof c.sub !== 'string' || typeof c.iat !== 'number' ||
-    typeof c.hub_time_ms !== 'number' || typeof c.sequence !== 'number' || typeof c.audit_position !== 'number' ||
-    typeof c.bulletin_sha256 !== 'string' || typeof c.leaf_hash !== 'string'
-  ) {
-    fail('JWS_MALFORMED', 'the receipt claims are incomplete');
-  }
-  return {
-    iss: c.iss, sub: c.sub, iat: c.iat, hub_time_ms: c.hub_time_ms, sequence: c.sequence,
-    audit_position: c.audit_position, bulletin_sha256: c.bulletin_sha256, leaf_hash: c.leaf_hash,
-  };
+  const parsed = receiptClaimsSchema.safeParse(jws.payload);
+  if (!parsed.success) fail('JWS_MALFORMED', `the receipt claims are invalid: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
 }

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { AGENCY_ROLES } from './vocabulary.js';
-import { asAgencyId, asMemberId, asOperatorId, isAgencyId, isMemberId, isOperatorId } from './ids.js';
+import { asAgencyId, asMemberId, asOperatorId, isAgencyId, isMemberId, isOperatorId, printable } from './ids.js';
 import type { AgencyId, MemberId, OperatorId } from './ids.js';
 import type { AgencyRole } from './vocabulary.js';
 import { fail } from './errors.js';
@@ -125,10 +125,14 @@ function requireUnique(what: string, ids: readonly string[]): void {
   }
 }
 
-/** Formats schema issues as `path: message; path: message`, for error messages people read. */
+/**
+ * Formats schema issues as `path: message; path: message`, for error messages people read.
+ * Paths and messages can quote attacker-controlled names (unknown keys), so each is cleaned of
+ * control characters and shortened: the result goes to clients, logs and the audit log.
+ */
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   return issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.length === 0 ? '(root)' : issue.path.map(String).join('.')}: ${issue.message}`)
+    .map((issue) => `${issue.path.length === 0 ? '(root)' : printable(issue.path.map(String).join('.'), 80)}: ${printable(issue.message, 160)}`)
     .join('; ');
 }

@@ -4,12 +4,13 @@
  * which is where a subscription resumes when it names no cursor. Cursors that are not
  * deliveries to the agency refuse the whole request: nothing is acknowledged.
  */
-import { sql } from 'kysely';
 import { EventKind } from '../core/audit-leaf.js';
 import { CorridorError, fail } from '../core/errors.js';
 import { printable } from '../core/ids.js';
+import { requireInt8 } from '../core/numbers.js';
 import type { AcknowledgeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
+import { acknowledgedPrefixEnd } from './bulletins.js';
 import type { HubContext } from './context.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
@@ -28,6 +29,7 @@ export async function acknowledge(
     }
     if (request.cursors.length === 0) fail('REQUEST_INVALID', 'name at least one cursor to acknowledge');
     if (request.cursors.length > MAX_CURSORS) fail('REQUEST_INVALID', `at most ${MAX_CURSORS} cursors per request`);
+    for (const cursor of request.cursors) requireInt8(cursor, 'cursors');
     const cursors = [...new Set(request.cursors)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const started = performance.now();
     const result = await inLedgerTransaction(ctx.db, ctx.clock, async (ledger) => {
@@ -67,21 +69,7 @@ export async function acknowledge(
           })),
         );
       }
-      // Everything below the first unacknowledged delivery is acknowledged.
-      const firstUnacked = await trx
-        .selectFrom('delivery_decision')
-        .select(sql<bigint | null>`min(sequence)`.as('sequence'))
-        .where('agency_id', '=', agency.id)
-        .where('decision', '=', 'deliver')
-        .where('acked_at', 'is', null)
-        .executeTakeFirst();
-      const lastDeliverable = await trx
-        .selectFrom('delivery_decision')
-        .select(sql<bigint | null>`max(sequence)`.as('sequence'))
-        .where('agency_id', '=', agency.id)
-        .where('decision', '=', 'deliver')
-        .executeTakeFirst();
-      const through = firstUnacked?.sequence != null ? firstUnacked.sequence - 1n : (lastDeliverable?.sequence ?? 0n);
+      const through = await acknowledgedPrefixEnd(trx, agency.id, hubTime);
       await trx
         .insertInto('agency_cursor')
         .values({ agency_id: agency.id, acked_through: through, updated_at: hubTime })

@@ -114,3 +114,27 @@ export async function latestSequence(db: Kysely<HubDatabase>): Promise<bigint> {
   const row = await db.selectFrom('ledger_head').select('next_sequence').executeTakeFirstOrThrow();
   return row.next_sequence - 1n;
 }
+
+/**
+ * The end of an agency's acknowledged prefix: every delivery up to it is acknowledged, or has
+ * expired (expired bulletins are no longer delivered, so they cannot hold the cursor back).
+ */
+export async function acknowledgedPrefixEnd(db: Kysely<HubDatabase>, agencyId: string, now: Date): Promise<bigint> {
+  const firstOpen = await db
+    .selectFrom('delivery_decision as d')
+    .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
+    .select((eb) => eb.fn.min('d.sequence').as('sequence'))
+    .where('d.agency_id', '=', agencyId)
+    .where('d.decision', '=', 'deliver')
+    .where('d.acked_at', 'is', null)
+    .where('b.expires_at', '>', now)
+    .executeTakeFirst();
+  if (firstOpen?.sequence != null) return firstOpen.sequence - 1n;
+  const last = await db
+    .selectFrom('delivery_decision')
+    .select((eb) => eb.fn.max('sequence').as('sequence'))
+    .where('agency_id', '=', agencyId)
+    .where('decision', '=', 'deliver')
+    .executeTakeFirst();
+  return last?.sequence ?? 0n;
+}

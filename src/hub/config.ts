@@ -30,6 +30,7 @@ const configSchema = z.strictObject({
       iatMaxSkewSeconds: z.number().int().min(0).max(3600).default(60),
       subscriberBuffer: z.number().int().min(1).max(1_000_000).default(1024),
       backlogPage: z.number().int().min(1).max(10_000).default(256),
+      subscriptionsPerAgency: z.number().int().min(1).max(1000).default(4),
     })
     .prefault({}),
   shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
@@ -52,6 +53,7 @@ export interface HubConfig {
     readonly iatMaxSkewSeconds: number;
     readonly subscriberBuffer: number;
     readonly backlogPage: number;
+    readonly subscriptionsPerAgency: number;
   };
   readonly shutdownGraceMs: number;
 }

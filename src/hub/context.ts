@@ -19,6 +19,8 @@ export interface HubLimits {
   readonly subscriberBuffer: number;
   /** Rows read per backlog query. */
   readonly backlogPage: number;
+  /** Open subscriptions one agency may hold at once. */
+  readonly subscriptionsPerAgency: number;
 }
 
 export interface HubContext {
@@ -36,4 +38,6 @@ export interface HubContext {
   readonly log: Logger;
   /** Aborted when the hub begins shutting down; open streams end. */
   readonly shutdown: AbortSignal;
+  /** Open subscriptions per agency, to bound what one agency can hold open. */
+  readonly openSubscriptions: Map<string, number>;
 }

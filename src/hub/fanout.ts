@@ -2,8 +2,10 @@
  * In-process fan-out of committed bulletins to live subscriptions, strictly in sequence order.
  * Publishers commit one at a time (the ledger lock) but their post-commit callbacks may resume
  * in any order, so arrivals are reordered here; a gap that does not fill itself within
- * `gapFillMs` (a publisher that died after commit, or another hub process) is read from the
- * database. Listeners must not block: each subscription keeps its own bounded buffer.
+ * `gapFillMs` (a publisher whose post-commit step failed) is read from the database. Bulletins
+ * committed by another hub process on the same database are seen only once this process
+ * commits one after them: running replicas needs a database wake-up signal, not built yet.
+ * Listeners must not block: each subscription keeps its own bounded buffer.
  */
 import type { Logger } from 'pino';
 import type { StoredBulletin } from './bulletins.js';

@@ -83,6 +83,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       metrics,
       log: log.child({ subsystem: 'exchange' }),
       shutdown: shutdown.signal,
+      openSubscriptions: new Map(),
     };
 
     const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((name) => [name, 'SERVING'])]));

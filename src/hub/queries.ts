@@ -6,6 +6,7 @@
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { CorridorError, fail } from '../core/errors.js';
 import { asMemberId, parseBulletinId } from '../core/ids.js';
+import { requireEpochMs, requireInt8 } from '../core/numbers.js';
 import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
 import type { AuditEvent, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
 import { MemberKeySchema } from '../gen/corridor/v1/directory_pb.js';
@@ -17,17 +18,23 @@ import type { HubContext } from './context.js';
 import { recordRefusal } from './refusals.js';
 
 export async function getBulletin(ctx: HubContext, principal: PrincipalOf<'member' | 'agency'>, id: string): Promise<StoredBulletin> {
+  let wellFormed = false;
   try {
     parseBulletinId(id);
+    wellFormed = true;
     const bulletin = await findBulletinById(ctx.db, id);
     const visible =
       bulletin !== undefined &&
-      (principal.kind === 'member' ? bulletin.issuer === principal.id : await wasDeliveredTo(ctx.db, principal.id, bulletin.sequence));
+      (principal.kind === 'member'
+        ? bulletin.issuer === principal.id
+        : // Retention has ended for an expired bulletin: recipients no longer get it.
+          bulletin.expiresAt > ctx.clock.now() && (await wasDeliveredTo(ctx.db, principal.id, bulletin.sequence)));
     // The same answer whether it does not exist or is not yours: existence is itself information.
     if (!visible) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
     return bulletin;
   } catch (error) {
-    if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, { bulletinId: id.slice(0, 100) });
+    // Only a well-formed id goes into the record; a malformed one is attacker text.
+    if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, wellFormed ? { bulletinId: id } : {});
     throw error;
   }
 }
@@ -59,6 +66,9 @@ export async function listEvents(
   request: ListEventsRequest,
 ): Promise<{ events: AuditEvent[]; nextAfterPosition: bigint }> {
   const pageSize = request.pageSize === 0 ? DEFAULT_PAGE : Math.min(request.pageSize, MAX_PAGE);
+  requireInt8(request.afterPosition, 'after_position');
+  const sinceMs = requireEpochMs(request.sinceMs, 'since_ms');
+  const untilMs = requireEpochMs(request.untilMs, 'until_ms');
   let query = ctx.db
     .selectFrom('audit_event')
     .select(['position', 'leaf', 'leaf_hash'])
@@ -70,8 +80,8 @@ export async function listEvents(
   if (request.bulletinId !== '') query = query.where('bulletin_id', '=', request.bulletinId);
   if (request.agencyId !== '') query = query.where('agency_id', '=', request.agencyId);
   if (request.code !== '') query = query.where('code', '=', request.code);
-  if (request.sinceMs !== 0n) query = query.where('hub_time', '>=', new Date(Number(request.sinceMs)));
-  if (request.untilMs !== 0n) query = query.where('hub_time', '<', new Date(Number(request.untilMs)));
+  if (sinceMs !== 0) query = query.where('hub_time', '>=', new Date(sinceMs));
+  if (untilMs !== 0) query = query.where('hub_time', '<', new Date(untilMs));
   const rows = await query.execute();
   const page = rows.slice(0, pageSize);
   ctx.log.debug({ operator: operator.id, returned: page.length }, 'audit events listed');

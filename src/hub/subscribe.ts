@@ -9,6 +9,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { CorridorError, fail } from '../core/errors.js';
 import { printable } from '../core/ids.js';
+import { requireInt8 } from '../core/numbers.js';
 import { ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
 import type { Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
@@ -45,6 +46,27 @@ export async function serveSubscription(
     throw error;
   }
   const agencyId = agency.id;
+  const open = ctx.openSubscriptions.get(agencyId) ?? 0;
+  if (open >= ctx.limits.subscriptionsPerAgency) {
+    const error = new CorridorError('TOO_MANY_SUBSCRIPTIONS', `${agencyId} already has ${open} open subscriptions, the most allowed; close one first`);
+    await recordRefusal(ctx, agency, OPERATION, error, { agencyId });
+    throw error;
+  }
+  // Take the slot before any await, so concurrent subscribes cannot all pass the check.
+  ctx.openSubscriptions.set(agencyId, open + 1);
+  const releaseSlot = (): void => {
+    const remaining = (ctx.openSubscriptions.get(agencyId) ?? 1) - 1;
+    if (remaining > 0) ctx.openSubscriptions.set(agencyId, remaining);
+    else ctx.openSubscriptions.delete(agencyId);
+  };
+  let cursor: bigint;
+  try {
+    cursor = request.afterCursor === undefined ? await ackedThrough(ctx.db, agencyId) : requireInt8(request.afterCursor, 'after_cursor');
+  } catch (error) {
+    releaseSlot();
+    if (error instanceof CorridorError) await recordRefusal(ctx, agency, OPERATION, error, { agencyId });
+    throw error;
+  }
   const buffer: LiveBulletin[] = [];
   let overflowed = false;
   let wake: (() => void) | undefined;
@@ -71,7 +93,6 @@ export async function serveSubscription(
   if (sink.closed.aborted || ctx.shutdown.aborted) stop();
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
-  let cursor = request.afterCursor ?? (await ackedThrough(ctx.db, agencyId));
 
   const send = async (bulletin: StoredBulletin, reason: string, policyVersion: string): Promise<void> => {
     const message = toBinary(
@@ -129,6 +150,7 @@ export async function serveSubscription(
     throw error;
   } finally {
     stopListening();
+    releaseSlot();
     sink.closed.removeEventListener('abort', stop);
     ctx.shutdown.removeEventListener('abort', stop);
     ctx.metrics.subscribers.dec();

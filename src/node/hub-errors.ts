@@ -27,6 +27,7 @@ const ERROR_CODES: Readonly<Record<ErrorCode, true>> = {
   NOT_YOUR_IDENTITY: true,
   NOT_FOUND: true,
   SUBSCRIBER_TOO_SLOW: true,
+  TOO_MANY_SUBSCRIPTIONS: true,
   SHUTTING_DOWN: true,
   CONFIG_INVALID: true,
   STATE_MISSING: true,
@@ -40,7 +41,7 @@ export function isErrorCode(value: string): value is ErrorCode {
 }
 
 /** Codes that say "not now" rather than "not this": the request may succeed later unchanged. */
-const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['HUB_UNAVAILABLE', 'SHUTTING_DOWN', 'INTERNAL', 'SUBSCRIBER_TOO_SLOW']);
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['HUB_UNAVAILABLE', 'SHUTTING_DOWN', 'INTERNAL', 'SUBSCRIBER_TOO_SLOW', 'TOO_MANY_SUBSCRIPTIONS']);
 /** Codes about the caller's identity, not the request: every request would fail the same way. */
 const NOT_ADMITTED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAUTHENTICATED', 'WRONG_PRINCIPAL_KIND']);
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([

@@ -243,3 +243,18 @@ describe('parseDraft', () => {
     expect(error.message).toMatch(message);
   });
 });
+
+describe('schema messages', () => {
+  it('keep control characters and long attacker-chosen names out of the message', () => {
+    const name = `k${'k'.repeat(500)}\u001b[31m\n`;
+    let message = '';
+    try {
+      parseDraft({ category: 'route_alert', handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'] }, personal_data: false }, content: { title: 't', summary: 's' }, [name]: 1 });
+    } catch (error) {
+      message = error instanceof CorridorError ? error.message : '';
+    }
+    expect(message).toMatch(/^bulletin draft invalid: /);
+    expect(message).not.toMatch(/[\u0000-\u001f]/);
+    expect(message.length).toBeLessThan(400);
+  });
+});

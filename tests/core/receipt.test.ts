@@ -90,3 +90,17 @@ describe('receipts', () => {
     await expect(verifyReceipt(bytes, [hub.verification])).rejects.toMatchObject({ code: 'REQUEST_TOO_LARGE' });
   });
 });
+
+describe('receipt claims', () => {
+  it.each([
+    ['a null payload', null],
+    ['an array payload', [1, 2]],
+    ['a missing sequence', (({ sequence: _, ...rest }) => rest)(receipt)],
+    ['a string sequence', { ...receipt, sequence: '42' }],
+    ['an issuer that is not a hub', { ...receipt, iss: 'urn:corridor:member:IDN' }],
+    ['a digest that is not 32 bytes', { ...receipt, bulletin_sha256: 'abc' }],
+  ])('refuses %s with JWS_MALFORMED', async (_name, payload) => {
+    const bytes = await signCompact(hub.signing, RECEIPT_TYP, payload as unknown as Record<string, unknown>);
+    await expect(verifyReceipt(bytes, [hub.verification])).rejects.toMatchObject({ code: 'JWS_MALFORMED' });
+  });
+});

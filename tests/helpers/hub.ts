@@ -18,6 +18,7 @@ import type { RunningHub } from '../../src/hub/hub.js';
 import { freePort } from '../../src/infra/database.js';
 import { agencyTls, caFiles, memberTls, operatorTls } from '../../src/infra/home.js';
 import { createLogger } from '../../src/infra/log.js';
+import type { Logger } from '../../src/infra/log.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection, TlsMaterial } from '../../src/node/hub-client.js';
 import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
@@ -58,7 +59,7 @@ export interface TestRegion {
 }
 
 export async function startTestRegion(
-  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean; metrics?: boolean } = {},
+  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean; metrics?: boolean; log?: Logger } = {},
 ): Promise<TestRegion> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-region-'));
   await chmod(home, 0o755);
@@ -75,7 +76,7 @@ export async function startTestRegion(
     shutdownGraceMs: 1000,
     ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
-  const log = createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });
+  const log = options.log ?? createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });
   let running: RunningHub | undefined;
   const connections: HubConnection[] = [];
 

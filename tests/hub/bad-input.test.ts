@@ -13,7 +13,8 @@ import { epochSeconds } from '../../src/core/clock.js';
 import { asAgencyId, asMemberId, memberUri } from '../../src/core/ids.js';
 import { parseRegion } from '../../src/core/region.js';
 import { AuditService, ListEventsRequestSchema } from '../../src/gen/corridor/v1/audit_pb.js';
-import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { AcknowledgeRequestSchema, ExchangeService, GetBulletinRequestSchema, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { ServiceClient, errorCodeOf, grpc } from '../../src/infra/grpc.js';
 import { caFiles, memberTls } from '../../src/infra/home.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
@@ -215,6 +216,66 @@ describe('bad input to Publish', () => {
     const key = await memberKey(region.home, IDN);
     const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'RED', releasable_to: { members: [], agencies: ['MYS:navy'] }, personal_data: false } }));
     await expectRefused(() => publish(bytes), { status: grpc.status.PERMISSION_DENIED, code: 'POLICY_REFUSED', message: /MYS:navy/, ...byIdn });
+  });
+});
+
+describe('bad requests from agencies and operators', () => {
+  it('a cursor beyond what the database holds → INVALID_ARGUMENT, recorded', async () => {
+    const police = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
+    await expectRefused(
+      () => police.exchange.unary(ExchangeService.method.acknowledge, create(AcknowledgeRequestSchema, { agencyId: 'MYS:police', cursors: [2n ** 64n - 1n] })),
+      { status: grpc.status.INVALID_ARGUMENT, code: 'REQUEST_INVALID', message: /cursors must be between 0 and/, actor: 'agency:MYS:police' },
+    );
+    await expectRefused(
+      () =>
+        new Promise((resolve, reject) => {
+          const stream = police.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: 'MYS:police', afterCursor: 2n ** 63n }));
+          stream.on('data', () => undefined);
+          stream.on('error', reject);
+          stream.on('end', resolve);
+        }),
+      { status: grpc.status.INVALID_ARGUMENT, code: 'REQUEST_INVALID', message: /after_cursor must be between 0 and/, actor: 'agency:MYS:police' },
+    );
+  });
+
+  it('an acknowledgement request over its size limit → RESOURCE_EXHAUSTED, before decoding', async () => {
+    const police = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
+    const cursors = Array.from({ length: 12_000 }, (_, i) => BigInt(i + 1_000_000));
+    await expectRefused(
+      () => police.exchange.unary(ExchangeService.method.acknowledge, create(AcknowledgeRequestSchema, { agencyId: 'MYS:police', cursors })),
+      { status: grpc.status.RESOURCE_EXHAUSTED, code: 'REQUEST_TOO_LARGE', message: /Acknowledge request is \d+ bytes; the limit is 32768/, actor: 'agency:MYS:police' },
+    );
+  });
+
+  it('a bulletin id with control characters is refused, and only a well-formed id is recorded', async () => {
+    const police = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
+    await expectRefused(
+      () => police.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: '\u001b[2K\rFAKE\u0000line' })),
+      { status: grpc.status.INVALID_ARGUMENT, code: 'REQUEST_INVALID', message: /not a bulletin id/, actor: 'agency:MYS:police' },
+    );
+    const [row] = await sqlOn<{ bulletin_id: string | null }>(region.databaseUrl, 'SELECT bulletin_id FROM audit_event ORDER BY position DESC LIMIT 1');
+    expect(row?.bulletin_id).toBeNull();
+  });
+
+  it('more open subscriptions than an agency may hold → RESOURCE_EXHAUSTED', async () => {
+    const coastGuard = await region.connect({ kind: 'agency', id: asAgencyId('MYS:coast-guard') });
+    const open = Array.from({ length: 4 }, () => {
+      const stream = coastGuard.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: 'MYS:coast-guard' }));
+      stream.on('error', () => undefined);
+      return new Promise<typeof stream>((resolve) => stream.on('data', (m: SubscribeResponse) => (m.event.case === 'caughtUp' ? resolve(stream) : undefined)));
+    });
+    const streams = await Promise.all(open);
+    await expectRefused(
+      () =>
+        new Promise((resolve, reject) => {
+          const stream = coastGuard.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: 'MYS:coast-guard' }));
+          stream.on('data', () => undefined);
+          stream.on('error', reject);
+          stream.on('end', resolve);
+        }),
+      { status: grpc.status.RESOURCE_EXHAUSTED, code: 'TOO_MANY_SUBSCRIPTIONS', message: /already has 4 open subscriptions/, actor: 'agency:MYS:coast-guard' },
+    );
+    for (const stream of streams) stream.cancel();
   });
 });
 

@@ -26,6 +26,7 @@ const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   NOT_YOUR_IDENTITY: grpc.status.PERMISSION_DENIED,
   NOT_FOUND: grpc.status.NOT_FOUND,
   SUBSCRIBER_TOO_SLOW: grpc.status.RESOURCE_EXHAUSTED,
+  TOO_MANY_SUBSCRIPTIONS: grpc.status.RESOURCE_EXHAUSTED,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,
   CONFIG_INVALID: grpc.status.INTERNAL,
   STATE_MISSING: grpc.status.FAILED_PRECONDITION,

@@ -39,6 +39,19 @@ import { toServiceError } from './errors.js';
 
 export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName] as const;
 
+/**
+ * The largest request each RPC takes, checked before decoding so that no call but Publish can
+ * make the hub decode megabytes. Publish is bounded by the transport limit, so that an oversized
+ * bulletin reaches the pipeline and is refused there with its size.
+ */
+const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
+  Acknowledge: 32 * 1024,
+  Subscribe: 1024,
+  GetBulletin: 1024,
+  GetKeyDirectory: 1024,
+  ListEvents: 4 * 1024,
+};
+
 /** Authenticates and decodes; a refusal at this stage is recorded here, later ones by the use-case. */
 async function admit<M extends DescMessage>(
   ctx: HubContext,
@@ -48,6 +61,10 @@ async function admit<M extends DescMessage>(
 ): Promise<{ principal: Principal; request: MessageShape<M> }> {
   const principal = principalFromCertificate(call.getAuthContext().sslPeerCertificate, ctx.registry());
   try {
+    const limit = MAX_REQUEST_BYTES[operation];
+    if (limit !== undefined && call.request.byteLength > limit) {
+      throw new CorridorError('REQUEST_TOO_LARGE', `a ${operation} request is ${call.request.byteLength} bytes; the limit is ${limit}`);
+    }
     return { principal, request: decodeRequest(schema, call.request) };
   } catch (error) {
     if (error instanceof CorridorError) await recordRefusal(ctx, principal, operation, error);

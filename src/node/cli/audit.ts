@@ -1,6 +1,6 @@
 /** `corridor audit log`: the exchange record, for hub operators. */
 import { create } from '@bufbuild/protobuf';
-import { asOperatorId } from '../../core/ids.js';
+import { asOperatorId, printable } from '../../core/ids.js';
 import { AuditService, EventKind, ListEventsRequestSchema } from '../../gen/corridor/v1/audit_pb.js';
 import type { AuditEvent } from '../../gen/corridor/v1/audit_pb.js';
 import { connectHub } from '../hub-client.js';
@@ -109,7 +109,8 @@ function eventLine(event: AuditEvent): string {
     leaf?.code ?? '',
     leaf?.reason ? `— ${leaf.reason}` : '',
   ];
-  return parts.filter((p) => p !== '').join('  ');
+  // Leaves hold reasons that quote what principals sent: keep terminal control codes out.
+  return printable(parts.filter((p) => p !== '').join('  '), 2000);
 }
 
 function eventJson(event: AuditEvent): string {
