@@ -38,7 +38,7 @@ export const contentSchema = z.strictObject({
 });
 
 const claimsSchema = z.strictObject({
-  iss: z.string().refine((uri) => parseIdentityUri(uri)?.kind === 'member', 'must be a member URI, urn:corridor:member:XXX'),
+  iss: z.string().refine((uri) => parseIdentityUri(uri)?.kind === 'member', 'must be a member URI such as urn:corridor:member:IDN'),
   jti: z.string().refine(isJti, '16 to 64 base64url characters (128 random bits or more)'),
   iat: numericDate,
   exp: numericDate,

@@ -10,7 +10,7 @@ import { printable } from '../core/ids.js';
 import { requireInt8 } from '../core/numbers.js';
 import type { AcknowledgeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { acknowledgedPrefixEnd } from './bulletins.js';
+import { acknowledgedPrefixEnd } from './store.js';
 import type { HubContext } from './context.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';

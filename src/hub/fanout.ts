@@ -8,7 +8,7 @@
  * Listeners must not block: each subscription keeps its own bounded buffer.
  */
 import type { Logger } from 'pino';
-import type { StoredBulletin } from './bulletins.js';
+import type { StoredBulletin } from './store.js';
 
 export interface LiveBulletin {
   readonly bulletin: StoredBulletin;

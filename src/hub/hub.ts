@@ -18,7 +18,7 @@ import { parseStrictJson } from '../core/strict-json.js';
 import { createKysely, createPool, provideDatabase } from '../infra/database.js';
 import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
-import { findBulletinBySequence, latestSequence, listRecipients } from './bulletins.js';
+import { findBulletinBySequence, latestSequence, listRecipients } from './store.js';
 import type { HubConfig } from './config.js';
 import type { HubContext } from './context.js';
 import { migrateHubDatabase } from './db/migrations.js';

@@ -21,8 +21,8 @@ import { decide } from '../core/policy.js';
 import type { Decision } from '../core/policy.js';
 import { signReceipt } from '../core/receipt.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinByIssuerJti } from './bulletins.js';
-import type { StoredBulletin } from './bulletins.js';
+import { findBulletinByIssuerJti, insertBulletin, insertDecisions } from './store.js';
+import type { StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
@@ -149,24 +149,7 @@ async function commitBulletin(
       auditPosition: published.position,
       receipt,
     };
-    await trx
-      .insertInto('bulletin')
-      .values({
-        sequence,
-        id: verified.id,
-        issuer: verified.member,
-        jti: verified.jti,
-        kid: verified.kid,
-        jws: verified.bytes,
-        jws_sha256: digest,
-        category: verified.claims.category,
-        tlp: verified.claims.handling.tlp,
-        hub_time: hubTime,
-        expires_at: bulletin.expiresAt,
-        audit_position: published.position,
-        receipt,
-      })
-      .execute();
+    await insertBulletin(trx, bulletin, { kid: verified.kid, category: verified.claims.category, tlp: verified.claims.handling.tlp });
     const recipients = new Map<string, { reason: string; policyVersion: string }>();
     if (verified.decisions.length > 0) {
       const events = await ledger.append(
@@ -182,20 +165,11 @@ async function commitBulletin(
           operation: OPERATION,
         })),
       );
-      await trx
-        .insertInto('delivery_decision')
-        .values(
-          verified.decisions.map(({ agency, decision }, index) => ({
-            agency_id: agency,
-            sequence,
-            decision: decision.kind,
-            code: decision.code,
-            reason: decision.reason,
-            policy_version: decision.policyVersion,
-            audit_position: events[index]?.position ?? 0n,
-          })),
-        )
-        .execute();
+      await insertDecisions(
+        trx,
+        sequence,
+        verified.decisions.map(({ agency, decision }, index) => ({ agency, decision, auditPosition: events[index]?.position ?? 0n })),
+      );
       for (const { agency, decision } of verified.decisions) {
         if (decision.kind === 'deliver') recipients.set(agency, { reason: decision.reason, policyVersion: decision.policyVersion });
       }

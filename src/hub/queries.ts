@@ -12,8 +12,8 @@ import type { AuditEvent, ListEventsRequest } from '../gen/corridor/v1/audit_pb.
 import { MemberKeySchema } from '../gen/corridor/v1/directory_pb.js';
 import type { MemberKey } from '../gen/corridor/v1/directory_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinById, wasDeliveredTo } from './bulletins.js';
-import type { StoredBulletin } from './bulletins.js';
+import { findBulletinById, listAuditRows, wasDeliveredTo } from './store.js';
+import type { StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { recordRefusal } from './refusals.js';
 
@@ -69,20 +69,17 @@ export async function listEvents(
   requireInt8(request.afterPosition, 'after_position');
   const sinceMs = requireEpochMs(request.sinceMs, 'since_ms');
   const untilMs = requireEpochMs(request.untilMs, 'until_ms');
-  let query = ctx.db
-    .selectFrom('audit_event')
-    .select(['position', 'leaf', 'leaf_hash'])
-    .where('position', '>', request.afterPosition)
-    .orderBy('position')
-    .limit(pageSize + 1);
-  if (request.kinds.length > 0) query = query.where('kind', 'in', request.kinds);
-  if (request.actor !== '') query = query.where('actor', '=', request.actor);
-  if (request.bulletinId !== '') query = query.where('bulletin_id', '=', request.bulletinId);
-  if (request.agencyId !== '') query = query.where('agency_id', '=', request.agencyId);
-  if (request.code !== '') query = query.where('code', '=', request.code);
-  if (sinceMs !== 0) query = query.where('hub_time', '>=', new Date(sinceMs));
-  if (untilMs !== 0) query = query.where('hub_time', '<', new Date(untilMs));
-  const rows = await query.execute();
+  const rows = await listAuditRows(ctx.db, {
+    afterPosition: request.afterPosition,
+    kinds: request.kinds,
+    actor: request.actor,
+    bulletinId: request.bulletinId,
+    agencyId: request.agencyId,
+    code: request.code,
+    sinceMs,
+    untilMs,
+    limit: pageSize + 1,
+  });
   const page = rows.slice(0, pageSize);
   ctx.log.debug({ operator: operator.id, returned: page.length }, 'audit events listed');
   return {

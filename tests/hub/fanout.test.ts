@@ -1,7 +1,7 @@
 /** The fan-out emits strictly in sequence order, reorders late arrivals, and fills a gap from the store. */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { StoredBulletin } from '../../src/hub/bulletins.js';
+import type { StoredBulletin } from '../../src/hub/store.js';
 import { Fanout } from '../../src/hub/fanout.js';
 import type { LiveBulletin } from '../../src/hub/fanout.js';
 

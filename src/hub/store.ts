@@ -1,5 +1,6 @@
-/** Data access for stored bulletins and delivery decisions. Functions take the database first. */
+/** Data access for the hub: bulletins, delivery decisions, cursors and the audit record. Functions take the database first. */
 import type { Kysely } from 'kysely';
+import type { Decision } from '../core/policy.js';
 import type { HubDatabase } from './db/schema.js';
 
 export interface StoredBulletin {
@@ -137,4 +138,84 @@ export async function acknowledgedPrefixEnd(db: Kysely<HubDatabase>, agencyId: s
     .where('decision', '=', 'deliver')
     .executeTakeFirst();
   return last?.sequence ?? 0n;
+}
+
+/** Stores a bulletin; only inside a ledger transaction, with its PUBLISH event already appended. */
+export async function insertBulletin(
+  db: Kysely<HubDatabase>,
+  bulletin: StoredBulletin,
+  meta: { readonly kid: string; readonly category: string; readonly tlp: string },
+): Promise<void> {
+  await db
+    .insertInto('bulletin')
+    .values({
+      sequence: bulletin.sequence,
+      id: bulletin.id,
+      issuer: bulletin.issuer,
+      jti: bulletin.jti,
+      kid: meta.kid,
+      jws: bulletin.jws,
+      jws_sha256: bulletin.jwsSha256,
+      category: meta.category,
+      tlp: meta.tlp,
+      hub_time: bulletin.hubTime,
+      expires_at: bulletin.expiresAt,
+      audit_position: bulletin.auditPosition,
+      receipt: bulletin.receipt,
+    })
+    .execute();
+}
+
+/** Stores one delivery decision per agency for a bulletin, each with the position of its audit event. */
+export async function insertDecisions(
+  db: Kysely<HubDatabase>,
+  sequence: bigint,
+  decisions: readonly { readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint }[],
+): Promise<void> {
+  if (decisions.length === 0) return;
+  await db
+    .insertInto('delivery_decision')
+    .values(
+      decisions.map(({ agency, decision, auditPosition }) => ({
+        agency_id: agency,
+        sequence,
+        decision: decision.kind,
+        code: decision.code,
+        reason: decision.reason,
+        policy_version: decision.policyVersion,
+        audit_position: auditPosition,
+      })),
+    )
+    .execute();
+}
+
+export interface AuditFilter {
+  readonly afterPosition: bigint;
+  /** Only these kinds; all when empty. */
+  readonly kinds: readonly number[];
+  /** Each string filter applies when non-empty. */
+  readonly actor: string;
+  readonly bulletinId: string;
+  readonly agencyId: string;
+  readonly code: string;
+  /** Hub-time bounds in milliseconds since the epoch; 0 means unbounded. */
+  readonly sinceMs: number;
+  readonly untilMs: number;
+  readonly limit: number;
+}
+
+/** Audit events after a position, oldest first, with their exact leaf bytes and hashes. */
+export async function listAuditRows(
+  db: Kysely<HubDatabase>,
+  filter: AuditFilter,
+): Promise<{ position: bigint; leaf: Uint8Array; leaf_hash: Uint8Array }[]> {
+  let query = db.selectFrom('audit_event').select(['position', 'leaf', 'leaf_hash']).where('position', '>', filter.afterPosition).orderBy('position').limit(filter.limit);
+  if (filter.kinds.length > 0) query = query.where('kind', 'in', [...filter.kinds]);
+  if (filter.actor !== '') query = query.where('actor', '=', filter.actor);
+  if (filter.bulletinId !== '') query = query.where('bulletin_id', '=', filter.bulletinId);
+  if (filter.agencyId !== '') query = query.where('agency_id', '=', filter.agencyId);
+  if (filter.code !== '') query = query.where('code', '=', filter.code);
+  if (filter.sinceMs !== 0) query = query.where('hub_time', '>=', new Date(filter.sinceMs));
+  if (filter.untilMs !== 0) query = query.where('hub_time', '<', new Date(filter.untilMs));
+  return query.execute();
 }
