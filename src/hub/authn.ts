@@ -4,6 +4,9 @@
  * and each RPC states which kind of principal it admits.
  */
 import type { PeerCertificate } from 'node:tls';
+// @peculiar/x509 resolves its parsers through tsyringe, which needs the Reflect metadata polyfill first.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { CorridorError, fail } from '../core/errors.js';
 import { identityLabel, parseIdentityUri, printable } from '../core/ids.js';
 import type { AgencyId, Identity, IdentityKind, MemberId, OperatorId } from '../core/ids.js';
@@ -17,22 +20,40 @@ export type Principal =
 
 export type PrincipalOf<K extends IdentityKind> = Extract<Principal, { kind: K }>;
 
-/** The Corridor identity URIs in a certificate's subjectAltName ("URI:urn:corridor:…, DNS:…"). */
-export function identityFromCertificate(certificate: PeerCertificate | undefined): Identity {
-  if (certificate === undefined || certificate.raw === undefined) fail('UNAUTHENTICATED', 'no client certificate was presented');
-  const uris = (certificate.subjectaltname ?? '')
-    .split(', ')
-    .filter((entry) => entry.startsWith('URI:'))
-    .map((entry) => entry.slice('URI:'.length));
-  const identities = uris.map(parseIdentityUri).filter((identity): identity is Identity => identity !== undefined);
-  if (identities.length !== 1) {
-    fail('UNAUTHENTICATED', `the client certificate must name exactly one Corridor identity in its SAN URIs; it names ${identities.length}`);
-  }
-  return identities[0] as Identity;
+/** Reads the Corridor identity a client certificate names. */
+export type IdentityReader = (certificate: PeerCertificate | undefined) => Identity;
+
+/**
+ * An identity reader that takes the subjectAltName URIs from the DER itself rather than from
+ * Node's text rendering of them (whose escaping of separators is not a contract). Parsing costs
+ * about a millisecond, so each certificate is read once and remembered by its fingerprint.
+ */
+export function certificateIdentityReader(cacheSize = 10_000): IdentityReader {
+  const cache = new Map<string, Identity>();
+  return (certificate) => {
+    if (certificate === undefined || certificate.raw === undefined) fail('UNAUTHENTICATED', 'no client certificate was presented');
+    const cached = cache.get(certificate.fingerprint256);
+    if (cached !== undefined) return cached;
+    let uris: string[];
+    try {
+      const san = new x509.X509Certificate(certificate.raw).getExtension(x509.SubjectAlternativeNameExtension);
+      uris = (san?.names.items ?? []).filter((name) => name.type === 'url').map((name) => name.value);
+    } catch (cause) {
+      fail('UNAUTHENTICATED', 'the client certificate cannot be parsed', cause);
+    }
+    const identities = uris.map(parseIdentityUri).filter((identity): identity is Identity => identity !== undefined);
+    const [identity, ...others] = identities;
+    if (identity === undefined || others.length > 0) {
+      fail('UNAUTHENTICATED', `the client certificate must name exactly one Corridor identity in its SAN URIs; it names ${identities.length}`);
+    }
+    if (cache.size >= cacheSize) cache.clear();
+    cache.set(certificate.fingerprint256, identity);
+    return identity;
+  };
 }
 
-export function principalFromCertificate(certificate: PeerCertificate | undefined, registry: RegistryView): Principal {
-  const identity = identityFromCertificate(certificate);
+export function principalFromCertificate(certificate: PeerCertificate | undefined, registry: RegistryView, readIdentity: IdentityReader): Principal {
+  const identity = readIdentity(certificate);
   const certFingerprint = certificate?.fingerprint256 ?? '';
   const label = identityLabel(identity);
   const unregistered = (): never =>

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { SigningKey } from '../core/jws.js';
 import type { HubDatabase } from './db/schema.js';
+import type { IdentityReader } from './authn.js';
 import type { Fanout } from './fanout.js';
 import type { HubMetrics } from './metrics.js';
 import type { RegistryView } from './registry.js';
@@ -27,6 +28,8 @@ export interface HubContext {
   readonly db: Kysely<HubDatabase>;
   readonly clock: Clock;
   readonly registry: () => RegistryView;
+  /** Reads the identity a client certificate names. */
+  readonly readIdentity: IdentityReader;
   readonly receiptKey: SigningKey;
   /** The hub's public receipt keys, as a JWKS document. */
   readonly receiptJwks: string;

@@ -23,6 +23,7 @@ import type { HubConfig } from './config.js';
 import type { HubContext } from './context.js';
 import { migrateHubDatabase } from './db/migrations.js';
 import type { HubDatabase } from './db/schema.js';
+import { certificateIdentityReader } from './authn.js';
 import { Fanout } from './fanout.js';
 import { createHubMetrics } from './metrics.js';
 import { importRegion, loadRegistry } from './registry.js';
@@ -75,6 +76,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       db,
       clock,
       registry: () => registry,
+      readIdentity: certificateIdentityReader(),
       receiptKey,
       receiptJwks: JSON.stringify({ keys: [receiptKey.publicJwk] }),
       issuer: hubIssuer(region.region),

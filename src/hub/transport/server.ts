@@ -59,7 +59,7 @@ async function admit<M extends DescMessage>(
   schema: M,
   operation: string,
 ): Promise<{ principal: Principal; request: MessageShape<M> }> {
-  const principal = principalFromCertificate(call.getAuthContext().sslPeerCertificate, ctx.registry());
+  const principal = principalFromCertificate(call.getAuthContext().sslPeerCertificate, ctx.registry(), ctx.readIdentity);
   try {
     const limit = MAX_REQUEST_BYTES[operation];
     if (limit !== undefined && call.request.byteLength > limit) {
