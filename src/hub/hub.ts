@@ -4,6 +4,7 @@
  * stop admitting, end open streams, close the server with a deadline, close the pool, and stop
  * the embedded database if this process started it.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -63,6 +64,8 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
 
     const metrics = createHubMetrics({ collectDefaults: true });
     const shutdown = new AbortController();
+    // Every open subscription listens for shutdown (and removes its listener when it ends).
+    setMaxListeners(0, shutdown.signal);
     const fanoutLog = log.child({ subsystem: 'fanout' });
     const fanout = new Fanout(
       async (sequence) => {
