@@ -28,7 +28,8 @@ import { certificateIdentityReader } from './authn.js';
 import { Fanout } from './fanout.js';
 import { createHubMetrics } from './metrics.js';
 import { importRegion, loadRegistry } from './registry.js';
-import { SERVICE_NAMES, bindServer, buildServer, serverCredentials } from './transport/server.js';
+import { bindServer, shutdownServer } from '../infra/grpc.js';
+import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 
 export interface RunningHub {
   /** The bound gRPC port (useful with port 0). */
@@ -122,19 +123,6 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     await cleanupDatabase().catch(() => {});
     throw error;
   }
-}
-
-function shutdownServer(server: import('@grpc/grpc-js').Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 async function serveMetrics(address: string, registry: import('prom-client').Registry): Promise<HttpServer> {

@@ -122,3 +122,24 @@ export function errorCodeOf(error: unknown): string | undefined {
   const value = metadata.get(ERROR_CODE_METADATA)[0];
   return typeof value === 'string' ? value : undefined;
 }
+
+/** Binds a server; resolves with the bound port (useful with port 0). */
+export function bindServer(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => (error === null ? resolve(port) : reject(error)));
+  });
+}
+
+/** Lets calls in flight finish for up to `graceMs`, then cuts the rest. */
+export function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -15,7 +15,7 @@ import type { MemberId } from '../core/ids.js';
 import { importSigningKey } from '../core/jws.js';
 import { createKysely, createPool, provideDatabase } from '../infra/database.js';
 import type { PublishResponse } from '../gen/corridor/v1/exchange_pb.js';
-import { grpc } from '../infra/grpc.js';
+import { bindServer, grpc, shutdownServer } from '../infra/grpc.js';
 import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
 import type { NodeConfig } from './config.js';
@@ -106,7 +106,7 @@ export async function startNode(config: NodeConfig, log: Logger, clock: Clock = 
       (await submitDraft({ db, member, signingKey, clock, log: publisherLog, wake }, draftJson)).submission;
 
     const server = buildLocalServer({ db, log: log.child({ subsystem: 'local-api' }), submit });
-    await bind(server, socketTarget(config.socketPath));
+    await bindServer(server, socketTarget(config.socketPath), grpc.ServerCredentials.createInsecure());
     forwarder.start();
     log.info({ member, socket: config.socketPath, hub: config.hubAddress }, 'node listening');
 
@@ -158,25 +158,6 @@ async function prepareSocketDirectory(socketPath: string): Promise<void> {
       `the socket directory ${dir} is open to others (mode ${(mode & 0o777).toString(8)}); run chmod 700 ${dir} or choose a socket path in a private directory`,
     );
   }
-}
-
-function bind(server: grpc.Server, target: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error) => (error === null ? resolve() : reject(error)));
-  });
-}
-
-function shutdownServer(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** What {@link publishDirect} needs: the node's identity and the hub, but no database or socket. */

@@ -4,8 +4,6 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { asAgencyId, asMemberId } from '../../src/core/ids.js';
 import { AcknowledgeRequestSchema, ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
@@ -13,6 +11,7 @@ import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js
 import { hubReceiptKeyFile, memberSigningKeyFile } from '../../src/infra/home.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
+import { captureLog } from '../helpers/log.js';
 import type { TestRegion } from '../helpers/hub.js';
 
 const IDN = asMemberId('IDN');
@@ -24,14 +23,8 @@ afterAll(async () => {
 
 describe('hub logs', () => {
   it('contain no bulletin content, JWS, signature or private key', async () => {
-    const chunks: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk.toString('utf8'));
-        callback();
-      },
-    });
-    region = await startTestRegion({ log: pino({ level: 'trace' }, sink) });
+    const captured = captureLog('trace');
+    region = await startTestRegion({ log: captured.log });
     const node = await region.connect({ kind: 'member', id: IDN });
     const agency = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
     const key = await memberKey(region.home, IDN);
@@ -50,7 +43,7 @@ describe('hub logs', () => {
     await agency.exchange.unary(ExchangeService.method.acknowledge, create(AcknowledgeRequestSchema, { agencyId: 'MYS:police', cursors: [published.receipt?.sequence ?? 0n] }));
     await region.stopHub();
 
-    const log = chunks.join('');
+    const log = captured.text();
     expect(log).toContain('bulletin published');
     expect(log).toContain(published.receipt?.bulletinId ?? 'missing');
     const [header, payload, signature] = Buffer.from(bytes).toString().split('.');

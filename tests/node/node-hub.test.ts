@@ -4,9 +4,7 @@
  * publishing, and subscribing agencies that verify, store, then acknowledge, and refuse what
  * does not verify.
  */
-import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
-import pino from 'pino';
 import type { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/core/clock.js';
@@ -30,6 +28,7 @@ import { runSubscriber, verifyDelivery } from '../../src/node/subscriber.js';
 import type { RejectedDelivery, VerifiedDelivery } from '../../src/node/subscriber.js';
 import { verifyPublishResponse } from '../../src/node/publisher.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from '../../src/node/trust.js';
+import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 import { memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
@@ -135,23 +134,8 @@ async function nodeDatabase(): Promise<{ url: string; db: Kysely<NodeDatabase> }
 }
 
 function capturedLog(): { log: Logger; errors: () => { msg: string; code?: string }[] } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk.toString('utf8'));
-      callback();
-    },
-  });
-  return {
-    log: pino({ level: 'info' }, sink),
-    errors: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as { level: number; msg: string; code?: string })
-        .filter((line) => line.level >= 50),
-  };
+  const captured = captureLog('info');
+  return { log: captured.log, errors: () => captured.lines().filter((line) => line.level >= 50) as { msg: string; code?: string }[] };
 }
 
 interface Subscription {

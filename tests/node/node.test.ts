@@ -4,12 +4,10 @@
  * closed port, so everything here is what the node does on its own while the hub is away.
  */
 import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CorridorError } from '../../src/core/errors.js';
 import { asMemberId } from '../../src/core/ids.js';
@@ -30,6 +28,7 @@ import { getSubmission, isNodeListening, startNode, submitToNode } from '../../s
 import type { RunningNode } from '../../src/node/node.js';
 import { initDevPki } from '../../src/node/pki/dev-pki.js';
 import { createTrustStore, databasePins } from '../../src/node/trust.js';
+import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 
 const IDN = asMemberId('IDN');
@@ -310,22 +309,8 @@ describe('the local API on a Unix socket', () => {
 
 describe('the trust store', () => {
   function capture(): { log: Logger; lines: () => { level: number; msg: string; kid?: string; pinnedTo?: string; claimedFor?: string }[] } {
-    const chunks: string[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        chunks.push(chunk.toString('utf8'));
-        callback();
-      },
-    });
-    return {
-      log: pino({ level: 'debug' }, sink),
-      lines: () =>
-        chunks
-          .join('')
-          .split('\n')
-          .filter((line) => line !== '')
-          .map((line) => JSON.parse(line) as { level: number; msg: string }),
-    };
+    const captured = captureLog('debug');
+    return { log: captured.log, lines: () => captured.lines() as { level: number; msg: string }[] };
   }
 
   function directory(entries: { member: string; jwk: PublicJwk; kid?: string }[]): GetKeyDirectoryResponse {

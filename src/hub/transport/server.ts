@@ -203,9 +203,3 @@ export function serverCredentials(tls: { ca: Buffer; cert: Buffer; key: Buffer }
   // checkClientCertificate=true: a client without a certificate from the regional CA never gets a session.
   return grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true);
 }
-
-export function bindServer(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error, port) => (error === null ? resolve(port) : reject(error)));
-  });
-}
