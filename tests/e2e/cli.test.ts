@@ -71,7 +71,7 @@ describe('corridor CLI', () => {
   it('runs a region: pki, hub, node, publish, subscribe, audit', async () => {
     const init = await runCli(['pki', 'init', '--region', path.join(home, 'region-source.json')], env);
     expect(init.code, init.stderr).toBe(0);
-    expect(init.stdout).toMatch(/3 members, 6 agencies, 1 operators/);
+    expect(init.stdout).toMatch(/3 members, 6 agencies, 1 operator;/);
     const again = await runCli(['pki', 'init'], env);
     expect(again.stdout).toMatch(/0 files created/);
 

@@ -47,7 +47,7 @@ export function registerDemoCommand(program: Command): void {
 export async function runDemo(home: string, exitAfterPublishing: boolean): Promise<void> {
   const say = (line: string): void => console.log(line);
   const { region, created } = await pkiInit({ home });
-  say(`Corridor demo: ${region.name}: ${region.members.length} members, ${region.agencies.length} agencies, ${region.operators.length} operator(s)`);
+  say(`Corridor demo: ${region.name}: ${region.members.length} members, ${region.agencies.length} agencies, ${region.operators.length} operator${region.operators.length === 1 ? '' : 's'}`);
   say(created > 0 ? `created the dev PKI and region in ${home}` : `reusing the state in ${home}`);
 
   const log = createLogger({ name: 'demo', level: process.env['CORRIDOR_LOG_LEVEL'] ?? 'warn', fd: 2 });

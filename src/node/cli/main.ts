@@ -31,7 +31,7 @@ export function buildProgram(): Command {
       const result = await pkiInit({ home, ...options });
       const { region } = result;
       console.log(
-        `${region.name}: ${region.members.length} members, ${region.agencies.length} agencies, ${region.operators.length} operators; ` +
+        `${region.name}: ${count(region.members.length, 'member')}, ${count(region.agencies.length, 'agency', 'agencies')}, ${count(region.operators.length, 'operator')}; ` +
           `${result.created} files created, ${result.reused} reused in ${home}`,
       );
     });
@@ -78,6 +78,10 @@ export function buildProgram(): Command {
 
   registerDemoCommand(program);
   return program;
+}
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function homeEnv(program: Command): NodeJS.ProcessEnv {
