@@ -4,8 +4,10 @@
  * use-case and encode; errors become a gRPC status with the Corridor code in the
  * `corridor-error-code` trailer, the cause logged and never sent.
  */
-import { lstat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import type { Message } from '@bufbuild/protobuf';
 import type { Kysely } from 'kysely';
@@ -118,6 +120,7 @@ export function socketTarget(socketPath: string): string {
 }
 
 async function withNodeClient<T>(socketPath: string, work: (client: ServiceClient) => Promise<T>): Promise<T> {
+  await checkSocketDirectory(socketPath);
   const client = new ServiceClient(NodeService, socketTarget(socketPath), grpc.credentials.createInsecure());
   try {
     return await work(client);
@@ -125,6 +128,25 @@ async function withNodeClient<T>(socketPath: string, work: (client: ServiceClien
     throw callErrorToCorridorError(error, `the node at ${socketPath}`);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * The socket speaks without TLS, so its directory is the access control, on both ends: a client
+ * hands drafts only to a socket in a directory that this user owns and nobody else can enter
+ * (otherwise another local user could stand in for the node).
+ */
+async function checkSocketDirectory(socketPath: string): Promise<void> {
+  const dir = path.dirname(socketPath);
+  let info: Stats;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new CorridorError('HUB_UNAVAILABLE', `no node runs on ${socketPath}`);
+  }
+  const uid = process.getuid?.();
+  if ((info.mode & 0o077) !== 0 || (uid !== undefined && info.uid !== uid)) {
+    throw new CorridorError('CONFIG_INVALID', `the socket directory ${dir} is not private to this user; refusing to hand drafts to whatever listens there`);
   }
 }
 

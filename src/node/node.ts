@@ -195,9 +195,14 @@ export async function publishDirect(config: DirectPublishConfig, draftJson: Uint
     } catch (error) {
       const refused = callErrorToCorridorError(error, `the hub at ${config.hubAddress}`);
       if (refused.code === 'HUB_UNAVAILABLE') {
-        throw new CorridorError('HUB_UNAVAILABLE', `${refused.message}; ${prepared.bulletinId} was not published. Retry, or run \`corridor node start\` to store and forward`, {
-          cause: error,
-        });
+        // The hub may have committed it before the answer was lost: say so, and how to retry safely.
+        throw new CorridorError(
+          'HUB_UNAVAILABLE',
+          `${refused.message}; ${prepared.bulletinId} may or may not have been published. Publishing the draft again with "jti": "${prepared.bulletinId.slice(4)}" publishes it if it was not, and is refused as JTI_REUSED if it was; a running node (\`corridor node start\`) stores and forwards instead`,
+          {
+            cause: error,
+          },
+        );
       }
       throw refused;
     }

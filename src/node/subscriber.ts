@@ -21,6 +21,7 @@ import type { BulletinClaims } from '../core/bulletin.js';
 import type { Clock } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
+import { MAX_INT8 } from '../core/numbers.js';
 import { parseBulletinId, printable } from '../core/ids.js';
 import type { AgencyId } from '../core/ids.js';
 import type { ReceiptClaims } from '../core/receipt.js';
@@ -127,6 +128,10 @@ export async function runSubscriber(options: SubscriberOptions): Promise<void> {
       });
       if (session.kind === 'aborted') break;
       if (session.kind === 'failed') {
+        if (session.error instanceof CorridorError && session.error.code === 'JWS_MALFORMED') {
+          log.error({ agency, reason: session.error.message }, 'the hub broke the delivery protocol; stopping');
+          throw session.error;
+        }
         const failure = classifyCallError(session.error);
         if (failure.kind !== 'transient') {
           const error = callErrorToCorridorError(session.error, 'the hub');
@@ -185,6 +190,11 @@ async function subscribeOnce(
 
 async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery: Delivery): Promise<void> {
   const { agency, db, clock, log } = options;
+  // A cursor this node cannot even record means a broken or hostile hub: stop, loudly, rather
+  // than retry the same delivery forever.
+  if (delivery.cursor < 1n || delivery.cursor > MAX_INT8) {
+    throw new CorridorError('JWS_MALFORMED', `the hub sent a delivery with cursor ${delivery.cursor}, outside 1..${MAX_INT8}; stopping`);
+  }
   const bulletinId = printable(delivery.bulletinId, 100);
   let verified: { claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array };
   try {
@@ -208,8 +218,9 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
       cursor: delivery.cursor,
       jws: delivery.jws,
       receipt: verified.receiptJws,
-      reason: delivery.reason,
-      policyVersion: delivery.policyVersion,
+      // Hub-supplied text, stored and shown: no control characters (PostgreSQL refuses NUL), bounded.
+      reason: printable(delivery.reason, 1000),
+      policyVersion: printable(delivery.policyVersion, 100),
     },
     clock.now(),
   );
@@ -226,8 +237,8 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     claims: verified.claims,
     receipt: verified.receipt,
     jws: delivery.jws,
-    reason: delivery.reason,
-    policyVersion: delivery.policyVersion,
+    reason: printable(delivery.reason, 1000),
+    policyVersion: printable(delivery.policyVersion, 100),
   });
 }
 

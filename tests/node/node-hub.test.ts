@@ -337,6 +337,36 @@ describe('the agency client', () => {
     expect((await sqlOn(url, 'SELECT bulletin_id FROM inbox')).length).toBe(3);
   });
 
+  it('never acknowledges a delivery it could not store', async () => {
+    const testRegion = await region();
+    const node = await (await nodeFor(testRegion)).start();
+    const submitted = await node.submit(draft());
+    const receipt = await published(node, submitted.bulletinId);
+    const { url, db } = await nodeDatabase();
+    // The agency's storage fails: nothing may be acknowledged at the hub.
+    await sqlOn(
+      url,
+      `CREATE FUNCTION refuse_inbox() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; $$;
+       CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION refuse_inbox();`,
+    );
+    const subscription = await subscribe(testRegion, MYS_POLICE, db);
+    const ackedAt = async (): Promise<Date | null | undefined> =>
+      (
+        await sqlOn<{ acked_at: Date | null }>(testRegion.databaseUrl, 'SELECT acked_at FROM delivery_decision WHERE agency_id = $1 AND sequence = $2', [
+          MYS_POLICE,
+          receipt.sequence?.toString(),
+        ])
+      )[0]?.acked_at;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(subscription.deliveries).toHaveLength(0);
+    expect(await ackedAt()).toBeNull();
+
+    // Storage is back: the delivery comes again, is stored, and only then acknowledged.
+    await sqlOn(url, 'DROP TRIGGER refuse_inbox ON inbox');
+    await waitFor('the delivery after storage recovered', () => (subscription.deliveries.length === 1 ? true : undefined));
+    await waitFor('the acknowledgement', async () => (await ackedAt()) ?? undefined);
+  });
+
   it('reconnects when the hub restarts and resumes after its stored cursor', async () => {
     const testRegion = await region();
     const node = await (await nodeFor(testRegion)).start();

@@ -301,6 +301,10 @@ describe('the local API on a Unix socket', () => {
       const error = await rejection(startNode(await nodeConfig({ socketPath: path.join(open, 'node.sock') }), log));
       expect(error.code).toBe('CONFIG_INVALID');
       expect(error.message).toContain('chmod 700');
+      // Nor does a client hand a draft to whatever listens in such a directory.
+      const handed = await rejection(submitToNode(path.join(open, 'node.sock'), Buffer.from(JSON.stringify(draft()))));
+      expect(handed.code).toBe('CONFIG_INVALID');
+      expect(handed.message).toContain('not private to this user');
     } finally {
       await rm(open, { recursive: true, force: true });
     }
