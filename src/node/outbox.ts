@@ -3,6 +3,7 @@
  * arrives. Functions take the database first. The stored JWS bytes are what is sent, on every
  * retry, unchanged, except when the hub refuses them as too old and the forwarder re-signs.
  */
+import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { NodeDatabase, OutboxState } from './db/schema.js';
 
@@ -24,6 +25,8 @@ export interface Submission {
 export interface PendingBulletin {
   readonly bulletinId: string;
   readonly jws: Uint8Array;
+  /** Earlier signatures of the same bulletin, oldest first. */
+  readonly superseded: readonly Uint8Array[];
   readonly attempts: number;
   readonly nextAttemptAt: Date;
 }
@@ -108,13 +111,15 @@ export async function insertPending(
 export async function nextPending(db: Kysely<NodeDatabase>, member: string): Promise<PendingBulletin | undefined> {
   const row = await db
     .selectFrom('outbox')
-    .select(['bulletin_id', 'jws', 'attempts', 'next_attempt_at'])
+    .select(['bulletin_id', 'jws', 'superseded', 'attempts', 'next_attempt_at'])
     .where('member_id', '=', member)
     .where('state', '=', 'pending')
     .orderBy('seq')
     .limit(1)
     .executeTakeFirst();
-  return row === undefined ? undefined : { bulletinId: row.bulletin_id, jws: row.jws, attempts: row.attempts, nextAttemptAt: row.next_attempt_at };
+  return row === undefined
+    ? undefined
+    : { bulletinId: row.bulletin_id, jws: row.jws, superseded: row.superseded, attempts: row.attempts, nextAttemptAt: row.next_attempt_at };
 }
 
 /** How many bulletins of `member` still wait for a receipt. */
@@ -152,7 +157,8 @@ export async function replaceSignature(
 ): Promise<boolean> {
   const result = await db
     .updateTable('outbox')
-    .set((eb) => ({ jws: fresh, attempts: eb('attempts', '+', 1), next_attempt_at: nextAttemptAt, updated_at: now }))
+    // The old signature is kept: the hub may have committed it after all (a lost answer).
+    .set((eb) => ({ jws: fresh, superseded: sql<Uint8Array[]>`array_append(superseded, jws)`, attempts: eb('attempts', '+', 1), next_attempt_at: nextAttemptAt, updated_at: now }))
     .where('bulletin_id', '=', bulletinId)
     .where('state', '=', 'pending')
     .where('jws', '=', sent)
@@ -190,4 +196,9 @@ export async function markRefused(db: Kysely<NodeDatabase>, bulletinId: string, 
     .where('bulletin_id', '=', bulletinId)
     .where('state', '=', 'pending')
     .execute();
+}
+
+/** Makes an earlier signature the row's bytes again: the hub turned out to hold that one. */
+export async function adoptSuperseded(db: Kysely<NodeDatabase>, bulletinId: string, jws: Uint8Array, now: Date): Promise<void> {
+  await db.updateTable('outbox').set({ jws, updated_at: now }).where('bulletin_id', '=', bulletinId).where('state', '=', 'pending').execute();
 }

@@ -31,7 +31,7 @@ import type { NodeDatabase } from './db/schema.js';
 import { classifyCallError } from './hub-errors.js';
 import type { CallFailure } from './hub-errors.js';
 import type { HubConnection } from './hub-client.js';
-import { insertPending, markPublished, markRefused, nextPending, recordAttempt, replaceSignature } from './outbox.js';
+import { adoptSuperseded, insertPending, markPublished, markRefused, nextPending, recordAttempt, replaceSignature } from './outbox.js';
 import type { PendingBulletin, Submission } from './outbox.js';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.js';
 import type { BackoffPolicy } from './retry.js';
@@ -239,6 +239,9 @@ export interface ForwarderDeps {
  *  - `JWS_IAT_OUT_OF_WINDOW`: re-signed with a fresh iat, same jti and exp, and sent again. Safe:
  *    the hub answers a replay of bytes it accepted with their receipt before it checks the
  *    window, so bytes refused as too old were never accepted;
+ *  - `JTI_REUSED` after a re-sign: an answer was lost and the hub holds an earlier signature
+ *    (committed after its window check of a retry); the earlier signatures are sent again, and the
+ *    one the hub holds comes back with its receipt;
  *  - any other refusal: the row is refused with the hub's code and message.
  */
 export class Forwarder {
@@ -374,6 +377,11 @@ export class Forwarder {
       await this.#resign(row);
       return;
     }
+    // Re-signed after a lost answer: the hub may hold an earlier signature of this bulletin.
+    // Sending that exact one again returns its receipt (the hub answers replays first).
+    if (failure.kind === 'refused' && failure.code === 'JTI_REUSED' && row.superseded.length > 0) {
+      if (await this.#recoverEarlierSignature(row)) return;
+    }
     if (failure.kind === 'refused') {
       await markRefused(db, id, `${failure.code}: ${failure.message}`, clock.now());
       this.#failures = 0;
@@ -391,6 +399,41 @@ export class Forwarder {
       log.debug(fields, 'the hub is still unreachable; will retry');
     }
     await this.#retryLater(row);
+  }
+
+  /** Tries the earlier signatures, newest first; true when one was the hub's and is now published. */
+  async #recoverEarlierSignature(row: PendingBulletin): Promise<boolean> {
+    const { db, clock, log, trust } = this.#deps;
+    for (const earlier of [...row.superseded].reverse()) {
+      let response: PublishResponse;
+      try {
+        response = await this.#deps.publish(earlier);
+      } catch (error) {
+        const failure = classifyCallError(error);
+        if (failure.kind === 'refused') continue;
+        await this.#retryLater(row);
+        return true;
+      }
+      let verified: Awaited<ReturnType<typeof verifyPublishResponse>>;
+      try {
+        verified = await verifyPublishResponse(trust, row.bulletinId, earlier, response);
+      } catch (error) {
+        if (!(error instanceof CorridorError)) throw error;
+        log.error({ bulletinId: row.bulletinId, code: error.code }, 'the receipt for an earlier signature does not verify; will retry');
+        await this.#retryLater(row);
+        return true;
+      }
+      await adoptSuperseded(db, row.bulletinId, earlier, clock.now());
+      await markPublished(
+        db,
+        row.bulletinId,
+        { jws: verified.jws, sequence: BigInt(verified.claims.sequence), auditPosition: BigInt(verified.claims.audit_position) },
+        clock.now(),
+      );
+      log.info({ bulletinId: row.bulletinId, sequence: verified.claims.sequence }, 'the hub had committed an earlier signature of the bulletin; published');
+      return true;
+    }
+    return false;
   }
 
   /** Records the failed attempt and waits out the backoff; a new submission does not cut it short. */

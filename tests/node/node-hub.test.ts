@@ -26,7 +26,10 @@ import type { RunningNode } from '../../src/node/node.js';
 import type { Submission } from '../../src/node/outbox.js';
 import { runSubscriber, verifyDelivery } from '../../src/node/subscriber.js';
 import type { RejectedDelivery, VerifiedDelivery } from '../../src/node/subscriber.js';
-import { verifyPublishResponse } from '../../src/node/publisher.js';
+import { Forwarder, hubPublisher, submitDraft, verifyPublishResponse } from '../../src/node/publisher.js';
+import type { PublishCall } from '../../src/node/publisher.js';
+import { findSubmission } from '../../src/node/outbox.js';
+import { ERROR_CODE_METADATA, grpc } from '../../src/infra/grpc.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
@@ -242,6 +245,54 @@ describe('store and forward', () => {
     expect({ ...after, iat: 0 }).toEqual({ ...before, iat: 0 });
     const refusals = await sqlOn<{ code: string }>(testRegion.databaseUrl, 'SELECT code FROM audit_event WHERE bulletin_id = $1 AND kind = 2', [submission.bulletinId]);
     expect(refusals.map((r) => r.code)).toEqual(['JWS_IAT_OUT_OF_WINDOW']);
+  });
+
+  it('after a lost answer and a re-sign, finds the earlier signature the hub committed instead of reporting a refusal', async () => {
+    const testRegion = await region();
+    const { url, db } = await nodeDatabase();
+    const signingKey = await memberKey(testRegion.home, IDN);
+    const connection = await testRegion.connect({ kind: 'member', id: IDN });
+    const trust = createTrustStore({ pins: memoryPins(), directory: hubKeyDirectory(connection), clock: systemClock, log });
+    const realPublish = hubPublisher(connection);
+    const { submission } = await submitDraft({ db, member: IDN, signingKey, clock: systemClock, log }, draft());
+
+    // The race: the hub commits the first bytes but its answer is lost; the retry of those bytes
+    // meets the window check before that commit is visible, so the node re-signs; the new bytes
+    // then find the jti taken.
+    const sent: Uint8Array[] = [];
+    let calls = 0;
+    const publish: PublishCall = async (jws) => {
+      calls++;
+      sent.push(jws);
+      if (calls === 1) {
+        await realPublish(jws);
+        throw Object.assign(new Error('14 UNAVAILABLE: connection reset'), { code: grpc.status.UNAVAILABLE, details: 'connection reset', metadata: new grpc.Metadata() });
+      }
+      if (calls === 2) {
+        const metadata = new grpc.Metadata();
+        metadata.set(ERROR_CODE_METADATA, 'JWS_IAT_OUT_OF_WINDOW');
+        throw Object.assign(new Error('9 FAILED_PRECONDITION: iat outside the window'), { code: grpc.status.FAILED_PRECONDITION, details: 'iat outside the window', metadata });
+      }
+      return realPublish(jws);
+    };
+    // Each call a few seconds later, so the re-signed bytes differ from the first (Ed25519 is deterministic).
+    const clock: Clock = { now: () => new Date(Date.now() + calls * 3000) };
+    const forwarder = new Forwarder({ db, member: IDN, signingKey, trust, publish, clock, log, backoff: { initialMs: 10, maxMs: 50 } });
+    forwarder.start();
+    cleanups.push(() => forwarder.close());
+
+    const final = await waitFor('a final state', async () => {
+      const row = await findSubmission(db, submission.bulletinId);
+      return row?.state === 'pending' ? undefined : row;
+    });
+    expect(final.state).toBe('published');
+    // The resent bytes were the first signature, which is what the hub holds; published once.
+    const [stored] = await sqlOn<{ jws: Buffer }>(testRegion.databaseUrl, 'SELECT jws FROM bulletin WHERE id = $1', [submission.bulletinId]);
+    expect(Buffer.from(sent[0] ?? []).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
+    expect(Buffer.from(sent[sent.length - 1] ?? []).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
+    expect(sent.length).toBe(4);
+    const [row] = await sqlOn<{ jws: Buffer }>(url, 'SELECT jws FROM outbox WHERE bulletin_id = $1', [submission.bulletinId]);
+    expect(row?.jws.equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
   });
 
   it('marks a bulletin the hub refuses as refused, with the hub code, and goes on with the next', async () => {

@@ -18,6 +18,9 @@ const migrations: Record<string, Migration> = {
           member_id text NOT NULL CHECK (member_id ~ '^[A-Z]{3}$'),
           jti text NOT NULL,
           jws bytea NOT NULL,
+          -- Earlier signatures of the same bulletin (re-signed for a fresh iat): one of them may
+          -- be what the hub committed, if its answer was lost.
+          superseded bytea[] NOT NULL DEFAULT '{}',
           draft_sha256 bytea NOT NULL CHECK (octet_length(draft_sha256) = 32),
           expires_at timestamptz NOT NULL,
           state text NOT NULL CHECK (state IN ('pending', 'published', 'refused')),

@@ -25,6 +25,8 @@ export interface NodeDatabase {
     jti: string;
     /** The exact signed bytes, sent unchanged on every retry. */
     jws: Uint8Array;
+    /** Earlier signed versions of this bulletin, oldest first. */
+    superseded: ColumnType<Uint8Array[], Uint8Array[] | undefined, Uint8Array[]>;
     /** SHA-256 of the canonical draft, to tell a resubmission from a reused jti. */
     draft_sha256: Uint8Array;
     expires_at: Timestamp;
