@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { CorridorError } from '../core/errors.js';
 import { describeIssues } from '../core/region.js';
 import { caFiles, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
+import type { HubLimits } from './context.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:7443');
 
@@ -47,14 +48,7 @@ export interface HubConfig {
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly receiptKeyFile: string;
   readonly logLevel: string;
-  readonly limits: {
-    readonly maxBulletinBytes: number;
-    readonly iatMaxAgeSeconds: number;
-    readonly iatMaxSkewSeconds: number;
-    readonly subscriberBuffer: number;
-    readonly backlogPage: number;
-    readonly subscriptionsPerAgency: number;
-  };
+  readonly limits: HubLimits;
   readonly shutdownGraceMs: number;
 }
 
