@@ -93,6 +93,8 @@ const NOT_A_VERDICT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 ]);
 
 const ACK_BATCH = 1000;
+/** Pause before a failed acknowledgement is sent again. */
+const ACK_RETRY_MS = 5000;
 
 /**
  * Runs until `signal` aborts (then resolves) or the hub refuses the subscription for good
@@ -268,8 +270,8 @@ export async function verifyDelivery(
 
 /**
  * Acknowledges stored deliveries in batches: cursors added while a call is in flight go in the
- * next one. A failed acknowledgement is not retried in a loop: the inbox keeps `acked_at` null,
- * and the cursors are sent again at the next (re)connection.
+ * next one. A failed acknowledgement is sent again after a pause; the inbox keeps `acked_at`
+ * null until the hub has it, so the cursors are also sent again at every (re)connection.
  */
 class Acker {
   readonly #options: SubscriberOptions;
@@ -316,7 +318,19 @@ class Acker {
       log.debug({ agency, cursors: cursors.length, through: response.acknowledgedThrough.toString() }, 'deliveries acknowledged');
     } catch (error) {
       const failure = classifyCallError(error);
-      log.warn({ agency, cursors: cursors.length, code: failure.code, status: failure.status }, 'acknowledgement failed; will resend after reconnecting');
+      log.warn({ agency, cursors: cursors.length, code: failure.code, status: failure.status }, 'acknowledgement failed; will resend');
+      this.#resendLater(cursors);
     }
+  }
+
+  /** Failed acknowledgements are sent again after a pause (and at every reconnection), not only on reconnect. */
+  #resendLater(cursors: readonly bigint[]): void {
+    if (this.#options.signal.aborted) return;
+    const timer = setTimeout(() => {
+      if (this.#options.signal.aborted) return;
+      for (const cursor of cursors) this.#pending.add(cursor);
+      this.#flush();
+    }, ACK_RETRY_MS);
+    timer.unref();
   }
 }

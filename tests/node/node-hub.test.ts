@@ -418,6 +418,35 @@ describe('the agency client', () => {
     await waitFor('the acknowledgement', async () => (await ackedAt()) ?? undefined);
   });
 
+  it('sends a failed acknowledgement again while the stream stays up', async () => {
+    const testRegion = await region();
+    const node = await (await nodeFor(testRegion)).start();
+    const { db } = await nodeDatabase();
+    const subscription = await subscribe(testRegion, MYS_POLICE, db);
+    await waitFor('caught up', () => (subscription.caughtUp.length === 1 ? true : undefined));
+    // The hub cannot record acknowledgements for a while.
+    await sqlOn(
+      testRegion.databaseUrl,
+      `CREATE FUNCTION refuse_ack() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'maintenance'; END; $$;
+       CREATE TRIGGER refuse_ack BEFORE UPDATE ON delivery_decision FOR EACH ROW EXECUTE FUNCTION refuse_ack();`,
+    );
+    const submitted = await node.submit(draft());
+    const receipt = await published(node, submitted.bulletinId);
+    await waitFor('the delivery', () => (subscription.deliveries.length === 1 ? true : undefined));
+    const ackedAt = async (): Promise<Date | null | undefined> =>
+      (
+        await sqlOn<{ acked_at: Date | null }>(testRegion.databaseUrl, 'SELECT acked_at FROM delivery_decision WHERE agency_id = $1 AND sequence = $2', [
+          MYS_POLICE,
+          receipt.sequence?.toString(),
+        ])
+      )[0]?.acked_at;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await ackedAt()).toBeNull();
+    await sqlOn(testRegion.databaseUrl, 'DROP TRIGGER refuse_ack ON delivery_decision');
+    await waitFor('the acknowledgement, resent', async () => (await ackedAt()) ?? undefined, 15_000);
+    expect(subscription.caughtUp).toHaveLength(1);
+  });
+
   it('reconnects when the hub restarts and resumes after its stored cursor', async () => {
     const testRegion = await region();
     const node = await (await nodeFor(testRegion)).start();
