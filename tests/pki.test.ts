@@ -12,7 +12,6 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint } from 'jose';
-import { CorridorError } from '../src/core/errors.js';
 import { asMemberId } from '../src/core/ids.js';
 import { parseRegion } from '../src/core/region.js';
 import type { Region } from '../src/core/region.js';
@@ -28,6 +27,7 @@ import {
 } from '../src/infra/home.js';
 import { hubUri, initDevPki, loadTlsIdentity, readPrivateJwk, readRegionFile, writeRegionFile } from '../src/node/pki/dev-pki.js';
 import type { DevPkiResult } from '../src/node/pki/dev-pki.js';
+import { rejection } from './helpers/errors.js';
 
 const execFileAsync = promisify(execFile);
 const ISSUE_CERT = fileURLToPath(new URL('../certs/issue-cert.sh', import.meta.url));
@@ -67,14 +67,6 @@ async function mode(file: string): Promise<number> {
   return (await stat(file)).mode & 0o777;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<CorridorError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (cause: unknown) => cause,
-  );
-  if (!(error instanceof CorridorError)) throw new Error(`expected a CorridorError, got ${String(error)}`);
-  return error;
-}
 
 const temporaryDirs: string[] = [];
 async function temporaryHome(): Promise<string> {

@@ -49,10 +49,6 @@ export function decodeRequest<M extends DescMessage>(schema: M, bytes: Uint8Arra
   }
 }
 
-export function encodeMessage<M extends DescMessage>(schema: M, message: MessageShape<M>): Uint8Array {
-  return toBinary(schema, message);
-}
-
 /** Minimal typed client calls over a grpc-js `Client`. */
 export class ServiceClient {
   readonly raw: grpc.Client;

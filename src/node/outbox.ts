@@ -122,17 +122,6 @@ export async function nextPending(db: Kysely<NodeDatabase>, member: string): Pro
     : { bulletinId: row.bulletin_id, jws: row.jws, superseded: row.superseded, attempts: row.attempts, nextAttemptAt: row.next_attempt_at };
 }
 
-/** How many bulletins of `member` still wait for a receipt. */
-export async function countPending(db: Kysely<NodeDatabase>, member: string): Promise<number> {
-  const row = await db
-    .selectFrom('outbox')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('member_id', '=', member)
-    .where('state', '=', 'pending')
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 /** Records a failed attempt and when to try again. */
 export async function recordAttempt(db: Kysely<NodeDatabase>, bulletinId: string, nextAttemptAt: Date, now: Date): Promise<void> {
   await db

@@ -18,6 +18,7 @@ import {
   verifySignature,
 } from '../../src/core/jws.js';
 import type { ParsedJws, SigningKey, VerificationKey } from '../../src/core/jws.js';
+import { thrown } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -27,15 +28,6 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const b64u = (data: string | Uint8Array): string => Buffer.from(data).toString('base64url');
 
-/** Runs `fn` and returns what it threw (undefined if it did not throw). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 function expectCode(fn: () => unknown, code: ErrorCode): CorridorError {
   const error = thrown(fn);

@@ -27,6 +27,7 @@ import {
   verifySdJwt,
 } from '../../src/core/sd-jwt.js';
 import type { JsonObject, KeyBindingExpectation, PlacedDisclosure } from '../../src/core/sd-jwt.js';
+import { thrown } from '../helpers/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -38,14 +39,6 @@ const vector = (name: string): string =>
 /** A Disclosure encoded from JSON text we choose byte for byte. */
 const encodeRaw = (json: string): string => b64u(json);
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
 
 function expectCode(fn: () => unknown, code: ErrorCode, message?: RegExp): CorridorError {
   const error = thrown(fn);

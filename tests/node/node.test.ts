@@ -8,8 +8,8 @@ import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
+import type { Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CorridorError } from '../../src/core/errors.js';
 import { asMemberId } from '../../src/core/ids.js';
 import { importVerificationKey, jwkThumbprint, parseCompactJws } from '../../src/core/jws.js';
 import { parseRegion } from '../../src/core/region.js';
@@ -30,6 +30,7 @@ import { initDevPki } from '../../src/node/pki/dev-pki.js';
 import { createTrustStore, databasePins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
+import { rejection } from '../helpers/errors.js';
 
 const IDN = asMemberId('IDN');
 const MYS = asMemberId('MYS');
@@ -101,14 +102,6 @@ function bytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 }
 
-async function rejection(promise: Promise<unknown>): Promise<CorridorError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (cause: unknown) => cause,
-  );
-  if (!(error instanceof CorridorError)) throw new Error(`expected a CorridorError, got ${String(error)}`);
-  return error;
-}
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -317,6 +310,14 @@ describe('the trust store', () => {
     return { log: captured.log, lines: () => captured.lines() as { level: number; msg: string }[] };
   }
 
+  /** A fresh, migrated node database for one trust-store test; the test destroys it. */
+  async function trustDatabase(): Promise<{ url: string; db: Kysely<NodeDatabase> }> {
+    const url = await freshDatabaseUrl('trust');
+    const db = createKysely<NodeDatabase>(createPool(url, 2));
+    await migrateNodeDatabase(db);
+    return { url, db };
+  }
+
   function directory(entries: { member: string; jwk: PublicJwk; kid?: string }[]): GetKeyDirectoryResponse {
     return create(GetKeyDirectoryResponseSchema, {
       memberKeys: entries.map((entry) =>
@@ -333,11 +334,8 @@ describe('the trust store', () => {
   }
 
   it('pins a kid to its member and refuses it for another member, whatever the directory says later', async () => {
-    const url = await freshDatabaseUrl('trust');
-    const pool = createPool(url, 2);
-    const db = createKysely<NodeDatabase>(pool);
+    const { url, db } = await trustDatabase();
     try {
-      await migrateNodeDatabase(db);
       const idnKey = memberPublicKey('IDN');
       const kid = await jwkThumbprint(idnKey);
       let served = directory([{ member: 'IDN', jwk: idnKey }]);
@@ -383,10 +381,8 @@ describe('the trust store', () => {
   });
 
   it('pins a member\'s keys on first sight and never a key the hub adds for that member later', async () => {
-    const url = await freshDatabaseUrl('trust');
-    const db = createKysely<NodeDatabase>(createPool(url, 2));
+    const { url, db } = await trustDatabase();
     try {
-      await migrateNodeDatabase(db);
       const idnKey = memberPublicKey('IDN');
       const kid = await jwkThumbprint(idnKey);
       // A key the hub made up and now lists as Indonesia's.
@@ -408,11 +404,8 @@ describe('the trust store', () => {
   });
 
   it('never pins a key whose kid is not its thumbprint, and refuses updates to pins in the database', async () => {
-    const url = await freshDatabaseUrl('trust');
-    const pool = createPool(url, 2);
-    const db = createKysely<NodeDatabase>(pool);
+    const { url, db } = await trustDatabase();
     try {
-      await migrateNodeDatabase(db);
       const idnKey = memberPublicKey('IDN');
       const mysKey = memberPublicKey('MYS');
       const mysKid = await jwkThumbprint(mysKey);
