@@ -136,6 +136,15 @@ async function nodeDatabase(): Promise<{ url: string; db: Kysely<NodeDatabase> }
   return { url, db };
 }
 
+/** When the hub recorded the agency's acknowledgement of a delivery (null: not yet). */
+async function hubAckedAt(testRegion: TestRegion, agency: AgencyId, sequence: bigint | undefined): Promise<Date | null | undefined> {
+  const rows = await sqlOn<{ acked_at: Date | null }>(testRegion.databaseUrl, 'SELECT acked_at FROM delivery_decision WHERE agency_id = $1 AND sequence = $2', [
+    agency,
+    sequence?.toString(),
+  ]);
+  return rows[0]?.acked_at;
+}
+
 function capturedLog(): { log: Logger; errors: () => { msg: string; code?: string }[] } {
   const captured = captureLog('info');
   return { log: captured.log, errors: () => captured.lines().filter((line) => line.level >= 50) as { msg: string; code?: string }[] };
@@ -401,13 +410,7 @@ describe('the agency client', () => {
        CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION refuse_inbox();`,
     );
     const subscription = await subscribe(testRegion, MYS_POLICE, db);
-    const ackedAt = async (): Promise<Date | null | undefined> =>
-      (
-        await sqlOn<{ acked_at: Date | null }>(testRegion.databaseUrl, 'SELECT acked_at FROM delivery_decision WHERE agency_id = $1 AND sequence = $2', [
-          MYS_POLICE,
-          receipt.sequence?.toString(),
-        ])
-      )[0]?.acked_at;
+    const ackedAt = (): Promise<Date | null | undefined> => hubAckedAt(testRegion, MYS_POLICE, receipt.sequence);
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(subscription.deliveries).toHaveLength(0);
     expect(await ackedAt()).toBeNull();
@@ -433,13 +436,7 @@ describe('the agency client', () => {
     const submitted = await node.submit(draft());
     const receipt = await published(node, submitted.bulletinId);
     await waitFor('the delivery', () => (subscription.deliveries.length === 1 ? true : undefined));
-    const ackedAt = async (): Promise<Date | null | undefined> =>
-      (
-        await sqlOn<{ acked_at: Date | null }>(testRegion.databaseUrl, 'SELECT acked_at FROM delivery_decision WHERE agency_id = $1 AND sequence = $2', [
-          MYS_POLICE,
-          receipt.sequence?.toString(),
-        ])
-      )[0]?.acked_at;
+    const ackedAt = (): Promise<Date | null | undefined> => hubAckedAt(testRegion, MYS_POLICE, receipt.sequence);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await ackedAt()).toBeNull();
     await sqlOn(testRegion.databaseUrl, 'DROP TRIGGER refuse_ack ON delivery_decision');
