@@ -3,10 +3,10 @@
  * as a compact JWS (see `bulletin-jws.ts`); this module only knows the claims.
  */
 import { z } from 'zod';
-import { BULLETIN_CATEGORIES, TLP_LEVELS } from './vocabulary.js';
+import { BULLETIN_CATEGORIES, HANDLING_CODES, TLP_LEVELS } from './vocabulary.js';
 import { isAgencyId, isJti, isMemberId, parseIdentityUri } from './ids.js';
 import type { AgencyId, MemberId } from './ids.js';
-import type { BulletinCategory, TlpLevel } from './vocabulary.js';
+import type { BulletinCategory, HandlingCode, TlpLevel } from './vocabulary.js';
 import { describeIssues } from './region.js';
 import { fail } from './errors.js';
 
@@ -24,8 +24,60 @@ export const handlingSchema = z.strictObject({
     members: z.array(memberIdSchema).max(64).default([]),
     agencies: z.array(agencyIdSchema).max(256).default([]),
   }),
+  /** The originator's handling code (H0-H3, see `HANDLING_CODES`): binds every recipient. */
+  code: z.enum(HANDLING_CODES),
+  /** The restrictions an H3 bulletin states; shown to every recipient. */
+  restrictions: z.string().trim().min(1).max(1000).optional(),
   /** Whether the content holds personal data (names, numbers, identifiers of persons). */
   personal_data: z.boolean(),
+});
+
+const iso3 = z.string().regex(/^[A-Z]{3}$/, 'ISO 3166-1 alpha-3');
+const shortText = z.string().trim().min(1).max(200);
+
+/**
+ * A person suspected of organising or facilitating smuggling. The role is in clear; every
+ * identifying field is personal data, carried as a selectively disclosable claim (see
+ * `personal-data.ts`), so a withheld field is simply absent for the recipient.
+ */
+export const suspectSchema = z.strictObject({
+  role: z.enum(['organiser', 'recruiter', 'transporter', 'financier', 'document_supplier', 'facilitator']),
+  name: shortText.optional(),
+  nationality: iso3.optional(),
+  aliases: z.array(shortText).max(32).default([]),
+  phones: z.array(z.string().regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number: digits, spaces, (), - and an optional leading +')).max(32).default([]),
+  accounts: z.array(shortText).max(32).default([]),
+  documents: z
+    .array(z.strictObject({ type: z.enum(['passport', 'visa', 'identity_card', 'residence_permit', 'seaman_book', 'other']), number: shortText, issuing_state: iso3 }))
+    .max(16)
+    .default([]),
+});
+
+/** A vessel, vehicle or aircraft: the whole record is one selectively disclosable element. */
+export const conveyanceSchema = z.strictObject({
+  type: z.enum(['vessel', 'vehicle', 'aircraft']),
+  name: shortText.optional(),
+  /** IMO or MMSI number, registration plate, tail number or flight number. */
+  identifier: shortText.optional(),
+  flag: iso3.optional(),
+  description: z.string().trim().min(1).max(1000).optional(),
+});
+
+/**
+ * A smuggled migrant, or a group of them: protection-marked data (Protocol art. 5 and 16), one
+ * selectively disclosable element each, released only for a protection purpose.
+ */
+export const migrantSchema = z.strictObject({
+  name: shortText.optional(),
+  count: z.number().int().min(1).max(100_000).optional(),
+  nationalities: z.array(iso3).max(32).default([]),
+  age: z.number().int().min(0).max(130).optional(),
+  vulnerabilities: z
+    .array(z.enum(['child', 'unaccompanied_child', 'pregnant', 'injured', 'ill', 'elderly', 'disabled', 'trafficking_victim', 'other']))
+    .max(16)
+    .default([]),
+  needs: z.string().trim().min(1).max(1000).optional(),
+  location: z.string().trim().min(1).max(200).optional(),
 });
 
 export const contentSchema = z.strictObject({
@@ -35,6 +87,12 @@ export const contentSchema = z.strictObject({
   states_concerned: z.array(z.string().regex(/^[A-Z]{3}$/, 'ISO 3166-1 alpha-3')).max(64).default([]),
   /** BCP 47 language tag of the text. */
   language: z.string().regex(/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/, 'a BCP 47 language tag').default('en'),
+  /** Suspected smugglers and facilitators: personal data, selectively disclosable per field. */
+  suspects: z.array(suspectSchema).max(32).default([]),
+  /** Vessels, vehicles and aircraft used: personal data, one disclosable element each. */
+  conveyances: z.array(conveyanceSchema).max(32).default([]),
+  /** Smuggled migrants: protected personal data, one disclosable element each. */
+  migrants: z.array(migrantSchema).max(64).default([]),
 });
 
 const claimsSchema = z.strictObject({
@@ -50,6 +108,8 @@ const claimsSchema = z.strictObject({
 export interface Handling {
   readonly tlp: TlpLevel;
   readonly releasableTo: { readonly members: readonly MemberId[]; readonly agencies: readonly AgencyId[] };
+  readonly code: HandlingCode;
+  readonly restrictions: string | undefined;
   readonly personalData: boolean;
 }
 
@@ -100,6 +160,19 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
   ) {
     fail('CONTENT_INVALID', `bulletin claims invalid: handling.releasable_to.agencies: TLP:${c.handling.tlp} must name the agencies it is for`);
   }
+  if (c.handling.tlp === 'AMBER' && c.handling.releasable_to.agencies.length === 0 && c.handling.releasable_to.members.length === 0) {
+    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.releasable_to: TLP:AMBER must name the members or agencies it is for');
+  }
+  if ((c.handling.code === 'H3') !== (c.handling.restrictions !== undefined)) {
+    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.restrictions: state the restrictions exactly when the handling code is H3');
+  }
+  const carriesPersonalData = c.content.suspects.length > 0 || c.content.conveyances.length > 0 || c.content.migrants.length > 0;
+  if (carriesPersonalData && !c.handling.personal_data) {
+    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.personal_data: the content names persons, conveyances or migrants, so it must be true');
+  }
+  if (c.handling.personal_data && c.handling.tlp === 'CLEAR') {
+    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.tlp: personal data is never TLP:CLEAR; use GREEN or stricter');
+  }
   return {
     issuer: issuer.id,
     jti: c.jti,
@@ -112,6 +185,8 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
         members: c.handling.releasable_to.members.filter(isMemberId),
         agencies: c.handling.releasable_to.agencies.filter(isAgencyId),
       },
+      code: c.handling.code,
+      restrictions: c.handling.restrictions,
       personalData: c.handling.personal_data,
     },
     content: c.content,

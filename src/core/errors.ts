@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'WRONG_PRINCIPAL_KIND'
   | 'NOT_YOUR_IDENTITY'
   | 'NOT_FOUND'
+  // records that change by versions
+  | 'VERSION_CONFLICT'
   // delivery
   | 'SUBSCRIBER_TOO_SLOW'
   | 'TOO_MANY_SUBSCRIPTIONS'

@@ -13,8 +13,8 @@ import { printable } from './ids.js';
 import { parseStrictJson } from './strict-json.js';
 import type { PublicJwk } from './region.js';
 
-/** `typ` of a bulletin signed by a member (RFC 8725 §3.11: explicit typing). */
-export const BULLETIN_TYP = 'corridor-bulletin+jwt';
+/** `typ` of a bulletin's Issuer-signed JWT, an SD-JWT (RFC 8725 §3.11 explicit typing; RFC 9901 §9.11). */
+export const BULLETIN_TYP = 'corridor-bulletin+sd-jwt';
 /** `typ` of a receipt signed by the hub. */
 export const RECEIPT_TYP = 'corridor-receipt+jwt';
 

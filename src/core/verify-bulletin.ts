@@ -1,29 +1,79 @@
 /**
  * Verification of a bulletin by a recipient: the originator's signature against keys the
- * recipient trusts, the profile's type and the claim schema. Unlike the hub, a recipient does not
- * apply the submission window: a delivery from the backlog may be old, and that is fine.
+ * recipient trusts, the profile's type, every Disclosure against the signed digests (an
+ * unreferenced or repeated one is refused, RFC 9901 §7.1), the layout of personal data, the
+ * hub's Key Binding JWT when the bulletin came as a delivery, and the claim schema over what was
+ * disclosed. Unlike the hub, a recipient does not apply the submission window: a delivery from
+ * the backlog may be old, and that is fine.
  */
 import { parseBulletinClaims, readEnvelope } from './bulletin.js';
 import type { BulletinClaims } from './bulletin.js';
 import { fail } from './errors.js';
 import { parseIdentityUri, printable } from './ids.js';
 import type { MemberId } from './ids.js';
-import { BULLETIN_TYP, checkType, parseCompactJws, verifySignature } from './jws.js';
+import { BULLETIN_TYP, parseCompactJws } from './jws.js';
 import type { VerificationKey } from './jws.js';
+import { classifyDisclosures } from './personal-data.js';
+import type { ClassifiedDisclosure } from './personal-data.js';
+import { parseSdJwt, verifySdJwt } from './sd-jwt.js';
 
 /** Looks a key up among those the recipient trusts for `member`; undefined when it has none. */
 export type TrustedKeyLookup = (member: MemberId, kid: string) => Promise<VerificationKey | undefined>;
 
 export const MAX_BULLETIN_BYTES = 4 * 1024 * 1024;
 
-export async function verifyBulletin(bytes: Uint8Array, lookup: TrustedKeyLookup): Promise<BulletinClaims> {
-  const jws = parseCompactJws(bytes, MAX_BULLETIN_BYTES);
-  const envelope = readEnvelope(jws.payload);
-  const issuer = parseIdentityUri(envelope.iss);
-  if (issuer?.kind !== 'member') fail('JWS_MALFORMED', `iss "${printable(envelope.iss)}" is not a member URI`);
-  const key = await lookup(issuer.id, jws.header.kid);
-  if (key === undefined) fail('JWS_UNKNOWN_KEY', `kid ${printable(jws.header.kid, 50)} is not a key this node trusts for member ${issuer.id}`);
-  await verifySignature(jws, key);
-  checkType(jws, BULLETIN_TYP);
-  return parseBulletinClaims(jws.payload);
+/**
+ * The key binding a delivery must carry: signed by a hub key the recipient trusts, for this
+ * agency (`aud`) and this delivery (`nonce`), over exactly the presented Disclosures.
+ */
+export interface DeliveryBinding {
+  readonly hubKey: (kid: string) => Promise<VerificationKey | undefined>;
+  readonly aud: string;
+  readonly nonce: string;
+  readonly now: Date;
+}
+
+export interface VerifiedBulletin {
+  /** The claims as disclosed: withheld personal data is absent. */
+  readonly claims: BulletinClaims;
+  /** The Issuer-signed JWT exactly as received: what the hub's receipt names. */
+  readonly issuerJwt: string;
+  readonly disclosures: readonly ClassifiedDisclosure[];
+  /** base64url SHA-256 of the presented `jwt~d…~`. */
+  readonly sdHash: string;
+}
+
+/**
+ * The KB-JWT was signed at publication; a backlog delivery may come years later within the
+ * bulletin's retention, so its age is not held against it. What stops a replay is the nonce
+ * (this delivery) and `aud` (this agency), both checked.
+ */
+const KB_MAX_AGE_SECONDS = 11 * 366 * 24 * 3600;
+
+export async function verifyBulletin(bytes: Uint8Array, lookup: TrustedKeyLookup, binding?: DeliveryBinding): Promise<VerifiedBulletin> {
+  const parsed = parseSdJwt(bytes, MAX_BULLETIN_BYTES);
+  let holderKey: VerificationKey | undefined;
+  if (binding !== undefined) {
+    if (parsed.kbJwt === undefined) fail('JWS_MALFORMED', 'the delivery carries no Key Binding JWT from the hub');
+    const kbKid = parseCompactJws(Buffer.from(parsed.kbJwt, 'latin1'), MAX_BULLETIN_BYTES).header.kid;
+    holderKey = await binding.hubKey(kbKid);
+    if (holderKey === undefined) fail('JWS_UNKNOWN_KEY', `the Key Binding JWT is signed with kid ${printable(kbKid, 50)}, which is not a hub key this node trusts`);
+  }
+  const verified = await verifySdJwt(bytes, {
+    typ: BULLETIN_TYP,
+    maxBytes: MAX_BULLETIN_BYTES,
+    issuerKey: async (jws) => {
+      const envelope = readEnvelope(jws.payload);
+      const issuer = parseIdentityUri(envelope.iss);
+      if (issuer?.kind !== 'member') fail('JWS_MALFORMED', `iss "${printable(envelope.iss)}" is not a member URI`);
+      const key = await lookup(issuer.id, jws.header.kid);
+      if (key === undefined) fail('JWS_UNKNOWN_KEY', `kid ${printable(jws.header.kid, 50)} is not a key this node trusts for member ${issuer.id}`);
+      return key;
+    },
+    ...(binding === undefined || holderKey === undefined
+      ? {}
+      : { keyBinding: { holderKey, aud: binding.aud, nonce: binding.nonce, now: binding.now, maxAgeSeconds: KB_MAX_AGE_SECONDS } }),
+  });
+  const disclosures = classifyDisclosures(verified.issuerJws.payload, verified.disclosed);
+  return { claims: parseBulletinClaims(verified.payload), issuerJwt: parsed.issuerJwt, disclosures, sdHash: verified.sdHash };
 }

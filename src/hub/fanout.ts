@@ -8,12 +8,12 @@
  * Listeners must not block: each subscription keeps its own bounded buffer.
  */
 import type { Logger } from 'pino';
-import type { StoredBulletin } from './store.js';
+import type { DeliveryGrant, StoredBulletin } from './store.js';
 
 export interface LiveBulletin {
   readonly bulletin: StoredBulletin;
-  /** Agencies the policy released it to, with the reason and policy version of each decision. */
-  readonly recipients: ReadonlyMap<string, { readonly reason: string; readonly policyVersion: string }>;
+  /** Agencies the policy released it to, with what each receives and why. */
+  readonly recipients: ReadonlyMap<string, DeliveryGrant>;
 }
 
 export type LiveListener = (bulletin: LiveBulletin) => void;

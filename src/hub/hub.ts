@@ -71,7 +71,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     const fanout = new Fanout(
       async (sequence) => {
         const bulletin = await findBulletinBySequence(db, sequence);
-        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, sequence) };
+        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, bulletin) };
       },
       await latestSequence(db),
       fanoutLog,

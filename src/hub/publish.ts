@@ -2,27 +2,35 @@
  * Publish: the hub's verification pipeline for a bulletin from a member node, in this order,
  * refusing at the first failure:
  *
- *   size limit → parse → `iss` is the member the certificate authenticates → replay of the exact
- *   same bytes returns the stored receipt → `kid` only among that member's keys → algorithm
- *   pinned per key, then the signature → `typ` → `iat` window and `exp` → `(iss, jti)` unique →
- *   claim schema → policy → commit (bulletin, decisions, audit events and receipt in one
- *   transaction) → fan-out.
+ *   size limit → SD-JWT framing and JWS parse → `iss` is the member the certificate authenticates
+ *   → replay of the exact same bytes returns the stored receipt → `kid` only among that member's
+ *   keys → algorithm pinned per key, then the signature → `typ` → `iat` window and `exp` →
+ *   `(iss, jti)` unique → every Disclosure against the signed digests (RFC 9901 §7.1) → personal
+ *   data only as Disclosures, nothing else disclosable → claim schema → commit: under the ledger
+ *   lock, the agreements in force at this hub time, one policy decision per agency, one
+ *   presentation with the hub's Key Binding JWT per delivery, the bulletin, the decisions and
+ *   their audit events, and the receipt, in one transaction → fan-out.
  *
  * The receipt is returned only after the commit. A refusal leaves one REFUSE audit event.
  */
+import { agreementsInForce } from '../core/agreement.js';
 import { EventKind, sha256 } from '../core/audit-leaf.js';
 import { parseBulletinClaims, readEnvelope } from '../core/bulletin.js';
 import type { BulletinClaims } from '../core/bulletin.js';
 import { epochSeconds } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
-import { bulletinId, memberUri, printable } from '../core/ids.js';
+import { bulletinId, identityUri, memberUri, printable } from '../core/ids.js';
 import { BULLETIN_TYP, checkTimes, checkType, parseCompactJws, verifySignature } from '../core/jws.js';
+import { classifyDisclosures } from '../core/personal-data.js';
+import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import { decide } from '../core/policy.js';
-import type { Decision } from '../core/policy.js';
+import { deliveryId, presentForDelivery } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
+import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinByIssuerJti, insertBulletin, insertDecisions } from './store.js';
-import type { StoredBulletin } from './store.js';
+import { loadAgreementVersions } from './agreements.js';
+import { findBulletinByIssuerJti, insertBulletin, insertDecisions, loadDisclosures } from './store.js';
+import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
@@ -38,7 +46,8 @@ const OPERATION = 'Publish';
 export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'member'>, bytes: Uint8Array): Promise<PublishResult> {
   let id: string | undefined;
   try {
-    const jws = parseCompactJws(bytes, ctx.limits.maxBulletinBytes);
+    const sdJwt = parseSdJwt(bytes, ctx.limits.maxBulletinBytes);
+    const jws = parseCompactJws(Buffer.from(sdJwt.issuerJwt, 'latin1'), ctx.limits.maxBulletinBytes);
     const envelope = readEnvelope(jws.payload);
     if (envelope.iss !== memberUri(member.id)) {
       fail('JWS_ISSUER_MISMATCH', `iss "${printable(envelope.iss)}" is not ${memberUri(member.id)}, the member your certificate authenticates`);
@@ -46,7 +55,7 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
     id = bulletinId(member.id, envelope.jti);
 
     const previous = await findBulletinByIssuerJti(ctx.db, member.id, envelope.jti);
-    if (previous !== undefined && Buffer.from(previous.jws).equals(Buffer.from(bytes))) {
+    if (previous !== undefined && (await submittedText(ctx, previous)) === sdJwt.text) {
       return { bulletin: previous, replayed: true };
     }
 
@@ -59,11 +68,25 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
     checkType(jws, BULLETIN_TYP);
     checkTimes(envelope, epochSeconds(ctx.clock.now()), { maxAgeSeconds: ctx.limits.iatMaxAgeSeconds, maxSkewSeconds: ctx.limits.iatMaxSkewSeconds });
     if (previous !== undefined) fail('JTI_REUSED', `${id} was already published with different bytes; a new bulletin needs a new jti`);
-    const claims = parseBulletinClaims(jws.payload);
+    const processed = processDisclosures(jws.payload, sdJwt.disclosures);
+    const disclosures = classifyDisclosures(jws.payload, processed.disclosed);
+    // The Disclosures are kept in the order the originator submitted them, so that the
+    // submission can be compared byte for byte on a replay.
+    const byEncoded = new Map(disclosures.map((d) => [d.encoded, d]));
+    const submitted = sdJwt.disclosures.map((encoded) => byEncoded.get(encoded) ?? fail('INTERNAL', 'a verified Disclosure went missing'));
+    const claims = parseBulletinClaims(processed.payload);
     checkHandlingNamesKnownRecipients(claims, registry);
-    const decisions = [...registry.agencies.values()].map((agency) => ({ agency: agency.id, decision: decide(agency, claims) }));
 
-    const result = await commitBulletin(ctx, { id, member: member.id, principal: member.label, jti: envelope.jti, kid: key.kid, bytes, claims, decisions });
+    const result = await commitBulletin(ctx, {
+      id,
+      member: member.id,
+      principal: member.label,
+      jti: envelope.jti,
+      kid: key.kid,
+      issuerJwt: sdJwt.issuerJwt,
+      claims,
+      disclosures: submitted,
+    });
     if (!result.replayed) {
       ctx.metrics.published.inc();
       ctx.log.info({ bulletinId: id, sequence: result.bulletin.sequence.toString(), recipients: result.recipients.size }, 'bulletin published');
@@ -76,6 +99,13 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
     }
     throw error;
   }
+}
+
+/** The SD-JWT exactly as the originator submitted it: the Issuer-signed JWT and every Disclosure. */
+async function submittedText(ctx: HubContext, bulletin: StoredBulletin): Promise<string> {
+  const disclosures = await loadDisclosures(ctx.db, [bulletin.sequence]);
+  const encoded = [...(disclosures.get(bulletin.sequence) ?? new Map<number, string>()).entries()].sort(([a], [b]) => a - b).map(([, text]) => text);
+  return formatSdJwt(Buffer.from(bulletin.jws).toString('latin1'), encoded);
 }
 
 /** Handling may only name members and agencies the region knows: a typo must not silently deny. */
@@ -94,25 +124,35 @@ interface VerifiedBulletin {
   readonly principal: string;
   readonly jti: string;
   readonly kid: string;
-  readonly bytes: Uint8Array;
+  readonly issuerJwt: string;
   readonly claims: BulletinClaims;
-  readonly decisions: readonly { readonly agency: string; readonly decision: Decision }[];
+  /** In submitted order. */
+  readonly disclosures: readonly ClassifiedDisclosure[];
 }
 
 async function commitBulletin(
   ctx: HubContext,
   verified: VerifiedBulletin,
-): Promise<{ bulletin: StoredBulletin; replayed: boolean; recipients: Map<string, { reason: string; policyVersion: string }> }> {
+): Promise<{ bulletin: StoredBulletin; replayed: boolean; recipients: Map<string, DeliveryGrant> }> {
   const started = performance.now();
-  const digest = sha256(verified.bytes);
+  const issuerJwtBytes = Buffer.from(verified.issuerJwt, 'latin1');
+  const digest = sha256(issuerJwtBytes);
+  const registry = ctx.registry();
+  const personalData = new Set(verified.disclosures.map((d) => d.kind));
   const result = await inLedgerTransaction(ctx.db, ctx.clock, async (ledger) => {
     const { trx, hubTime } = ledger;
     // Under the ledger lock no other publish can commit, so this check cannot race.
     const raced = await findBulletinByIssuerJti(trx, verified.member, verified.jti);
     if (raced !== undefined) {
-      if (Buffer.from(raced.jws).equals(Buffer.from(verified.bytes))) return { bulletin: raced, replayed: true, recipients: new Map() };
+      const text = formatSdJwt(verified.issuerJwt, verified.disclosures.map((d) => d.encoded));
+      if ((await submittedText({ ...ctx, db: trx }, raced)) === text) return { bulletin: raced, replayed: true, recipients: new Map<string, DeliveryGrant>() };
       fail('JTI_REUSED', `${verified.id} was already published with different bytes; a new bulletin needs a new jti`);
     }
+    // Agreement changes take the same lock, so these are exactly the agreements in force at hubTime.
+    const inForce = agreementsInForce(await loadAgreementVersions(trx), hubTime);
+    const forPolicy = { issuer: verified.claims.issuer, category: verified.claims.category, handling: verified.claims.handling, personalData };
+    const decisions = [...registry.agencies.values()].map((agency) => ({ agency: agency.id, decision: decide(agency, forPolicy, inForce) }));
+
     const sequence = ledger.nextSequence();
     const [published] = await ledger.append([
       {
@@ -122,7 +162,7 @@ async function commitBulletin(
         objectDigest: digest,
         objectId: verified.kid,
         code: 'PUBLISHED',
-        reason: `${verified.claims.category} at TLP:${verified.claims.handling.tlp}`,
+        reason: `${verified.claims.category} at TLP:${verified.claims.handling.tlp} ${verified.claims.handling.code}`,
         operation: OPERATION,
       },
     ]);
@@ -142,23 +182,37 @@ async function commitBulletin(
       id: verified.id,
       issuer: verified.member,
       jti: verified.jti,
-      jws: verified.bytes,
+      jws: issuerJwtBytes,
       jwsSha256: digest,
       hubTime,
       expiresAt: new Date(verified.claims.expiresAt * 1000),
       auditPosition: published.position,
       receipt,
     };
-    await insertBulletin(trx, bulletin, { kid: verified.kid, category: verified.claims.category, tlp: verified.claims.handling.tlp });
-    const recipients = new Map<string, { reason: string; policyVersion: string }>();
-    if (verified.decisions.length > 0) {
+    await insertBulletin(trx, bulletin, { kid: verified.kid, category: verified.claims.category, tlp: verified.claims.handling.tlp }, verified.disclosures);
+
+    const presented = await Promise.all(
+      decisions.map(async ({ agency, decision }) =>
+        decision.kind === 'deliver'
+          ? presentForDelivery(ctx.receiptKey, verified.issuerJwt, verified.disclosures, decision.disclose, {
+              aud: identityUri({ kind: 'agency', id: agency }),
+              nonce: deliveryId(agency, sequence),
+              iat: epochSeconds(hubTime),
+            })
+          : undefined,
+      ),
+    );
+    const recipients = new Map<string, DeliveryGrant>();
+    if (decisions.length > 0) {
       const events = await ledger.append(
-        verified.decisions.map(({ agency, decision }) => ({
+        decisions.map(({ agency, decision }, index) => ({
           kind: decision.kind === 'deliver' ? EventKind.DELIVER : EventKind.DENY,
           actor: 'hub',
           bulletinId: verified.id,
           agencyId: agency,
-          objectDigest: digest,
+          // For a delivery, the sd_hash of exactly what the agency receives; for a denial, the bulletin.
+          objectDigest: presented[index] === undefined ? digest : Buffer.from(presented[index].sdHash, 'base64url'),
+          objectId: decision.agreements.join(' '),
           code: decision.code,
           reason: decision.reason,
           policyVersion: decision.policyVersion,
@@ -168,11 +222,20 @@ async function commitBulletin(
       await insertDecisions(
         trx,
         sequence,
-        verified.decisions.map(({ agency, decision }, index) => ({ agency, decision, auditPosition: events[index]?.position ?? 0n })),
+        decisions.map(({ agency, decision }, index) => ({ agency, decision, auditPosition: events[index]?.position ?? 0n, presentation: presented[index] })),
       );
-      for (const { agency, decision } of verified.decisions) {
-        if (decision.kind === 'deliver') recipients.set(agency, { reason: decision.reason, policyVersion: decision.policyVersion });
-      }
+      decisions.forEach(({ agency, decision }, index) => {
+        const presentation = presented[index];
+        if (decision.kind === 'deliver' && presentation !== undefined) {
+          recipients.set(agency, {
+            reason: decision.reason,
+            policyVersion: decision.policyVersion,
+            presentation: Buffer.from(presentation.text, 'latin1'),
+            withheld: decision.withheld,
+            agreements: decision.agreements,
+          });
+        }
+      });
     }
     return { bulletin, replayed: false, recipients };
   });

@@ -12,26 +12,38 @@ import type { AuditEvent, ListEventsRequest } from '../gen/corridor/v1/audit_pb.
 import { MemberKeySchema } from '../gen/corridor/v1/directory_pb.js';
 import type { MemberKey } from '../gen/corridor/v1/directory_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinById, listAuditRows, wasDeliveredTo } from './store.js';
+import { findBulletinById, findDelivery, listAuditRows, loadDisclosures } from './store.js';
 import type { StoredBulletin } from './store.js';
+import { formatSdJwt } from '../core/sd-jwt.js';
 import type { HubContext } from './context.js';
 import { recordRefusal } from './refusals.js';
 
-export async function getBulletin(ctx: HubContext, principal: PrincipalOf<'member' | 'agency'>, id: string): Promise<StoredBulletin> {
+/**
+ * One bulletin as the caller may see it: its originator gets the SD-JWT it published (every
+ * Disclosure still held), an agency the presentation it was delivered.
+ */
+export async function getBulletin(
+  ctx: HubContext,
+  principal: PrincipalOf<'member' | 'agency'>,
+  id: string,
+): Promise<{ bulletin: StoredBulletin; sdJwt: Uint8Array }> {
   let wellFormed = false;
   try {
     parseBulletinId(id);
     wellFormed = true;
     const bulletin = await findBulletinById(ctx.db, id);
-    const visible =
-      bulletin !== undefined &&
-      (principal.kind === 'member'
-        ? bulletin.issuer === principal.id
-        : // Retention has ended for an expired bulletin: recipients no longer get it.
-          bulletin.expiresAt > ctx.clock.now() && (await wasDeliveredTo(ctx.db, principal.id, bulletin.sequence)));
+    let sdJwt: Uint8Array | undefined;
+    if (bulletin !== undefined && principal.kind === 'member' && bulletin.issuer === principal.id) {
+      const disclosures = (await loadDisclosures(ctx.db, [bulletin.sequence])).get(bulletin.sequence) ?? new Map<number, string>();
+      const encoded = [...disclosures.entries()].sort(([a], [b]) => a - b).map(([, text]) => text);
+      sdJwt = Buffer.from(formatSdJwt(Buffer.from(bulletin.jws).toString('latin1'), encoded), 'latin1');
+    } else if (bulletin !== undefined && principal.kind === 'agency' && bulletin.expiresAt > ctx.clock.now()) {
+      // Retention has ended for an expired bulletin: recipients no longer get it.
+      sdJwt = (await findDelivery(ctx.db, principal.id, bulletin))?.presentation;
+    }
     // The same answer whether it does not exist or is not yours: existence is itself information.
-    if (!visible) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
-    return bulletin;
+    if (bulletin === undefined || sdJwt === undefined) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
+    return { bulletin, sdJwt };
   } catch (error) {
     // Only a well-formed id goes into the record; a malformed one is attacker text.
     if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, wellFormed ? { bulletinId: id } : {});

@@ -1,7 +1,12 @@
 /** Data access for the hub: bulletins, delivery decisions, cursors and the audit record. Functions take the database first. */
 import type { Kysely } from 'kysely';
-import type { Decision } from '../core/policy.js';
-import type { HubDatabase } from './db/schema.js';
+import type { ClassifiedDisclosure } from '../core/personal-data.js';
+import type { Decision, WithheldKind } from '../core/policy.js';
+import { rebuildPresentation } from '../core/presentation.js';
+import type { Presentation } from '../core/presentation.js';
+import type { PersonalDataKind } from '../core/vocabulary.js';
+import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
+import type { HubDatabase, WithheldRow } from './db/schema.js';
 
 export interface StoredBulletin {
   readonly sequence: bigint;
@@ -52,10 +57,79 @@ export async function findBulletinBySequence(db: Kysely<HubDatabase>, sequence: 
   return row === undefined ? undefined : toStored(row);
 }
 
-export interface DeliverableRow {
-  readonly bulletin: StoredBulletin;
+/** What one agency receives of a bulletin, and why. */
+export interface DeliveryGrant {
   readonly reason: string;
   readonly policyVersion: string;
+  /** The SD-JWT presentation for this agency, with the hub's Key Binding JWT. */
+  readonly presentation: Uint8Array;
+  readonly withheld: readonly WithheldKind[];
+  readonly agreements: readonly string[];
+}
+
+export interface DeliverableRow extends DeliveryGrant {
+  readonly bulletin: StoredBulletin;
+}
+
+/** The Disclosures of bulletins, by sequence and by submitted position (purged ones are absent). */
+export async function loadDisclosures(db: Kysely<HubDatabase>, sequences: readonly bigint[]): Promise<Map<bigint, Map<number, string>>> {
+  const result = new Map<bigint, Map<number, string>>();
+  if (sequences.length === 0) return result;
+  const rows = await db
+    .selectFrom('bulletin_disclosure')
+    .select(['sequence', 'position', 'encoded'])
+    .where('sequence', 'in', [...sequences])
+    .where('encoded', 'is not', null)
+    .execute();
+  for (const row of rows) {
+    if (row.encoded === null) continue;
+    let bySequence = result.get(row.sequence);
+    if (bySequence === undefined) result.set(row.sequence, (bySequence = new Map()));
+    bySequence.set(row.position, row.encoded);
+  }
+  return result;
+}
+
+/** The stored Disclosures of one bulletin with their paths and kinds, in submitted order. */
+export async function listDisclosureFields(db: Kysely<HubDatabase>, sequence: bigint): Promise<{ position: number; path: string; kind: PersonalDataKind }[]> {
+  const rows = await db.selectFrom('bulletin_disclosure').select(['position', 'path', 'kind']).where('sequence', '=', sequence).orderBy('position').execute();
+  return rows.map((row) => ({ position: row.position, path: row.path, kind: asKind(row.kind) }));
+}
+
+function asKind(value: string): PersonalDataKind {
+  const kind = PERSONAL_DATA_KINDS.find((k) => k === value);
+  if (kind === undefined) throw new Error(`stored personal-data kind "${value}" is unknown`);
+  return kind;
+}
+
+function withheldFrom(rows: readonly WithheldRow[]): WithheldKind[] {
+  return rows.map((row) => ({ kind: asKind(row.kind), reason: row.reason }));
+}
+
+interface GrantRow {
+  sequence: bigint;
+  disclosed: number[] | null;
+  kb_jwt: string | null;
+  reason: string;
+  policy_version: string;
+  withheld: WithheldRow[];
+  agreements: string[];
+}
+
+function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint, Map<number, string>>): DeliveryGrant {
+  const presentation = rebuildPresentation(
+    Buffer.from(bulletinJws).toString('latin1'),
+    disclosures.get(row.sequence) ?? new Map(),
+    row.disclosed ?? [],
+    row.kb_jwt ?? '',
+  );
+  return {
+    reason: row.reason,
+    policyVersion: row.policy_version,
+    presentation: Buffer.from(presentation, 'latin1'),
+    withheld: withheldFrom(row.withheld),
+    agreements: row.agreements,
+  };
 }
 
 /** The deliveries released to an agency after `afterSequence`, in sequence order. */
@@ -71,7 +145,7 @@ export async function listDeliverable(
     .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
     .select([
       'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
-      'd.reason', 'd.policy_version',
+      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.withheld', 'd.agreements',
     ])
     .where('d.agency_id', '=', agencyId)
     .where('d.decision', '=', 'deliver')
@@ -81,29 +155,50 @@ export async function listDeliverable(
     .orderBy('d.sequence')
     .limit(limit)
     .execute();
-  return rows.map((row) => ({ bulletin: toStored(row), reason: row.reason, policyVersion: row.policy_version }));
+  const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
+  return rows.map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }));
 }
 
-/** Deliver decisions of one bulletin: agency id → reason and policy version. */
-export async function listRecipients(db: Kysely<HubDatabase>, sequence: bigint): Promise<Map<string, { reason: string; policyVersion: string }>> {
+/** Deliver decisions of one bulletin: agency id → what it receives and why. */
+export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBulletin): Promise<Map<string, DeliveryGrant>> {
   const rows = await db
     .selectFrom('delivery_decision')
-    .select(['agency_id', 'reason', 'policy_version'])
-    .where('sequence', '=', sequence)
+    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+    .where('sequence', '=', bulletin.sequence)
     .where('decision', '=', 'deliver')
     .execute();
-  return new Map(rows.map((r) => [r.agency_id, { reason: r.reason, policyVersion: r.policy_version }]));
+  const disclosures = await loadDisclosures(db, [bulletin.sequence]);
+  return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures)]));
 }
 
-export async function wasDeliveredTo(db: Kysely<HubDatabase>, agencyId: string, sequence: bigint): Promise<boolean> {
+/** What an agency was delivered of a bulletin; undefined when it was not delivered to it. */
+export async function findDelivery(db: Kysely<HubDatabase>, agencyId: string, bulletin: StoredBulletin): Promise<DeliveryGrant | undefined> {
   const row = await db
     .selectFrom('delivery_decision')
-    .select('sequence')
+    .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
     .where('agency_id', '=', agencyId)
-    .where('sequence', '=', sequence)
+    .where('sequence', '=', bulletin.sequence)
     .where('decision', '=', 'deliver')
     .executeTakeFirst();
-  return row !== undefined;
+  if (row === undefined) return undefined;
+  return toGrant(bulletin.jws, row, await loadDisclosures(db, [bulletin.sequence]));
+}
+
+/** The decision recorded for an agency and a bulletin, if any. */
+export async function findDecision(
+  db: Kysely<HubDatabase>,
+  agencyId: string,
+  sequence: bigint,
+): Promise<{ decision: string; code: string; reason: string; policyVersion: string; auditPosition: bigint } | undefined> {
+  const row = await db
+    .selectFrom('delivery_decision')
+    .select(['decision', 'code', 'reason', 'policy_version', 'audit_position'])
+    .where('agency_id', '=', agencyId)
+    .where('sequence', '=', sequence)
+    .executeTakeFirst();
+  return row === undefined
+    ? undefined
+    : { decision: row.decision, code: row.code, reason: row.reason, policyVersion: row.policy_version, auditPosition: row.audit_position };
 }
 
 export async function ackedThrough(db: Kysely<HubDatabase>, agencyId: string): Promise<bigint> {
@@ -145,6 +240,7 @@ export async function insertBulletin(
   db: Kysely<HubDatabase>,
   bulletin: StoredBulletin,
   meta: { readonly kid: string; readonly category: string; readonly tlp: string },
+  disclosures: readonly ClassifiedDisclosure[],
 ): Promise<void> {
   await db
     .insertInto('bulletin')
@@ -164,19 +260,33 @@ export async function insertBulletin(
       receipt: bulletin.receipt,
     })
     .execute();
+  if (disclosures.length === 0) return;
+  await db
+    .insertInto('bulletin_disclosure')
+    .values(
+      disclosures.map((disclosure, position) => ({
+        sequence: bulletin.sequence,
+        position,
+        digest: disclosure.digest,
+        path: disclosure.path,
+        kind: disclosure.kind,
+        encoded: disclosure.encoded,
+      })),
+    )
+    .execute();
 }
 
 /** Stores one delivery decision per agency for a bulletin, each with the position of its audit event. */
 export async function insertDecisions(
   db: Kysely<HubDatabase>,
   sequence: bigint,
-  decisions: readonly { readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint }[],
+  decisions: readonly { readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
 ): Promise<void> {
   if (decisions.length === 0) return;
   await db
     .insertInto('delivery_decision')
     .values(
-      decisions.map(({ agency, decision, auditPosition }) => ({
+      decisions.map(({ agency, decision, auditPosition, presentation }) => ({
         agency_id: agency,
         sequence,
         decision: decision.kind,
@@ -184,6 +294,11 @@ export async function insertDecisions(
         reason: decision.reason,
         policy_version: decision.policyVersion,
         audit_position: auditPosition,
+        disclosed: presentation === undefined ? null : [...presentation.positions],
+        kb_jwt: presentation?.kbJwt ?? null,
+        sd_hash: presentation === undefined ? null : Buffer.from(presentation.sdHash, 'base64url'),
+        withheld: JSON.stringify(decision.kind === 'deliver' ? decision.withheld : []),
+        agreements: [...decision.agreements],
       })),
     )
     .execute();

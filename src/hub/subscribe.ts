@@ -14,7 +14,7 @@ import { ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/excha
 import type { Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
 import { ackedThrough, listDeliverable } from './store.js';
-import type { StoredBulletin } from './store.js';
+import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import type { LiveBulletin } from './fanout.js';
 import { recordRefusal } from './refusals.js';
@@ -94,13 +94,22 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (bulletin: StoredBulletin, reason: string, policyVersion: string): Promise<void> => {
+  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant): Promise<void> => {
     const message = toBinary(
       SubscribeResponseSchema,
       create(SubscribeResponseSchema, {
         event: {
           case: 'delivery',
-          value: { cursor: bulletin.sequence, bulletinId: bulletin.id, jws: bulletin.jws, receipt: receiptMessage(bulletin), reason, policyVersion },
+          value: {
+            cursor: bulletin.sequence,
+            bulletinId: bulletin.id,
+            sdJwt: grant.presentation,
+            receipt: receiptMessage(bulletin),
+            reason: grant.reason,
+            policyVersion: grant.policyVersion,
+            withheld: grant.withheld.map((w) => ({ kind: w.kind, reason: w.reason })),
+            agreements: [...grant.agreements],
+          },
         },
       }),
     );
@@ -118,7 +127,7 @@ export async function serveSubscription(
         const rows = await listDeliverable(ctx.db, agencyId, cursor, ctx.limits.backlogPage, ctx.clock.now());
         for (const row of rows) {
           if (stopped.aborted) return;
-          await send(row.bulletin, row.reason, row.policyVersion);
+          await send(row.bulletin, row);
         }
         if (rows.length < ctx.limits.backlogPage) break;
       }
@@ -140,8 +149,8 @@ export async function serveSubscription(
         continue;
       }
       if (next.bulletin.sequence <= cursor) continue;
-      const decision = next.recipients.get(agencyId);
-      if (decision !== undefined) await send(next.bulletin, decision.reason, decision.policyVersion);
+      const grant = next.recipients.get(agencyId);
+      if (grant !== undefined) await send(next.bulletin, grant);
     }
   } catch (error) {
     if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {

@@ -26,6 +26,7 @@ const ERROR_CODES: Readonly<Record<ErrorCode, true>> = {
   WRONG_PRINCIPAL_KIND: true,
   NOT_YOUR_IDENTITY: true,
   NOT_FOUND: true,
+  VERSION_CONFLICT: true,
   SUBSCRIBER_TOO_SLOW: true,
   TOO_MANY_SUBSCRIPTIONS: true,
   SHUTTING_DOWN: true,

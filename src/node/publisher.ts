@@ -20,6 +20,9 @@ import { CorridorError, fail } from '../core/errors.js';
 import { bulletinId, memberUri } from '../core/ids.js';
 import type { BulletinId, MemberId } from '../core/ids.js';
 import { BULLETIN_TYP, parseCompactJws, signCompact } from '../core/jws.js';
+import { personalDataFields } from '../core/personal-data.js';
+import { formatSdJwt, issueSdJwt, parseSdJwt } from '../core/sd-jwt.js';
+import type { JsonObject } from '../core/sd-jwt.js';
 import type { SigningKey } from '../core/jws.js';
 import type { ReceiptClaims } from '../core/receipt.js';
 import { parseStrictJson } from '../core/strict-json.js';
@@ -44,7 +47,7 @@ export const MAX_DRAFT_BYTES = 128 * 1024;
 export interface PreparedBulletin {
   readonly bulletinId: BulletinId;
   readonly jti: string;
-  /** The exact compact JWS bytes. */
+  /** The exact SD-JWT bytes: the Issuer-signed JWT and every Disclosure (`jwt~d1~…~dn~`). */
   readonly jws: Uint8Array;
   readonly expiresAt: Date;
   /** SHA-256 of the canonical draft (defaults applied, jti left out). */
@@ -73,7 +76,10 @@ export async function prepareBulletin(
   const claims = draftToClaims(draft, memberUri(member), { jti, issuedAt });
   // The hub's own schema: catches what only shows on the claims (TLP rules, retention).
   const checked = reword(() => parseBulletinClaims(claims));
-  const jws = await signCompact(key, BULLETIN_TYP, claims);
+  // Every personal-data field becomes a Disclosure (RFC 9901): the hub releases each one only
+  // to the agencies the policy allows, and refuses personal data in clear.
+  const issued = await issueSdJwt(key, BULLETIN_TYP, claims as JsonObject, personalDataFields(claims as JsonObject).map((field) => field.path));
+  const jws = Buffer.from(issued.sdJwt, 'latin1');
   if (jws.byteLength > MAX_BULLETIN_BYTES) fail('REQUEST_TOO_LARGE', `the signed bulletin is ${jws.byteLength} bytes; the limit is ${MAX_BULLETIN_BYTES}`);
   const { jti: _omitted, ...withoutJti } = draft;
   return {
@@ -186,11 +192,11 @@ export async function submitDraft(deps: PublisherDeps, draftJson: Uint8Array): P
 }
 
 /** Sends one bulletin to the hub. */
-export type PublishCall = (jws: Uint8Array) => Promise<PublishResponse>;
+export type PublishCall = (sdJwt: Uint8Array) => Promise<PublishResponse>;
 
 /** Publish over a hub connection, with a deadline so that a hung call cannot stall the outbox. */
 export function hubPublisher(hub: HubConnection, deadlineMs = 15_000): PublishCall {
-  return (jws) => hub.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws }), { deadlineMs });
+  return (sdJwt) => hub.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt }), { deadlineMs });
 }
 
 /**
@@ -207,7 +213,8 @@ export async function verifyPublishResponse(
   if (receipt === undefined || receipt.jws.byteLength === 0) fail('JWS_MALFORMED', `the hub answered for ${id} without a receipt`);
   const claims = await trust.verifyReceipt(receipt.jws);
   if (claims.sub !== id) fail('JWS_MALFORMED', `the receipt is for ${claims.sub.slice(0, 100)}, not ${id}`);
-  if (claims.bulletin_sha256 !== Buffer.from(sha256(sent)).toString('base64url')) {
+  // The receipt names the Issuer-signed JWT, which commits to every Disclosure by its digest.
+  if (claims.bulletin_sha256 !== Buffer.from(sha256(Buffer.from(parseSdJwt(sent).issuerJwt, 'latin1'))).toString('base64url')) {
     fail('JWS_MALFORMED', `the receipt for ${id} names other bytes than the node sent`);
   }
   if (!Number.isSafeInteger(claims.sequence) || !Number.isSafeInteger(claims.audit_position) || claims.sequence < 0 || claims.audit_position < 0) {
@@ -450,7 +457,8 @@ export class Forwarder {
     const id = row.bulletinId;
     const now = clock.now();
     // Our own bytes from our own database, but parsed as strictly as anything else.
-    const jws = parseCompactJws(row.jws, MAX_BULLETIN_BYTES);
+    const sdJwt = parseSdJwt(row.jws, MAX_BULLETIN_BYTES);
+    const jws = parseCompactJws(Buffer.from(sdJwt.issuerJwt, 'latin1'), MAX_BULLETIN_BYTES);
     const payload = jws.payload;
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) fail('INTERNAL', `the stored bulletin ${id} has no claims object`);
     const envelope = readEnvelope(payload);
@@ -464,7 +472,9 @@ export class Forwarder {
     // Re-signing twice in a row will not help: our clock and the hub's disagree. Back off meanwhile.
     const delay = skewed ? this.#delay() : 0;
     if (skewed) log.warn({ bulletinId: id, code: 'JWS_IAT_OUT_OF_WINDOW' }, 'a freshly signed bulletin is outside the hub window: is the node clock right?');
-    const fresh = await signCompact(signingKey, BULLETIN_TYP, { ...payload, iat: nowSeconds });
+    // The digests stay as they were, so the same Disclosures go with the new signature.
+    const signed = await signCompact(signingKey, BULLETIN_TYP, { ...payload, iat: nowSeconds });
+    const fresh = Buffer.from(formatSdJwt(Buffer.from(signed).toString('latin1'), sdJwt.disclosures), 'latin1');
     const replaced = await replaceSignature(db, id, row.jws, fresh, new Date(now.getTime() + delay), now);
     this.#resigned = id;
     log.info({ bulletinId: id, replaced }, 'the hub found the signature too old; re-signed with a fresh iat, same jti and exp');

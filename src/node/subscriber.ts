@@ -4,7 +4,8 @@
  *
  * For each delivery, in stream order:
  *   verify the originator's signature against pinned member keys (the claims' iss and jti must be
- *   the delivery's bulletin id) → verify the hub's receipt (a pinned hub key, over the SHA-256 of
+ *   the delivery's bulletin id), every Disclosure against the signed digests, and the hub's Key
+ *   Binding JWT (a pinned hub key, aud = this agency, nonce = this delivery) → verify the hub's receipt (a pinned hub key, over the SHA-256 of
  *   exactly these bytes, for this bulletin id) → store it and advance the cursor in one
  *   transaction (a duplicate bulletin id is dropped: delivery is at-least-once) → acknowledge
  *   (batched; only committed cursors) → hand it on.
@@ -22,7 +23,8 @@ import type { Clock } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { MAX_INT8 } from '../core/numbers.js';
-import { parseBulletinId, printable } from '../core/ids.js';
+import { identityUri, parseBulletinId, printable } from '../core/ids.js';
+import { deliveryId } from '../core/presentation.js';
 import type { AgencyId } from '../core/ids.js';
 import type { ReceiptClaims } from '../core/receipt.js';
 import { verifyBulletin } from '../core/verify-bulletin.js';
@@ -44,11 +46,15 @@ export interface VerifiedDelivery {
   readonly bulletinId: string;
   readonly claims: BulletinClaims;
   readonly receipt: ReceiptClaims;
-  /** The originator's exact JWS bytes. */
+  /** The presentation exactly as delivered: the originator's SD-JWT with the released Disclosures and the hub's KB-JWT. */
   readonly jws: Uint8Array;
   /** Why the hub released it to this agency, and under which policy version. */
   readonly reason: string;
   readonly policyVersion: string;
+  /** Kinds of personal data the hub says it withheld, and why (the hub's word: the bulletin cannot prove it). */
+  readonly withheld: readonly { readonly kind: string; readonly reason: string }[];
+  /** The sharing agreements the hub names as the legal basis. */
+  readonly agreements: readonly string[];
 }
 
 /** A delivery that failed verification. */
@@ -65,7 +71,7 @@ export interface SubscriberOptions {
   readonly hub: HubConnection;
   readonly agency: AgencyId;
   readonly db: Kysely<NodeDatabase>;
-  readonly trust: Pick<TrustStore, 'lookup' | 'verifyReceipt'>;
+  readonly trust: Pick<TrustStore, 'lookup' | 'verifyReceipt' | 'hubKey'>;
   readonly log: Logger;
   readonly clock: Clock;
   /** Stops the subscriber; {@link runSubscriber} then resolves. */
@@ -200,11 +206,11 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
   const bulletinId = printable(delivery.bulletinId, 100);
   let verified: { claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array };
   try {
-    verified = await verifyDelivery(options.trust, delivery);
+    verified = await verifyDelivery(options.trust, agency, delivery, clock.now());
   } catch (error) {
     // A check we could not make (hub keys unreachable, our database) is not a verdict: reconnect and try again.
     if (!(error instanceof CorridorError) || NOT_A_VERDICT.has(error.code)) throw error;
-    await storeRejection(db, { agency, cursor: delivery.cursor, bulletinId, code: error.code, reason: error.message, jws: delivery.jws }, clock.now());
+    await storeRejection(db, { agency, cursor: delivery.cursor, bulletinId, code: error.code, reason: error.message, jws: delivery.sdJwt }, clock.now());
     log.error(
       { agency, cursor: delivery.cursor.toString(), bulletinId, code: error.code, reason: error.message },
       'delivery failed verification; not acknowledged, not handed on',
@@ -218,7 +224,7 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
       agency,
       bulletinId: delivery.bulletinId,
       cursor: delivery.cursor,
-      jws: delivery.jws,
+      jws: delivery.sdJwt,
       receipt: verified.receiptJws,
       // Hub-supplied text, stored and shown: no control characters (PostgreSQL refuses NUL), bounded.
       reason: printable(delivery.reason, 1000),
@@ -238,9 +244,11 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     bulletinId: delivery.bulletinId,
     claims: verified.claims,
     receipt: verified.receipt,
-    jws: delivery.jws,
+    jws: delivery.sdJwt,
     reason: printable(delivery.reason, 1000),
     policyVersion: printable(delivery.policyVersion, 100),
+    withheld: delivery.withheld.slice(0, 16).map((w) => ({ kind: printable(w.kind, 20), reason: printable(w.reason, 500) })),
+    agreements: delivery.agreements.slice(0, 16).map((a) => printable(a, 80)),
   });
 }
 
@@ -249,11 +257,19 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
  * Unlike the hub, it does not apply the submission window: a backlog delivery may be old.
  */
 export async function verifyDelivery(
-  trust: Pick<TrustStore, 'lookup' | 'verifyReceipt'>,
-  delivery: Pick<Delivery, 'bulletinId' | 'jws' | 'receipt'>,
+  trust: Pick<TrustStore, 'lookup' | 'verifyReceipt' | 'hubKey'>,
+  agency: AgencyId,
+  delivery: Pick<Delivery, 'bulletinId' | 'sdJwt' | 'receipt' | 'cursor'>,
+  now: Date,
 ): Promise<{ claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array }> {
   const id = parseBulletinId(delivery.bulletinId);
-  const claims = await verifyBulletin(delivery.jws, (member, kid) => trust.lookup(member, kid));
+  const verified = await verifyBulletin(delivery.sdJwt, (member, kid) => trust.lookup(member, kid), {
+    hubKey: (kid) => trust.hubKey(kid),
+    aud: identityUri({ kind: 'agency', id: agency }),
+    nonce: deliveryId(agency, delivery.cursor),
+    now,
+  });
+  const claims = verified.claims;
   if (claims.issuer !== id.member) {
     fail('JWS_ISSUER_MISMATCH', `the bulletin is signed by member ${claims.issuer} but delivered as ${printable(delivery.bulletinId, 100)}`);
   }
@@ -262,7 +278,7 @@ export async function verifyDelivery(
   if (receiptJws === undefined || receiptJws.byteLength === 0) fail('JWS_MALFORMED', 'the delivery carries no hub receipt');
   const receipt = await trust.verifyReceipt(receiptJws);
   if (receipt.sub !== delivery.bulletinId) fail('JWS_MALFORMED', `the receipt is for ${printable(receipt.sub, 100)}, not ${printable(delivery.bulletinId, 100)}`);
-  if (receipt.bulletin_sha256 !== Buffer.from(sha256(delivery.jws)).toString('base64url')) {
+  if (receipt.bulletin_sha256 !== Buffer.from(sha256(Buffer.from(verified.issuerJwt, 'latin1'))).toString('base64url')) {
     fail('JWS_MALFORMED', 'the receipt names other bytes than the bulletin delivered');
   }
   return { claims, receipt, receiptJws };

@@ -83,6 +83,8 @@ export interface TrustStore {
   lookup(member: MemberId, kid: string): Promise<VerificationKey | undefined>;
   /** Verifies a hub receipt against the pinned hub keys (fetching the directory once for an unknown kid). */
   verifyReceipt(bytes: Uint8Array): Promise<ReceiptClaims>;
+  /** The pinned hub key `kid` (fetching the directory once for an unknown kid); it signs receipts and Key Binding JWTs. */
+  hubKey(kid: string): Promise<VerificationKey | undefined>;
   /** Fetches the directory and pins every key not seen before. */
   refresh(): Promise<void>;
 }
@@ -172,6 +174,15 @@ export function createTrustStore(deps: TrustStoreDeps): TrustStore {
       hubKeysLoaded = false;
       await refresh();
       return verifyReceipt(bytes, await loadHubKeys());
+    },
+
+    async hubKey(kid) {
+      const find = (keys: readonly VerificationKey[]): VerificationKey | undefined => keys.find((key) => key.kid === kid);
+      const known = find(await loadHubKeys());
+      if (known !== undefined) return known;
+      hubKeysLoaded = false;
+      await refresh();
+      return find(await loadHubKeys());
     },
 
     refresh: async () => {

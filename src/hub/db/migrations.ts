@@ -127,6 +127,50 @@ const migrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '0002_access_policy': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        -- Every version of every sharing agreement, as the operator signed it. Never rewritten:
+        -- a decision is explained from the versions in force when it was made.
+        CREATE TABLE agreement_version (
+          agreement_id text NOT NULL,
+          version integer NOT NULL CHECK (version >= 1),
+          record jsonb NOT NULL,
+          ended boolean NOT NULL,
+          end_reason text,
+          operator_id text NOT NULL REFERENCES operator (id),
+          statement bytea NOT NULL,
+          recorded_at timestamptz NOT NULL,
+          audit_position bigint NOT NULL REFERENCES audit_event (position),
+          PRIMARY KEY (agreement_id, version)
+        );
+        CREATE TRIGGER agreement_version_append_only BEFORE UPDATE OR DELETE ON agreement_version
+          FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite();
+
+        -- The Disclosures of each bulletin in the order the originator submitted them. Kept
+        -- apart from the signed skeleton so that they can be purged at retention end (the
+        -- bulletin row and its digests stay, and still verify).
+        CREATE TABLE bulletin_disclosure (
+          sequence bigint NOT NULL REFERENCES bulletin (sequence),
+          position smallint NOT NULL CHECK (position >= 0),
+          digest text NOT NULL,
+          path text NOT NULL,
+          kind text NOT NULL,
+          encoded text,
+          PRIMARY KEY (sequence, position)
+        );
+
+        -- What each delivery carried: the positions of the Disclosures released, the hub's
+        -- Key Binding JWT over exactly that presentation, its sd_hash, and the withheld kinds.
+        ALTER TABLE delivery_decision
+          ADD COLUMN disclosed smallint[],
+          ADD COLUMN kb_jwt text,
+          ADD COLUMN sd_hash bytea,
+          ADD COLUMN withheld jsonb NOT NULL DEFAULT '[]',
+          ADD COLUMN agreements text[] NOT NULL DEFAULT '{}';
+      `.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -61,10 +61,39 @@ export interface HubDatabase {
     policy_version: string;
     audit_position: Int8;
     acked_at: Timestamp | null;
+    disclosed: ColumnType<number[] | null, number[] | null | undefined, never>;
+    kb_jwt: string | null;
+    sd_hash: Uint8Array | null;
+    withheld: ColumnType<WithheldRow[], string | undefined, never>;
+    agreements: ColumnType<string[], string[] | undefined, never>;
+  };
+  agreement_version: {
+    agreement_id: string;
+    version: number;
+    record: ColumnType<Record<string, unknown>, string, never>;
+    ended: boolean;
+    end_reason: string | null;
+    operator_id: string;
+    statement: Uint8Array;
+    recorded_at: Timestamp;
+    audit_position: Int8;
+  };
+  bulletin_disclosure: {
+    sequence: Int8;
+    position: number;
+    digest: string;
+    path: string;
+    kind: string;
+    encoded: string | null;
   };
   agency_cursor: { agency_id: string; acked_through: Int8; updated_at: Timestamp };
   kysely_migration?: { name: string; timestamp: string };
   _generated?: Generated<number>;
+}
+
+export interface WithheldRow {
+  kind: string;
+  reason: string;
 }
 
 export interface PublicJwkRow {

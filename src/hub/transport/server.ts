@@ -114,7 +114,7 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
   server.addService(serverDefinition(ExchangeService), {
     publish: unary(ctx, 'Publish', async (call) => {
       const { principal, request } = await admitKind(ctx, call, PublishRequestSchema, 'Publish', 'member');
-      const { bulletin, replayed } = await publishBulletin(ctx, principal, request.jws);
+      const { bulletin, replayed } = await publishBulletin(ctx, principal, request.sdJwt);
       return toBinary(PublishResponseSchema, create(PublishResponseSchema, { receipt: receiptMessage(bulletin), replayed }));
     }),
     acknowledge: unary(ctx, 'Acknowledge', async (call) => {
@@ -124,8 +124,8 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     }),
     getBulletin: unary(ctx, 'GetBulletin', async (call) => {
       const { principal, request } = await admitKind(ctx, call, GetBulletinRequestSchema, 'GetBulletin', 'member', 'agency');
-      const bulletin = await getBulletin(ctx, principal, request.bulletinId);
-      return create(GetBulletinResponseSchema, { jws: bulletin.jws, receipt: receiptMessage(bulletin) });
+      const { bulletin, sdJwt } = await getBulletin(ctx, principal, request.bulletinId);
+      return create(GetBulletinResponseSchema, { sdJwt, receipt: receiptMessage(bulletin) });
     }),
     subscribe: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
       const closed = new AbortController();

@@ -165,18 +165,19 @@ async function publishTampered(home: string, hubAddress: string, member: MemberI
   const draft = Buffer.from(
     JSON.stringify({
       category: 'carrier_alert',
-      handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false },
+      handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
       content: { title: 'Speedboat shuttles across the Strait of Malacca at night', summary: 'Original text as signed by the originator.', states_concerned: ['THA', 'MYS'] },
     }),
   );
   const prepared = await prepareBulletin(draft, member, key, { now: () => new Date() });
-  const [header, payload, signature] = Buffer.from(prepared.jws).toString('latin1').split('.');
+  const [issuerJwt = '', ...disclosures] = Buffer.from(prepared.jws).toString('latin1').split('~');
+  const [header, payload, signature] = issuerJwt.split('.');
   const altered = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-  altered['handling'] = { tlp: 'CLEAR', releasable_to: { members: ['MYS', 'IDN', 'AUS', 'LKA'], agencies: [] }, personal_data: false };
-  const tampered = Buffer.from(`${header ?? ''}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature ?? ''}`);
+  altered['handling'] = { tlp: 'CLEAR', releasable_to: { members: ['MYS', 'IDN', 'AUS', 'LKA'], agencies: [] }, code: 'H2', personal_data: false };
+  const tampered = Buffer.from(`${header ?? ''}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature ?? ''}~${disclosures.join('~')}`);
   const hub = connectHub(hubAddress, await tlsFor(home, { kind: 'member', id: member }));
   try {
-    await hub.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: tampered }));
+    await hub.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: tampered }));
     say(`UNEXPECTED: the hub accepted a tampered bulletin from ${member}`);
   } catch (error) {
     say(`sent       a copy of a ${member} bulletin whose handling was widened after signing: ${describeFailure(error)}`);

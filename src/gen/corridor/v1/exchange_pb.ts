@@ -10,18 +10,20 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/exchange.proto.
  */
 export const file_corridor_v1_exchange: GenFile = /*@__PURE__*/
-  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiHQoOUHVibGlzaFJlcXVlc3QSCwoDandzGAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIlEKEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBQg8KDV9hZnRlcl9jdXJzb3IicwoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSABCBwoFZXZlbnQiiwEKCERlbGl2ZXJ5Eg4KBmN1cnNvchgBIAEoBBITCgtidWxsZXRpbl9pZBgCIAEoCRILCgNqd3MYAyABKAwSJQoHcmVjZWlwdBgEIAEoCzIULmNvcnJpZG9yLnYxLlJlY2VpcHQSDgoGcmVhc29uGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJIhoKCENhdWdodFVwEg4KBmN1cnNvchgBIAEoBCI4ChJBY2tub3dsZWRnZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEg8KB2N1cnNvcnMYAiADKAQiTwoTQWNrbm93bGVkZ2VSZXNwb25zZRIaChJuZXdseV9hY2tub3dsZWRnZWQYASABKA0SHAoUYWNrbm93bGVkZ2VkX3Rocm91Z2gYAiABKAQiKQoSR2V0QnVsbGV0aW5SZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJIkkKE0dldEJ1bGxldGluUmVzcG9uc2USCwoDandzGAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0MskCCg9FeGNoYW5nZVNlcnZpY2USRAoHUHVibGlzaBIbLmNvcnJpZG9yLnYxLlB1Ymxpc2hSZXF1ZXN0GhwuY29ycmlkb3IudjEuUHVibGlzaFJlc3BvbnNlEkwKCVN1YnNjcmliZRIdLmNvcnJpZG9yLnYxLlN1YnNjcmliZVJlcXVlc3QaHi5jb3JyaWRvci52MS5TdWJzY3JpYmVSZXNwb25zZTABElAKC0Fja25vd2xlZGdlEh8uY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXF1ZXN0GiAuY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXNwb25zZRJQCgtHZXRCdWxsZXRpbhIfLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVxdWVzdBogLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiIAoOUHVibGlzaFJlcXVlc3QSDgoGc2Rfand0GAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIlEKEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBQg8KDV9hZnRlcl9jdXJzb3IicwoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSABCBwoFZXZlbnQizwEKCERlbGl2ZXJ5Eg4KBmN1cnNvchgBIAEoBBITCgtidWxsZXRpbl9pZBgCIAEoCRIOCgZzZF9qd3QYAyABKAwSJQoHcmVjZWlwdBgEIAEoCzIULmNvcnJpZG9yLnYxLlJlY2VpcHQSDgoGcmVhc29uGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJEisKCHdpdGhoZWxkGAcgAygLMhkuY29ycmlkb3IudjEuV2l0aGhlbGRLaW5kEhIKCmFncmVlbWVudHMYCCADKAkiLAoMV2l0aGhlbGRLaW5kEgwKBGtpbmQYASABKAkSDgoGcmVhc29uGAIgASgJIhoKCENhdWdodFVwEg4KBmN1cnNvchgBIAEoBCI4ChJBY2tub3dsZWRnZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEg8KB2N1cnNvcnMYAiADKAQiTwoTQWNrbm93bGVkZ2VSZXNwb25zZRIaChJuZXdseV9hY2tub3dsZWRnZWQYASABKA0SHAoUYWNrbm93bGVkZ2VkX3Rocm91Z2gYAiABKAQiKQoSR2V0QnVsbGV0aW5SZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJIkwKE0dldEJ1bGxldGluUmVzcG9uc2USDgoGc2Rfand0GAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0MskCCg9FeGNoYW5nZVNlcnZpY2USRAoHUHVibGlzaBIbLmNvcnJpZG9yLnYxLlB1Ymxpc2hSZXF1ZXN0GhwuY29ycmlkb3IudjEuUHVibGlzaFJlc3BvbnNlEkwKCVN1YnNjcmliZRIdLmNvcnJpZG9yLnYxLlN1YnNjcmliZVJlcXVlc3QaHi5jb3JyaWRvci52MS5TdWJzY3JpYmVSZXNwb25zZTABElAKC0Fja25vd2xlZGdlEh8uY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXF1ZXN0GiAuY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXNwb25zZRJQCgtHZXRCdWxsZXRpbhIfLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVxdWVzdBogLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message corridor.v1.PublishRequest
  */
 export type PublishRequest = Message<"corridor.v1.PublishRequest"> & {
   /**
-   * The originator's compact JWS, exactly as signed. The hub never re-serializes it.
+   * The originator's SD-JWT (RFC 9901) exactly as issued: the Issuer-signed JWT (typ
+   * "corridor-bulletin+sd-jwt"), then every Disclosure, each followed by "~". The hub never
+   * re-serializes it.
    *
-   * @generated from field: bytes jws = 1;
+   * @generated from field: bytes sd_jwt = 1;
    */
-  jws: Uint8Array;
+  sdJwt: Uint8Array;
 };
 
 /**
@@ -97,7 +99,8 @@ export type Receipt = Message<"corridor.v1.Receipt"> & {
   hubTimeMs: bigint;
 
   /**
-   * SHA-256 of the bulletin's JWS bytes.
+   * SHA-256 of the bulletin's Issuer-signed JWT (the part before the first "~"), which
+   * commits to every Disclosure by its digest.
    *
    * @generated from field: bytes bulletin_sha256 = 6;
    */
@@ -186,11 +189,14 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
   bulletinId: string;
 
   /**
-   * The originator's compact JWS bytes, untouched.
+   * The presentation for this agency: the originator's Issuer-signed JWT, untouched, the
+   * Disclosures the policy releases to this agency, and the hub's Key Binding JWT
+   * (typ "kb+jwt", aud = the agency's URI, nonce = the delivery id "<agency>#<cursor>",
+   * sd_hash over exactly the presented "JWT~D1~…~Dn~").
    *
-   * @generated from field: bytes jws = 3;
+   * @generated from field: bytes sd_jwt = 3;
    */
-  jws: Uint8Array;
+  sdJwt: Uint8Array;
 
   /**
    * The hub's receipt for the bulletin.
@@ -212,6 +218,20 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
    * @generated from field: string policy_version = 6;
    */
   policyVersion: string;
+
+  /**
+   * Kinds of personal data the bulletin holds that this agency does not receive, and why.
+   *
+   * @generated from field: repeated corridor.v1.WithheldKind withheld = 7;
+   */
+  withheld: WithheldKind[];
+
+  /**
+   * The sharing agreements ("id@version") that gave the legal basis; empty when none was needed.
+   *
+   * @generated from field: repeated string agreements = 8;
+   */
+  agreements: string[];
 };
 
 /**
@@ -220,6 +240,30 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
   messageDesc(file_corridor_v1_exchange, 5);
+
+/**
+ * @generated from message corridor.v1.WithheldKind
+ */
+export type WithheldKind = Message<"corridor.v1.WithheldKind"> & {
+  /**
+   * identity, contact, financial, document, conveyance or migrant.
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message corridor.v1.WithheldKind.
+ * Use `create(WithheldKindSchema)` to create a new message.
+ */
+export const WithheldKindSchema: GenMessage<WithheldKind> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_exchange, 6);
 
 /**
  * @generated from message corridor.v1.CaughtUp
@@ -238,7 +282,7 @@ export type CaughtUp = Message<"corridor.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 6);
+  messageDesc(file_corridor_v1_exchange, 7);
 
 /**
  * @generated from message corridor.v1.AcknowledgeRequest
@@ -262,7 +306,7 @@ export type AcknowledgeRequest = Message<"corridor.v1.AcknowledgeRequest"> & {
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 7);
+  messageDesc(file_corridor_v1_exchange, 8);
 
 /**
  * @generated from message corridor.v1.AcknowledgeResponse
@@ -288,7 +332,7 @@ export type AcknowledgeResponse = Message<"corridor.v1.AcknowledgeResponse"> & {
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 8);
+  messageDesc(file_corridor_v1_exchange, 9);
 
 /**
  * @generated from message corridor.v1.GetBulletinRequest
@@ -305,16 +349,19 @@ export type GetBulletinRequest = Message<"corridor.v1.GetBulletinRequest"> & {
  * Use `create(GetBulletinRequestSchema)` to create a new message.
  */
 export const GetBulletinRequestSchema: GenMessage<GetBulletinRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 9);
+  messageDesc(file_corridor_v1_exchange, 10);
 
 /**
  * @generated from message corridor.v1.GetBulletinResponse
  */
 export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
   /**
-   * @generated from field: bytes jws = 1;
+   * For the originator, its SD-JWT as published; for an agency, the presentation it was
+   * delivered (see Delivery.sd_jwt).
+   *
+   * @generated from field: bytes sd_jwt = 1;
    */
-  jws: Uint8Array;
+  sdJwt: Uint8Array;
 
   /**
    * @generated from field: corridor.v1.Receipt receipt = 2;
@@ -327,7 +374,7 @@ export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
  * Use `create(GetBulletinResponseSchema)` to create a new message.
  */
 export const GetBulletinResponseSchema: GenMessage<GetBulletinResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 10);
+  messageDesc(file_corridor_v1_exchange, 11);
 
 /**
  * ExchangeService is how member nodes publish bulletins and agencies receive them.
