@@ -154,18 +154,7 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
   if (issuer?.kind !== 'member') fail('CONTENT_INVALID', 'bulletin claims invalid: iss: must be a member URI');
   if (c.exp <= c.iat) fail('CONTENT_INVALID', 'bulletin claims invalid: exp: must be after iat');
   if (c.exp - c.iat > MAX_RETENTION_SECONDS) fail('CONTENT_INVALID', 'bulletin claims invalid: exp: retention may not exceed ten years');
-  if (
-    (c.handling.tlp === 'RED' || c.handling.tlp === 'AMBER+STRICT') &&
-    c.handling.releasable_to.agencies.length === 0
-  ) {
-    fail('CONTENT_INVALID', `bulletin claims invalid: handling.releasable_to.agencies: TLP:${c.handling.tlp} must name the agencies it is for`);
-  }
-  if (c.handling.tlp === 'AMBER' && c.handling.releasable_to.agencies.length === 0 && c.handling.releasable_to.members.length === 0) {
-    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.releasable_to: TLP:AMBER must name the members or agencies it is for');
-  }
-  if ((c.handling.code === 'H3') !== (c.handling.restrictions !== undefined)) {
-    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.restrictions: state the restrictions exactly when the handling code is H3');
-  }
+  const handling = checkHandling(c.handling, 'bulletin claims invalid');
   const carriesPersonalData = c.content.suspects.length > 0 || c.content.conveyances.length > 0 || c.content.migrants.length > 0;
   if (carriesPersonalData && !c.handling.personal_data) {
     fail('CONTENT_INVALID', 'bulletin claims invalid: handling.personal_data: the content names persons, conveyances or migrants, so it must be true');
@@ -179,18 +168,36 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
     issuedAt: c.iat,
     expiresAt: c.exp,
     category: c.category,
-    handling: {
-      tlp: c.handling.tlp,
-      releasableTo: {
-        members: c.handling.releasable_to.members.filter(isMemberId),
-        agencies: c.handling.releasable_to.agencies.filter(isAgencyId),
-      },
-      code: c.handling.code,
-      restrictions: c.handling.restrictions,
-      personalData: c.handling.personal_data,
-    },
+    handling,
     content: c.content,
   };
+}
+
+/** The rules on handling that its schema alone cannot say; returns the handling in domain form. */
+function checkHandling(h: z.infer<typeof handlingSchema>, prefix: string): Handling {
+  if ((h.tlp === 'RED' || h.tlp === 'AMBER+STRICT') && h.releasable_to.agencies.length === 0) {
+    fail('CONTENT_INVALID', `${prefix}: handling.releasable_to.agencies: TLP:${h.tlp} must name the agencies it is for`);
+  }
+  if (h.tlp === 'AMBER' && h.releasable_to.agencies.length === 0 && h.releasable_to.members.length === 0) {
+    fail('CONTENT_INVALID', `${prefix}: handling.releasable_to: TLP:AMBER must name the members or agencies it is for`);
+  }
+  if ((h.code === 'H3') !== (h.restrictions !== undefined)) {
+    fail('CONTENT_INVALID', `${prefix}: handling.restrictions: state the restrictions exactly when the handling code is H3`);
+  }
+  return {
+    tlp: h.tlp,
+    releasableTo: { members: h.releasable_to.members.filter(isMemberId), agencies: h.releasable_to.agencies.filter(isAgencyId) },
+    code: h.code,
+    restrictions: h.restrictions,
+    personalData: h.personal_data,
+  };
+}
+
+/** Validates a handling object on its own (for a simulation); `CONTENT_INVALID` names the field. */
+export function parseHandling(value: unknown): Handling {
+  const parsed = handlingSchema.safeParse(value);
+  if (!parsed.success) fail('CONTENT_INVALID', `handling invalid: ${describeIssues(parsed.error.issues)}`);
+  return checkHandling(parsed.data, 'handling invalid');
 }
 
 /** A draft as a state's own system submits it to its node, before the node signs it. */

@@ -1,10 +1,11 @@
 /**
  * The node's connection to the hub: one mTLS channel (the node's own certificate, the region's
- * CA) carrying the exchange, directory and audit services.
+ * CA) carrying the exchange, directory, audit and policy services.
  */
 import { AuditService } from '../gen/corridor/v1/audit_pb.js';
 import { DirectoryService } from '../gen/corridor/v1/directory_pb.js';
 import { ExchangeService } from '../gen/corridor/v1/exchange_pb.js';
+import { PolicyService } from '../gen/corridor/v1/policy_pb.js';
 import { ServiceClient, grpc } from '../infra/grpc.js';
 
 export interface TlsMaterial {
@@ -17,6 +18,7 @@ export interface HubConnection {
   readonly exchange: ServiceClient;
   readonly directory: ServiceClient;
   readonly audit: ServiceClient;
+  readonly policy: ServiceClient;
   close(): void;
 }
 
@@ -33,10 +35,12 @@ export function connectHub(address: string, tls: TlsMaterial, options: grpc.Chan
   const channelOverride = { channelOverride: exchange.raw.getChannel() };
   const directory = new ServiceClient(DirectoryService, address, credentials, channelOverride);
   const audit = new ServiceClient(AuditService, address, credentials, channelOverride);
+  const policy = new ServiceClient(PolicyService, address, credentials, channelOverride);
   return {
     exchange,
     directory,
     audit,
+    policy,
     close: () => {
       exchange.close();
     },

@@ -50,6 +50,7 @@ function goodClaims(): TestClaims {
     handling: {
       tlp: 'AMBER',
       releasable_to: { members: ['MYS', 'THA'], agencies: ['PHL:coast-guard'] },
+      code: 'H2',
       personal_data: false,
     },
     content: {
@@ -80,6 +81,8 @@ describe('parseBulletinClaims', () => {
       handling: {
         tlp: 'AMBER',
         releasableTo: { members: ['MYS', 'THA'], agencies: ['PHL:coast-guard'] },
+        code: 'H2',
+        restrictions: undefined,
         personalData: false,
       },
       content: {
@@ -87,6 +90,9 @@ describe('parseBulletinClaims', () => {
         summary: 'Boats leave at night from the eastern coast.',
         states_concerned: ['IDN', 'MYS'],
         language: 'en',
+        suspects: [],
+        conveyances: [],
+        migrants: [],
       },
     });
   });
@@ -152,6 +158,16 @@ describe('parseBulletinClaims', () => {
     ['a string exp', (c) => { c.exp = String(c.exp); }, /exp: /],
     ['personal_data missing', (c) => { Reflect.deleteProperty(c.handling, 'personal_data'); }, /handling\.personal_data: /],
     ['content missing', (c) => { Reflect.deleteProperty(c, 'content'); }, /content: /],
+    ['AMBER releasable to no one', (c) => { c.handling.releasable_to = { members: [], agencies: [] }; }, /handling\.releasable_to: TLP:AMBER must name/],
+    ['no handling code', (c) => { Reflect.deleteProperty(c.handling, 'code'); }, /handling\.code: /],
+    ['an unknown handling code', (c) => { c.handling.code = 'H4'; }, /handling\.code: /],
+    ['H3 without restrictions', (c) => { c.handling.code = 'H3'; }, /handling\.restrictions: state the restrictions exactly when/],
+    ['restrictions without H3', (c) => { c.handling.restrictions = 'Do not contact the vessel owner.'; }, /handling\.restrictions: state the restrictions exactly when/],
+    ['suspects while personal_data is false', (c) => { c.content.suspects = [{ role: 'organiser', name: 'A. Smuggler' }]; }, /handling\.personal_data: .* must be true/],
+    ['personal data at TLP:CLEAR', (c) => { c.handling.tlp = 'CLEAR'; c.handling.personal_data = true; c.content.migrants = [{ count: 40 }]; }, /handling\.tlp: personal data is never TLP:CLEAR/],
+    ['a malformed phone number', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', phones: ['call me'] }]; }, /content\.suspects\.0\.phones\.0: /],
+    ['an unknown suspect field', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', email: 'x@example.org' }]; }, /content\.suspects\.0: .*"email"/],
+    ['an unknown vulnerability', (c) => { c.handling.personal_data = true; c.content.migrants = [{ vulnerabilities: ['tall'] }]; }, /content\.migrants\.0\.vulnerabilities\.0: /],
   ])('refuses %s with CONTENT_INVALID naming the field', (_name, edit, message) => {
     const error = refusal(() => parseBulletinClaims(claimsWith(edit)), 'CONTENT_INVALID');
     expect(error.message).toMatch(/^bulletin claims invalid: /);
@@ -208,15 +224,15 @@ describe('readEnvelope', () => {
 describe('parseDraft', () => {
   const draft = {
     category: 'fraudulent_document',
-    handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'] }, personal_data: true },
+    handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'] }, code: 'H1', personal_data: true },
     content: { title: 'Forged visas', summary: 'A batch of forged visas is in circulation.' },
   };
 
   it('accepts a draft and fills its defaults', () => {
     expect(parseDraft(draft)).toEqual({
       category: 'fraudulent_document',
-      handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: true },
-      content: { title: 'Forged visas', summary: 'A batch of forged visas is in circulation.', states_concerned: [], language: 'en' },
+      handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H1', personal_data: true },
+      content: { title: 'Forged visas', summary: 'A batch of forged visas is in circulation.', states_concerned: [], language: 'en', suspects: [], conveyances: [], migrants: [] },
       retention_days: 365,
     });
   });
@@ -249,7 +265,7 @@ describe('schema messages', () => {
     const name = `k${'k'.repeat(500)}\u001b[31m\n`;
     let message = '';
     try {
-      parseDraft({ category: 'route_alert', handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'] }, personal_data: false }, content: { title: 't', summary: 's' }, [name]: 1 });
+      parseDraft({ category: 'route_alert', handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'] }, code: 'H2', personal_data: false }, content: { title: 't', summary: 's' }, [name]: 1 });
     } catch (error) {
       message = error instanceof CorridorError ? error.message : '';
     }

@@ -21,7 +21,7 @@ const background: CliProcess[] = [];
 
 const draft = (title: string, extra: Record<string, unknown> = {}) => ({
   category: 'route_alert',
-  handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false },
+  handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
   content: { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] },
   ...extra,
 });

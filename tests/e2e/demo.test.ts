@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/infra/database.js';
-import { DEMO_PUBLICATIONS, DEMO_REGION } from '../../src/node/demo/region.js';
+import { DEMO_AGREEMENTS, DEMO_PUBLICATIONS, DEMO_REGION } from '../../src/node/demo/region.js';
 import { freshDatabaseUrl } from '../helpers/database.js';
 import { runCli } from '../helpers/processes.js';
 
@@ -29,8 +29,15 @@ describe('corridor demo', () => {
     expect(first.stdout).toContain(`${DEMO_REGION.members.length} members, ${DEMO_REGION.agencies.length} agencies`);
     expect(first.stdout.match(/^published /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
     // One delivery line per release, each with its reason; one withheld line per denial.
-    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← LKA:demo-lka-route-0001 .*role border_guard covers route_alert\)$/m);
-    expect(first.stdout).toMatch(/^withheld   AUS:austrac +✗ LKA:demo-lka-route-0001: no role of AUS:austrac \(financial_intelligence\) covers route_alert$/m);
+    expect(first.stdout.match(/^agreement  \S+@1 recorded: /gm)).toHaveLength(DEMO_AGREEMENTS.length);
+    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← LKA:demo-lka-route-0001 .*bali-process-rso@1 between LKA and AUS covers route_alert for border_guard, immigration\)$/m);
+    expect(first.stdout).toMatch(/^withheld   AUS:austrac +✗ LKA:demo-lka-route-0001: no role of AUS:austrac \(financial_intelligence\) works with route_alert bulletins$/m);
+    // A delivery with fields withheld: the vessel and the suspects' names go to Australia, their phone numbers do not.
+    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← IDN:demo-idn-carrier-0001 .*; withheld: contact\)$/m);
+    expect(first.stdout).toMatch(/^withheld   AUS:border-force  ✗ contact data of IDN:demo-idn-carrier-0001: no agreement in force between IDN and AUS shares contact data$/m);
+    // Protection-marked data about the migrants: to the coast guards and protection agencies, never to enforcement alone.
+    expect(first.stdout).toMatch(/^withheld   AUS:border-force  ✗ protection-marked migrant data of IDN:demo-idn-protect-0001: .*no protection purpose/m);
+    expect(first.stdout).toMatch(/^delivered  THA:msdhs +← IDN:demo-idn-protect-0001 .*covers protection_alert for protection\)$/m);
     // TLP:RED reaches only the named agencies.
     const red = first.stdout.split('\n').filter((line) => line.startsWith('delivered') && line.includes('AUS:demo-aus-fin-0001'));
     expect(red.map((line) => line.split(/\s+/)[1]).sort()).toEqual(['AUS:austrac', 'IDN:polri', 'MYS:pdrm']);
@@ -42,6 +49,7 @@ describe('corridor demo', () => {
     const second = await runCli(['demo', '--exit-after-publishing'], env, 120_000);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('reusing the state');
+    expect(second.stdout.match(/^agreement  \S+@1 already recorded$/gm)).toHaveLength(DEMO_AGREEMENTS.length);
     expect(second.stdout.match(/^already /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
     expect(second.stdout).not.toMatch(/^delivered /m);
     expect(second.stdout).toContain('demo complete: 0 new deliveries');

@@ -65,7 +65,7 @@ describe('the embedded PostgreSQL shared by several processes', () => {
       draft,
       JSON.stringify({
         category: 'route_alert',
-        handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false },
+        handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
         content: { title: 'Stored while the hub is down', summary: 'The node keeps it until the hub is back.' },
       }),
     );

@@ -19,6 +19,9 @@ import { freePort } from '../../src/infra/database.js';
 import { agencyTls, caFiles, memberTls, operatorTls } from '../../src/infra/home.js';
 import { createLogger } from '../../src/infra/log.js';
 import type { Logger } from '../../src/infra/log.js';
+import { AGENCY_ROLES, BULLETIN_CATEGORIES, PERSONAL_DATA_KINDS, PURPOSES } from '../../src/core/vocabulary.js';
+import { asOperatorId } from '../../src/core/ids.js';
+import { changeAgreementAtHub } from '../../src/node/agreements.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection, TlsMaterial } from '../../src/node/hub-client.js';
 import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
@@ -44,6 +47,23 @@ export const TEST_REGION = {
   operators: [{ id: 'auditor', name: 'Regional centre auditor' }],
 };
 
+/**
+ * The test region's default sharing agreement: every party, category, role, purpose and kind of
+ * personal data, so that tests of the exchange see the handling rules alone. Policy tests pass
+ * their own agreements.
+ */
+export const OPEN_AGREEMENT = {
+  id: 'test-open',
+  title: 'Test arrangement sharing everything',
+  parties: ['AUS', 'IDN', 'IOM', 'MYS'],
+  categories: [...BULLETIN_CATEGORIES],
+  roles: [...AGENCY_ROLES],
+  purposes: [...PURPOSES],
+  personal_data: [...PERSONAL_DATA_KINDS],
+  legal_basis: 'Test fixture',
+  valid_from: '2000-01-01',
+};
+
 export interface TestRegion {
   readonly home: string;
   readonly region: Region;
@@ -53,13 +73,24 @@ export interface TestRegion {
   readonly hub: () => RunningHub | undefined;
   startHub(): Promise<void>;
   stopHub(): Promise<void>;
+  /** Adds the region's agreements as its operator, once; `startHub` does it, a hub started elsewhere needs it called. */
+  addAgreements(): Promise<void>;
   tls(identity: Identity): Promise<TlsMaterial>;
   connect(identity: Identity): Promise<HubConnection>;
   close(): Promise<void>;
 }
 
 export async function startTestRegion(
-  options: { clock?: Clock; limits?: HubConfigInput['limits']; region?: unknown; startHub?: boolean; metrics?: boolean; log?: Logger } = {},
+  options: {
+    clock?: Clock;
+    limits?: HubConfigInput['limits'];
+    region?: unknown;
+    startHub?: boolean;
+    metrics?: boolean;
+    log?: Logger;
+    /** Agreements an operator adds when the hub first starts; default {@link OPEN_AGREEMENT}. */
+    agreements?: readonly unknown[];
+  } = {},
 ): Promise<TestRegion> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-region-'));
   await chmod(home, 0o755);
@@ -78,6 +109,7 @@ export async function startTestRegion(
   });
   const log = options.log ?? createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });
   let running: RunningHub | undefined;
+  let agreementsAdded = false;
   const connections: HubConnection[] = [];
 
   const tls = async (identity: Identity): Promise<TlsMaterial> => {
@@ -94,6 +126,24 @@ export async function startTestRegion(
     hub: () => running,
     async startHub() {
       running ??= await startHub(config, log, options.clock ?? systemClock);
+      await region.addAgreements();
+    },
+    async addAgreements() {
+      if (agreementsAdded) return;
+      agreementsAdded = true;
+      const agreements = options.agreements ?? [OPEN_AGREEMENT];
+      if (agreements.length === 0) return;
+      const operator = pki.region.operators[0];
+      if (operator === undefined) throw new Error('the test region needs an operator to add agreements');
+      const identity = { id: asOperatorId(operator.id), tls: await tls({ kind: 'operator', id: operator.id }) };
+      const connection = connectHub(`localhost:${port}`, identity.tls, { 'grpc.use_local_subchannel_pool': 1 });
+      try {
+        for (const agreement of agreements) {
+          await changeAgreementAtHub(connection, identity, { action: 'put', agreement, amend: false }, options.clock ?? systemClock);
+        }
+      } finally {
+        connection.close();
+      }
     },
     async stopHub() {
       await running?.close();

@@ -82,14 +82,15 @@ async function expectRefused(call: () => Promise<unknown>, expected: { status: g
 }
 
 const publish = (bytes: Uint8Array, connection: HubConnection = idnNode) =>
-  connection.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }));
+  connection.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 /** A compact JWS with any header, signed (or not) by hand: what an attacker can send. */
 function handmade(header: Record<string, unknown>, payload: Record<string, unknown>, signature: (input: string) => Buffer): Uint8Array {
   const input = `${b64(header)}.${b64(payload)}`;
-  return Buffer.from(`${input}.${signature(input).toString('base64url')}`);
+  // An SD-JWT without Disclosures: the Issuer-signed JWT and one "~".
+  return Buffer.from(`${input}.${signature(input).toString('base64url')}~`);
 }
 
 const byIdn = { actor: 'member:IDN' };
@@ -131,13 +132,13 @@ describe('bad input to Publish', () => {
 
   it('alg none → INVALID_ARGUMENT', async () => {
     const key = await memberKey(region.home, IDN);
-    const bytes = handmade({ alg: 'none', kid: key.kid, typ: 'corridor-bulletin+jwt' }, bulletinClaims(IDN), () => Buffer.from('x'));
+    const bytes = handmade({ alg: 'none', kid: key.kid, typ: 'corridor-bulletin+sd-jwt' }, bulletinClaims(IDN), () => Buffer.from('x'));
     await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_ALG_NOT_ALLOWED', message: /alg "none" is not allowed/, ...byIdn });
   });
 
   it('HS256 keyed with the public key → INVALID_ARGUMENT', async () => {
     const key = await memberKey(region.home, IDN);
-    const bytes = handmade({ alg: 'HS256', kid: key.kid, typ: 'corridor-bulletin+jwt' }, bulletinClaims(IDN), (input) =>
+    const bytes = handmade({ alg: 'HS256', kid: key.kid, typ: 'corridor-bulletin+sd-jwt' }, bulletinClaims(IDN), (input) =>
       createHmac('sha256', Buffer.from(key.publicJwk.x, 'base64url')).update(input).digest(),
     );
     await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_ALG_NOT_ALLOWED', message: /alg "HS256" is not allowed/, ...byIdn });
@@ -181,7 +182,7 @@ describe('bad input to Publish', () => {
   it('a wrong typ → INVALID_ARGUMENT', async () => {
     const key = await memberKey(region.home, IDN);
     const bytes = await signBulletin(key, bulletinClaims(IDN), 'JWT');
-    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_WRONG_TYPE', message: /expected "corridor-bulletin\+jwt"/, ...byIdn });
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_WRONG_TYPE', message: /expected "corridor-bulletin\+sd-jwt"/, ...byIdn });
   });
 
   it('iat out of the window → FAILED_PRECONDITION', async () => {
@@ -214,7 +215,7 @@ describe('bad input to Publish', () => {
 
   it('handling naming an agency the region does not know → PERMISSION_DENIED', async () => {
     const key = await memberKey(region.home, IDN);
-    const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'RED', releasable_to: { members: [], agencies: ['MYS:navy'] }, personal_data: false } }));
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'RED', releasable_to: { members: [], agencies: ['MYS:navy'] }, code: 'H2', personal_data: false } }));
     await expectRefused(() => publish(bytes), { status: grpc.status.PERMISSION_DENIED, code: 'POLICY_REFUSED', message: /MYS:navy/, ...byIdn });
   });
 });
@@ -319,7 +320,7 @@ describe('bad callers', () => {
     const ca = await readFile(caFiles(region.home).cert);
     const client = new ServiceClient(ExchangeService, region.hubAddress, grpc.credentials.createSsl(ca), { 'grpc.use_local_subchannel_pool': 1 });
     const before = await counts();
-    await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
+    await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
       code: grpc.status.UNAVAILABLE,
     });
     client.close();
@@ -340,7 +341,7 @@ describe('bad callers', () => {
         { 'grpc.use_local_subchannel_pool': 1 },
       );
       const before = await counts();
-      await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
+      await expect(client.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: new Uint8Array() }), { deadlineMs: 5000 })).rejects.toMatchObject({
         code: grpc.status.UNAVAILABLE,
       });
       client.close();

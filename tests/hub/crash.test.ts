@@ -63,6 +63,7 @@ describe('a hub killed during a publish burst', () => {
     const r = region;
     hubProcess = startHubProcess(r);
     await hubProcess.waitFor(/corridor hub listening/);
+    await r.addAgreements();
 
     const node = await r.connect({ kind: 'member', id: IDN });
     const agency = await r.connect({ kind: 'agency', id: AGENCY });
@@ -85,7 +86,7 @@ describe('a hub killed during a publish burst', () => {
         const bytes = bulletins[next++];
         if (bytes === undefined) break;
         try {
-          const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }), { deadlineMs: 5000 });
+          const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }), { deadlineMs: 5000 });
           receipts.set(response.receipt?.bulletinId ?? '', response.receipt?.sequence ?? 0n);
           if (!killed && receipts.size >= KILL_AFTER_RECEIPTS) {
             killed = true;

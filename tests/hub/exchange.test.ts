@@ -22,7 +22,7 @@ import {
 } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { Delivery, SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinClaims, issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 async function publish(bytes: Uint8Array) {
-  return idnNode.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }));
+  return idnNode.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));
 }
 
 /** Reads a subscription until `count` deliveries (and the caught-up marker when asked) have arrived. */
@@ -101,7 +101,8 @@ describe('publish', () => {
     );
     const claimsOfReceipt = await verifyReceipt(receipt?.jws ?? new Uint8Array(), hubKeys);
     expect(claimsOfReceipt.sub).toBe(receipt?.bulletinId);
-    expect(claimsOfReceipt.bulletin_sha256).toBe(createHash('sha256').update(bytes).digest('base64url'));
+    // The receipt names the Issuer-signed JWT, which commits to every Disclosure by its digest.
+    expect(claimsOfReceipt.bulletin_sha256).toBe(createHash('sha256').update(issuerJwtOf(bytes)).digest('base64url'));
     expect(BigInt(claimsOfReceipt.sequence)).toBe(receipt?.sequence);
     expect(BigInt(claimsOfReceipt.audit_position)).toBe(receipt?.auditPosition);
 
@@ -128,22 +129,38 @@ describe('delivery', () => {
 
     expect(events.indexOf('caughtUp')).toBe(2);
     const last = deliveries[2];
-    expect(Buffer.from(last?.jws ?? []).equals(Buffer.from(liveBytes))).toBe(true);
+    // The originator's signed bytes, untouched, with the hub's key binding for this delivery.
+    expect(Buffer.from(issuerJwtOf(last?.sdJwt ?? new Uint8Array([126]))).equals(Buffer.from(issuerJwtOf(liveBytes)))).toBe(true);
     expect(deliveries.map((d) => d.cursor)).toEqual([...deliveries.map((d) => d.cursor)].sort((a, b) => (a < b ? -1 : 1)));
 
     // The recipient verifies the originator's signature itself, with the key from the directory.
     const directory = await mysPolice.directory.unary(DirectoryService.method.getKeyDirectory, create(GetKeyDirectoryRequestSchema, { memberId: 'IDN' }));
-    const claims = await verifyBulletin(last?.jws ?? new Uint8Array(), async (member, kid) => {
-      const entry = directory.memberKeys.find((k) => k.memberId === member && k.kid === kid);
-      return entry === undefined ? undefined : importVerificationKey(publicJwkSchema.parse(JSON.parse(entry.jwkJson)), 'Ed25519');
-    });
+    // ... and the hub's key binding: for this agency, this delivery, exactly these Disclosures.
+    const hubKeys = (JSON.parse(directory.hubJwksJson) as { keys: { kid: string }[] }).keys;
+    const { claims } = await verifyBulletin(
+      last?.sdJwt ?? new Uint8Array(),
+      async (member, kid) => {
+        const entry = directory.memberKeys.find((k) => k.memberId === member && k.kid === kid);
+        return entry === undefined ? undefined : importVerificationKey(publicJwkSchema.parse(JSON.parse(entry.jwkJson)), 'Ed25519');
+      },
+      {
+        hubKey: async (kid) => {
+          const jwk = hubKeys.find((k) => k.kid === kid);
+          return jwk === undefined ? undefined : importVerificationKey(publicJwkSchema.parse(jwk), 'Ed25519');
+        },
+        aud: 'urn:corridor:agency:MYS:police',
+        nonce: `MYS:police#${last?.cursor ?? 0n}`,
+        now: new Date(),
+      },
+    );
     expect(claims.category).toBe('carrier_alert');
-    expect(last?.reason).toMatch(/released to its member MYS; role police covers carrier_alert/);
+    expect(last?.reason).toMatch(/agreement test-open@1 between IDN and MYS covers carrier_alert for police/);
+    expect(last?.agreements).toEqual(['test-open@1']);
   });
 
   it('records a deliver or deny decision for every agency, with its reason and policy version', async () => {
     const key = await memberKey(region.home, IDN);
-    const claims = bulletinClaims(IDN, { handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: ['IOM:observer'] }, personal_data: false }, category: 'trend_report' });
+    const claims = bulletinClaims(IDN, { handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: ['IOM:observer'] }, code: 'H2', personal_data: false }, category: 'trend_report' });
     const response = await publish(await signBulletin(key, claims));
     const events = await auditor.audit.unary(
       AuditService.method.listEvents,
@@ -158,7 +175,7 @@ describe('delivery', () => {
     expect(byAgency.get('IDN:police')?.code).toBe('NOT_RELEASED');
     expect(byAgency.get('AUS:border-force')?.kind).toBe(EventKind.DENY);
     for (const leaf of byAgency.values()) {
-      expect(leaf?.policyVersion).toBe('corridor-policy/1');
+      expect(leaf?.policyVersion).toBe('corridor-policy/2');
       expect(leaf?.reason.length).toBeGreaterThan(10);
     }
     // Every stored leaf hash is SHA-256(0x00 ‖ exact leaf bytes).
@@ -208,13 +225,15 @@ describe('delivery', () => {
 
   it('lets the originator and recipients fetch a bulletin, and nobody else', async () => {
     const key = await memberKey(region.home, IDN);
-    const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false } }));
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false } }));
     const { receipt } = await publish(bytes);
     const id = receipt?.bulletinId ?? '';
     const mine = await idnNode.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: id }));
-    expect(Buffer.from(mine.jws).equals(Buffer.from(bytes))).toBe(true);
+    expect(Buffer.from(mine.sdJwt).equals(Buffer.from(bytes))).toBe(true);
+    // A recipient gets the presentation it was delivered: the same signed bytes, bound to it by the hub.
     const theirs = await mysPolice.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: id }));
-    expect(Buffer.from(theirs.jws).equals(Buffer.from(bytes))).toBe(true);
+    expect(Buffer.from(theirs.sdJwt).subarray(0, bytes.byteLength).equals(Buffer.from(bytes))).toBe(true);
+    expect(Buffer.from(theirs.sdJwt).toString('latin1').split('.').length).toBe(5);
     const idnPolice = await region.connect({ kind: 'agency', id: IDN_POLICE });
     await expect(idnPolice.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: id }))).rejects.toMatchObject({ code: 5 });
   });

@@ -32,9 +32,9 @@ describe('hub logs', () => {
       content: { title: 'CANARY-TITLE-8842 vessel', summary: 'CANARY-SUMMARY-5531 departures at night', states_concerned: ['IDN'], language: 'en' },
     });
     const bytes = await signBulletin(key, claims);
-    const published = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }));
+    const published = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));
     // A refusal whose message the hub composes from the request.
-    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, { ...claims, category: 'trend_report' }) })).catch(() => undefined);
+    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, { ...claims, category: 'trend_report' }) })).catch(() => undefined);
 
     const stream = agency.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: 'MYS:police', afterCursor: 0n }));
     await new Promise<void>((resolve) => stream.on('data', (m: SubscribeResponse) => (m.event.case === 'caughtUp' ? resolve() : undefined)));

@@ -42,7 +42,7 @@ async function publishMany(count: number, pad = 0): Promise<void> {
     const claims = bulletinClaims(IDN);
     const content = claims['content'] as Record<string, unknown>;
     const bytes = await signBulletin(key, { ...claims, content: { ...content, summary: `${String(content['summary'])} ${'.'.repeat(pad)}` } });
-    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: bytes }));
+    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));
   }
 }
 

@@ -71,13 +71,13 @@ describe('removing entries from the region file', () => {
 
       const node = await region.connect({ kind: 'member', id: asMemberId('IDN') });
       const key = await memberKey(region.home, asMemberId('IDN'));
-      const refused = node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(asMemberId('IDN'))) }));
+      const refused = node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, bulletinClaims(asMemberId('IDN'))) }));
       await expect(refused).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
 
       // Decisions are made only for active agencies.
       const mysKey = await memberKey(region.home, asMemberId('MYS'));
       const mys = await region.connect({ kind: 'member', id: asMemberId('MYS') });
-      const response = await mys.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(mysKey, bulletinClaims(asMemberId('MYS'))) }));
+      const response = await mys.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(mysKey, bulletinClaims(asMemberId('MYS'))) }));
       const decided = await sqlOn<{ agency_id: string }>(region.databaseUrl, 'SELECT agency_id FROM delivery_decision WHERE sequence = $1', [String(response.receipt?.sequence)]);
       expect(decided.map((d) => d.agency_id)).not.toContain('MYS:coast-guard');
       expect(decided).toHaveLength(TEST_REGION.agencies.length - 1);
@@ -107,7 +107,7 @@ describe('the audit table', () => {
   it('refuses rewriting stored bulletins', async () => {
     const node = await region.connect({ kind: 'member', id: asMemberId('AUS') });
     const key = await memberKey(region.home, asMemberId('AUS'));
-    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(asMemberId('AUS'))) }));
+    await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, bulletinClaims(asMemberId('AUS'))) }));
     const count = async () => (await sqlOn<{ n: string }>(region.databaseUrl, 'SELECT count(*) AS n FROM bulletin'))[0]?.n;
     const before = await count();
     expect(Number(before)).toBeGreaterThan(0);

@@ -33,10 +33,10 @@ describe('an expired bulletin', () => {
     const now = epochSeconds(new Date());
     const shortLived = await node.exchange.unary(
       ExchangeService.method.publish,
-      create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(IDN, { iat: now, exp: now + 2 })) }),
+      create(PublishRequestSchema, { sdJwt: await signBulletin(key, bulletinClaims(IDN, { iat: now, exp: now + 2 })) }),
     );
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const lasting = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { jws: await signBulletin(key, bulletinClaims(IDN)) }));
+    const lasting = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, bulletinClaims(IDN)) }));
 
     const deliveries: Delivery[] = [];
     const stream = agency.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: AGENCY, afterCursor: 0n }));

@@ -33,7 +33,7 @@ import { ERROR_CODE_METADATA, grpc } from '../../src/infra/grpc.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
-import { memberKey, signBulletin } from '../helpers/bulletins.js';
+import { issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -86,7 +86,7 @@ function draft(overrides: Record<string, unknown> = {}): Uint8Array {
   return new TextEncoder().encode(
     JSON.stringify({
       category: 'route_alert',
-      handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false },
+      handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
       content: {
         title: 'Fishing vessels embarking migrants off Lhokseumawe for Malaysia',
         summary: 'Two wooden fishing vessels seen embarking groups of about 60 people at night; landing expected on the west coast of Peninsular Malaysia within 72 hours.',
@@ -122,10 +122,13 @@ function spliced(base: Uint8Array, other: Uint8Array): Uint8Array {
   return new TextEncoder().encode(`${header ?? ''}.${payload ?? ''}.${signature ?? ''}`);
 }
 
+/** The claims of a JWS, or of the Issuer-signed JWT of an SD-JWT. */
 function claimsOf(jws: Uint8Array): Record<string, unknown> {
-  const payload = parseCompactJws(jws, 1024 * 1024).payload;
+  const text = Buffer.from(jws).toString('latin1');
+  const payload = parseCompactJws(Buffer.from(text.split('~')[0] ?? '', 'latin1'), 1024 * 1024).payload;
   if (typeof payload !== 'object' || payload === null) throw new Error('no claims');
-  return Object.fromEntries(Object.entries(payload));
+  // Without the SD-JWT bookkeeping, ready to be issued again.
+  return Object.fromEntries(Object.entries(payload).filter(([name]) => name !== '_sd_alg'));
 }
 
 async function nodeDatabase(): Promise<{ url: string; db: Kysely<NodeDatabase> }> {
@@ -214,7 +217,7 @@ describe('store and forward', () => {
     const hub = await sqlOn<{ id: string; jws: Buffer; sequence: string }>(testRegion.databaseUrl, 'SELECT id, jws, sequence FROM bulletin ORDER BY sequence');
     // Each exactly once, in submission order, with the very bytes the node signed and stored.
     expect(hub.map((b) => b.id)).toEqual(all.map((s) => s.bulletinId));
-    expect(hub.map((b) => b.jws.toString('base64'))).toEqual(outbox.map((b) => b.jws.toString('base64')));
+    expect(hub.map((b) => b.jws.toString('base64'))).toEqual(outbox.map((b) => Buffer.from(issuerJwtOf(b.jws)).toString('base64')));
     const publishEvents = await sqlOn<{ bulletin_id: string; n: number }>(
       testRegion.databaseUrl,
       "SELECT bulletin_id, count(*)::int AS n FROM audit_event WHERE code = 'PUBLISHED' GROUP BY bulletin_id",
@@ -297,18 +300,18 @@ describe('store and forward', () => {
     expect(final.state).toBe('published');
     // The resent bytes were the first signature, which is what the hub holds; published once.
     const [stored] = await sqlOn<{ jws: Buffer }>(testRegion.databaseUrl, 'SELECT jws FROM bulletin WHERE id = $1', [submission.bulletinId]);
-    expect(Buffer.from(sent[0] ?? []).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
-    expect(Buffer.from(sent[sent.length - 1] ?? []).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
+    expect(Buffer.from(issuerJwtOf(sent[0] ?? new Uint8Array())).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
+    expect(Buffer.from(issuerJwtOf(sent[sent.length - 1] ?? new Uint8Array())).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
     expect(sent.length).toBe(4);
     const [row] = await sqlOn<{ jws: Buffer }>(url, 'SELECT jws FROM outbox WHERE bulletin_id = $1', [submission.bulletinId]);
-    expect(row?.jws.equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
+    expect(Buffer.from(issuerJwtOf(row?.jws ?? new Uint8Array())).equals(stored?.jws ?? Buffer.alloc(0))).toBe(true);
   });
 
   it('marks a bulletin the hub refuses as refused, with the hub code, and goes on with the next', async () => {
     const testRegion = await region();
     const node = await (await nodeFor(testRegion)).start();
     // The node cannot know the region's members; the hub refuses a release to a non-member.
-    const refused = await node.submit(draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['FRA'] }, personal_data: false } }));
+    const refused = await node.submit(draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['FRA'] }, code: 'H2', personal_data: false } }));
     const next = await node.submit(draft());
     await published(node, next.bulletinId);
     const submission = await node.submission(refused.bulletinId);
@@ -333,13 +336,14 @@ describe('direct publishing', () => {
     const hub = await testRegion.connect({ kind: 'member', id: IDN });
     const trust = createTrustStore({ pins: memoryPins(), directory: hubKeyDirectory(hub), clock: systemClock, log });
     const response = create(PublishResponseSchema, { receipt: create(ReceiptSchema, { jws: new Uint8Array(stored?.receipt ?? []) }) });
-    const sent = new Uint8Array(stored?.jws ?? []);
+    // What the node sent: the stored Issuer-signed JWT, no personal data, so no Disclosures.
+    const sent = new Uint8Array(Buffer.from(`${(stored?.jws ?? Buffer.alloc(0)).toString('latin1')}~`, 'latin1'));
     await expect(verifyPublishResponse(trust, result.bulletinId, sent, response)).resolves.toMatchObject({ claims: { sub: result.bulletinId } });
     await expect(verifyPublishResponse(trust, result.bulletinId, sent.slice(1), response)).rejects.toThrow(/names other bytes/);
     await expect(verifyPublishResponse(trust, 'IDN:AAAAAAAAAAAAAAAAAAAAAA', sent, response)).rejects.toThrow(/receipt is for/);
     await expect(verifyPublishResponse(trust, result.bulletinId, sent, create(PublishResponseSchema, {}))).rejects.toThrow(/without a receipt/);
     await expect(
-      publishDirect(config, draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['FRA'] }, personal_data: false } }), log),
+      publishDirect(config, draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['FRA'] }, code: 'H2', personal_data: false } }), log),
     ).rejects.toMatchObject({ code: 'POLICY_REFUSED' });
     await testRegion.stopHub();
     await expect(publishDirect(config, draft(), log)).rejects.toMatchObject({ code: 'HUB_UNAVAILABLE' });
@@ -365,7 +369,8 @@ describe('the agency client', () => {
     // Stored with the originator's exact bytes, and the cursor with it.
     const [outboxRow] = await sqlOn<{ jws: Buffer }>(nodeDbUrl(node), 'SELECT jws FROM outbox WHERE bulletin_id = $1', [backlog.bulletinId]);
     const [inboxRow] = await sqlOn<{ jws: Buffer; cursor: string }>(url, 'SELECT jws, cursor FROM inbox WHERE bulletin_id = $1', [backlog.bulletinId]);
-    expect(inboxRow?.jws.equals(outboxRow?.jws ?? Buffer.alloc(0))).toBe(true);
+    // The originator's signed bytes, untouched; the inbox keeps the presentation with the hub's key binding.
+    expect(Buffer.from(issuerJwtOf(inboxRow?.jws ?? new Uint8Array())).equals(Buffer.from(issuerJwtOf(outboxRow?.jws ?? new Uint8Array())))).toBe(true);
     expect(inboxRow?.cursor.toString()).toBe(delivered?.cursor.toString());
     const [cursorRow] = await sqlOn<{ cursor: string }>(url, 'SELECT cursor FROM subscription_cursor WHERE agency_id = $1', [MYS_POLICE]);
     expect(cursorRow?.cursor.toString()).toBe(delivered?.cursor.toString());
@@ -503,7 +508,7 @@ describe('the agency client', () => {
     // A valid bulletin from another member after it is stored and acknowledged; the refused one is not.
     const aus = await publishDirect(
       { ...(await nodeFor(testRegion)).config, ...ausIdentity(testRegion) },
-      draft({ handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'] }, personal_data: false } }),
+      draft({ handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'] }, code: 'H2', personal_data: false } }),
       log,
     );
     await waitFor('the valid delivery', () => (subscription.deliveries.length === 1 ? true : undefined));
@@ -527,43 +532,55 @@ describe('the agency client', () => {
     expect(captured.errors().some((line) => line.code === 'JWS_UNKNOWN_KEY')).toBe(true);
   });
 
-  it('checks each delivery: the signature, the bulletin id against iss and jti, and the receipt against the exact bytes', async () => {
+  it('checks each delivery: the signature, the hub key binding, the bulletin id against iss and jti, and the receipt against the exact bytes', async () => {
     const testRegion = await region();
     const node = await (await nodeFor(testRegion)).start();
     const a = await node.submit(draft());
     const b = await node.submit(draft({ category: 'modus_operandi' }));
     await published(node, a.bulletinId);
     await published(node, b.bulletinId);
-    const rows = await sqlOn<{ id: string; jws: Buffer; receipt: Buffer }>(testRegion.databaseUrl, 'SELECT id, jws, receipt FROM bulletin ORDER BY sequence');
+    const rows = await sqlOn<{ id: string; jws: Buffer; receipt: Buffer; sequence: string; kb_jwt: string }>(
+      testRegion.databaseUrl,
+      'SELECT b.id, b.jws, b.receipt, b.sequence, d.kb_jwt FROM bulletin b JOIN delivery_decision d ON d.sequence = b.sequence WHERE d.agency_id = $1 ORDER BY b.sequence',
+      [MYS_POLICE],
+    );
     const [first, second] = rows;
     if (first === undefined || second === undefined) throw new Error('two bulletins expected');
     const { db } = await nodeDatabase();
     const hub = await testRegion.connect({ kind: 'agency', id: MYS_POLICE });
     const trust = createTrustStore({ pins: databasePins(db), directory: hubKeyDirectory(hub), clock: systemClock, log });
-    const delivery = (overrides: { bulletinId?: string; jws?: Uint8Array; receipt?: Uint8Array | undefined } = {}) => ({
+    // What the hub delivered to Malaysia's police: the signed bytes (no personal data, so no Disclosures) and its key binding.
+    const presented = (jws: Uint8Array, kbJwt = first.kb_jwt): Uint8Array => Buffer.from(`${Buffer.from(jws).toString('latin1')}~${kbJwt}`, 'latin1');
+    const delivery = (overrides: { bulletinId?: string; sdJwt?: Uint8Array; receipt?: Uint8Array | undefined; cursor?: bigint } = {}) => ({
       bulletinId: overrides.bulletinId ?? first.id,
-      jws: overrides.jws ?? new Uint8Array(first.jws),
+      sdJwt: overrides.sdJwt ?? presented(first.jws),
+      cursor: overrides.cursor ?? BigInt(first.sequence),
       receipt: 'receipt' in overrides && overrides.receipt === undefined ? undefined : create(ReceiptSchema, { jws: overrides.receipt ?? new Uint8Array(first.receipt) }),
     });
+    const verify = (forged: ReturnType<typeof delivery>) => verifyDelivery(trust, MYS_POLICE, forged, new Date());
 
-    const verified = await verifyDelivery(trust, delivery());
+    const verified = await verify(delivery());
     expect(verified.claims.jti).toBe(first.id.slice(4));
     expect(verified.receipt.sub).toBe(first.id);
 
     const jti = first.id.slice(4);
     // Validly signed by Indonesia, same id, other content: the receipt covers other bytes.
     const twin = await signBulletin(await memberKey(testRegion.home, IDN), { ...claimsOf(new Uint8Array(first.jws)), content: { title: 'Another text', summary: 'Other bytes under the same id.' } });
+    const twinJwt = Buffer.from(twin).toString('latin1').split('~')[0] ?? '';
     const cases: [string, ReturnType<typeof delivery>, string, RegExp][] = [
       ['another jti in the id', delivery({ bulletinId: second.id }), 'JWS_MALFORMED', /jti/],
       ['another member in the id', delivery({ bulletinId: `MYS:${jti}` }), 'JWS_ISSUER_MISMATCH', /signed by member IDN/],
       ['no receipt', delivery({ receipt: undefined }), 'JWS_MALFORMED', /no hub receipt/],
       ['the receipt of another bulletin', delivery({ receipt: new Uint8Array(second.receipt) }), 'JWS_MALFORMED', /receipt is for/],
-      ['a payload swapped in from another bulletin', delivery({ jws: spliced(first.jws, second.jws) }), 'JWS_BAD_SIGNATURE', /does not verify/],
-      ['a twin signed under the same id', delivery({ jws: twin }), 'JWS_MALFORMED', /names other bytes/],
+      ['a payload swapped in from another bulletin', delivery({ sdJwt: presented(spliced(first.jws, second.jws)) }), 'JWS_BAD_SIGNATURE', /does not verify/],
+      ['a twin signed under the same id, with the original key binding', delivery({ sdJwt: presented(Buffer.from(twinJwt, 'latin1')) }), 'JWS_BAD_SIGNATURE', /sd_hash/],
+      ['no key binding', delivery({ sdJwt: Buffer.from(`${first.jws.toString('latin1')}~`, 'latin1') }), 'JWS_MALFORMED', /no Key Binding JWT/],
+      ['the key binding of another delivery', delivery({ sdJwt: presented(first.jws, second.kb_jwt) }), 'JWS_BAD_SIGNATURE', /sd_hash/],
+      ['the right key binding presented as another cursor', delivery({ cursor: BigInt(second.sequence) }), 'REQUEST_INVALID', /nonce/],
       ['a receipt signed by no hub key', delivery({ receipt: new Uint8Array(first.jws) }), 'JWS_UNKNOWN_KEY', /not a hub key/],
     ];
     for (const [name, forged, code, message] of cases) {
-      const error: unknown = await verifyDelivery(trust, forged).then(
+      const error: unknown = await verify(forged).then(
         () => undefined,
         (cause: unknown) => cause,
       );

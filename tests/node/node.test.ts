@@ -31,6 +31,7 @@ import { createTrustStore, databasePins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 import { rejection } from '../helpers/errors.js';
+import { issuerJwtOf } from '../helpers/bulletins.js';
 
 const IDN = asMemberId('IDN');
 const MYS = asMemberId('MYS');
@@ -88,7 +89,7 @@ async function start(config: NodeConfig): Promise<RunningNode> {
 function draft(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     category: 'route_alert',
-    handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false },
+    handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
     content: {
       title: 'Night departures of fishing boats from Rote Island',
       summary: 'Boats with 30 to 50 people leave Rote at night towards Ashmore Reef; brokers collect payment in Kupang.',
@@ -137,12 +138,12 @@ describe('submitting drafts', () => {
   const invalid: readonly [string, unknown, RegExp][] = [
     ['no category', (({ category: _, ...rest }) => rest)(draft()), /category/],
     ['an unknown category', draft({ category: 'gossip' }), /category/],
-    ['an unknown TLP level', draft({ handling: { tlp: 'PURPLE', releasable_to: { members: ['MYS'] }, personal_data: false } }), /handling\.tlp/],
-    ['a malformed member id', draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['Malaysia'] }, personal_data: false } }), /handling\.releasable_to\.members\.0/],
-    ['a malformed agency id', draft({ handling: { tlp: 'AMBER', releasable_to: { agencies: ['police'] }, personal_data: false } }), /handling\.releasable_to\.agencies\.0/],
-    ['no recipient at all', draft({ handling: { tlp: 'AMBER', releasable_to: {}, personal_data: false } }), /handling\.releasable_to: names no member and no agency/],
-    ['a member named twice', draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['MYS', 'MYS'] }, personal_data: false } }), /handling\.releasable_to\.members: MYS is named twice/],
-    ['TLP:RED without named agencies', draft({ handling: { tlp: 'RED', releasable_to: { members: ['MYS'] }, personal_data: false } }), /handling\.releasable_to\.agencies: TLP:RED/],
+    ['an unknown TLP level', draft({ handling: { tlp: 'PURPLE', releasable_to: { members: ['MYS'] }, code: 'H2', personal_data: false } }), /handling\.tlp/],
+    ['a malformed member id', draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['Malaysia'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.members\.0/],
+    ['a malformed agency id', draft({ handling: { tlp: 'AMBER', releasable_to: { agencies: ['police'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.agencies\.0/],
+    ['no recipient at all', draft({ handling: { tlp: 'AMBER', releasable_to: {}, code: 'H2', personal_data: false } }), /handling\.releasable_to: names no member and no agency/],
+    ['a member named twice', draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['MYS', 'MYS'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.members: MYS is named twice/],
+    ['TLP:RED without named agencies', draft({ handling: { tlp: 'RED', releasable_to: { members: ['MYS'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.agencies: TLP:RED/],
     ['an empty title', draft({ content: { title: '  ', summary: 'x' } }), /content\.title/],
     ['an unknown field', draft({ urgency: 'high' }), /urgency/],
     ['a bad jti', draft({ jti: 'short' }), /jti/],
@@ -177,16 +178,16 @@ describe('submitting drafts', () => {
     expect(row?.state).toBe('pending');
     const jwk = memberPublicKey('IDN');
     const key = await importVerificationKey(jwk, 'Ed25519');
-    const claims = await verifyBulletin(new Uint8Array(row?.jws ?? []), async (member, kid) => (member === IDN && kid === key.kid ? key : undefined));
+    const { claims } = await verifyBulletin(new Uint8Array(row?.jws ?? []), async (member, kid) => (member === IDN && kid === key.kid ? key : undefined));
     expect(claims.issuer).toBe(IDN);
     expect(`IDN:${claims.jti}`).toBe(submission.bulletinId);
     expect(claims.expiresAt - claims.issuedAt).toBe(365 * 24 * 3600);
     expect(claims.content.title).toBe('Night departures of fishing boats from Rote Island');
     // The member's key on disk signed it, under the profile's header.
-    expect(parseCompactJws(new Uint8Array(row?.jws ?? []), 1024 * 1024).header).toEqual({
+    expect(parseCompactJws(issuerJwtOf(new Uint8Array(row?.jws ?? [])), 1024 * 1024).header).toEqual({
       alg: 'Ed25519',
       kid: await jwkThumbprint(jwk),
-      typ: 'corridor-bulletin+jwt',
+      typ: 'corridor-bulletin+sd-jwt',
     });
   });
 

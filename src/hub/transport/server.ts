@@ -26,7 +26,24 @@ import {
   SubscribeRequestSchema,
   file_corridor_v1_exchange,
 } from '../../gen/corridor/v1/exchange_pb.js';
+import {
+  ChangeAgreementRequestSchema,
+  ChangeAgreementResponseSchema,
+  ExplainRequestSchema,
+  ExplainResponseSchema,
+  GetAgreementRequestSchema,
+  GetAgreementResponseSchema,
+  ListAgreementsRequestSchema,
+  ListAgreementsResponseSchema,
+  PolicyService,
+  SimulateRequestSchema,
+  SimulateResponseSchema,
+  file_corridor_v1_policy,
+} from '../../gen/corridor/v1/policy_pb.js';
 import { decodeRequest, grpc, serverDefinition } from '../../infra/grpc.js';
+import { agreementHistory, changeAgreement, latestAgreements } from '../agreements.js';
+import { explainDelivery, simulateDraft } from '../explain.js';
+import { agreementMessage, explanationMessage } from './policy-messages.js';
 import { acknowledge } from '../acknowledge.js';
 import { principalFromCertificate, requireKind } from '../authn.js';
 import type { Principal } from '../authn.js';
@@ -37,7 +54,7 @@ import { recordRefusal } from '../refusals.js';
 import { receiptMessage, serveSubscription } from '../subscribe.js';
 import { toServiceError } from './errors.js';
 
-export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName] as const;
+export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName, PolicyService.typeName] as const;
 
 /**
  * The largest request each RPC takes, checked before decoding so that no call but Publish can
@@ -50,6 +67,11 @@ const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
   GetBulletin: 1024,
   GetKeyDirectory: 1024,
   ListEvents: 4 * 1024,
+  ChangeAgreement: 80 * 1024,
+  ListAgreements: 1024,
+  GetAgreement: 1024,
+  Explain: 1024,
+  Simulate: 256 * 1024,
 };
 
 /** Authenticates and decodes; a refusal at this stage is recorded here, later ones by the use-case. */
@@ -177,8 +199,50 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     }),
   });
 
+  server.addService(serverDefinition(PolicyService), {
+    changeAgreement: unary(ctx, 'ChangeAgreement', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ChangeAgreementRequestSchema, 'ChangeAgreement', 'operator');
+      const certificate = call.getAuthContext().sslPeerCertificate?.raw ?? new Uint8Array();
+      const version = await changeAgreement(ctx, principal, certificate, request.statement);
+      return create(ChangeAgreementResponseSchema, { version: agreementMessage(version, !version.ended) });
+    }),
+    listAgreements: unary(ctx, 'ListAgreements', async (call) => {
+      const { request } = await admitKind(ctx, call, ListAgreementsRequestSchema, 'ListAgreements', 'operator', 'member');
+      const latest = await latestAgreements(ctx.db, ctx.clock.now());
+      return create(ListAgreementsResponseSchema, {
+        agreements: latest.filter((a) => request.includeInactive || a.inForce).map((a) => agreementMessage(a.version, a.inForce)),
+      });
+    }),
+    getAgreement: unary(ctx, 'GetAgreement', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetAgreementRequestSchema, 'GetAgreement', 'operator', 'member');
+      try {
+        const history = await agreementHistory(ctx.db, request.agreementId);
+        const current = (await latestAgreements(ctx.db, ctx.clock.now())).find((a) => a.version.agreement.id === request.agreementId);
+        const last = history[history.length - 1];
+        return create(GetAgreementResponseSchema, {
+          versions: history.map((v) => agreementMessage(v, v === last && current?.inForce === true)),
+        });
+      } catch (error) {
+        await recordRefusal(ctx, principal, 'GetAgreement', error);
+        throw error;
+      }
+    }),
+    explain: unary(ctx, 'Explain', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ExplainRequestSchema, 'Explain', 'operator');
+      const explanation = await explainDelivery(ctx, principal, request);
+      return create(ExplainResponseSchema, { explanation: explanationMessage(explanation) });
+    }),
+    simulate: unary(ctx, 'Simulate', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, SimulateRequestSchema, 'Simulate', 'member', 'operator');
+      const { at, explanations } = await simulateDraft(ctx, principal, request);
+      return create(SimulateResponseSchema, { atMs: BigInt(at.getTime()), explanations: explanations.map(explanationMessage) });
+    }),
+  });
+
   health.addToServer(server);
-  new ReflectionService(reflectionPackage([file_corridor_v1_exchange, file_corridor_v1_directory, file_corridor_v1_audit])).addToServer(server);
+  new ReflectionService(
+    reflectionPackage([file_corridor_v1_exchange, file_corridor_v1_directory, file_corridor_v1_audit, file_corridor_v1_policy]),
+  ).addToServer(server);
   return server;
 }
 

@@ -8,7 +8,8 @@
 import { create } from '@bufbuild/protobuf';
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { asMemberId } from '../../core/ids.js';
+import { asMemberId, asOperatorId } from '../../core/ids.js';
+import { systemClock } from '../../core/clock.js';
 import type { MemberId } from '../../core/ids.js';
 import { importSigningKey } from '../../core/jws.js';
 import { AuditService, EventKind, ListEventsRequestSchema } from '../../gen/corridor/v1/audit_pb.js';
@@ -24,11 +25,12 @@ import { startAgencyClient } from '../agency.js';
 import type { RunningAgencyClient } from '../agency.js';
 import { readNodeConfig } from '../config.js';
 import { connectHub } from '../hub-client.js';
-import type { HubConnection } from '../hub-client.js';
+import type { HubConnection, TlsMaterial } from '../hub-client.js';
 import { startNode } from '../node.js';
 import type { RunningNode } from '../node.js';
 import { prepareBulletin } from '../publisher.js';
-import { DEMO_PUBLICATIONS } from '../demo/region.js';
+import { DEMO_AGREEMENTS, DEMO_PUBLICATIONS } from '../demo/region.js';
+import { agreementVersions, changeAgreementAtHub } from '../agreements.js';
 import { describeFailure, homeFrom, tlsFor, untilSignal } from './common.js';
 import { pkiInit } from './pki.js';
 
@@ -76,7 +78,9 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
     // The operator's view: withheld deliveries and refusals, from the audit log.
     const duty = region.operators[0];
     if (duty !== undefined) {
-      operator = connectHub(hubAddress, await tlsFor(home, { kind: 'operator', id: duty.id }));
+      const dutyTls = await tlsFor(home, { kind: 'operator', id: duty.id });
+      operator = connectHub(hubAddress, dutyTls);
+      await recordAgreements(operator, { id: duty.id, tls: dutyTls }, say);
       stopTail = await tailAudit(operator, say, log);
     }
 
@@ -88,6 +92,10 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
         await startAgencyClient({ home, agency: agency.id, hubAddress, databaseUrl: undefined }, log.child({ component: `agency-${agency.id}` }), {
           onDelivery: (d) => {
             say(`delivered  ${d.agency.padEnd(17)} ← ${d.bulletinId}  "${d.claims.content.title}"  (${d.reason})`);
+            for (const field of d.withheld) {
+              const marking = field.kind === 'migrant' ? 'protection-marked ' : '';
+              say(`withheld   ${d.agency.padEnd(17)} ✗ ${marking}${field.kind} data of ${d.bulletinId}: ${field.reason}`);
+            }
             delivered++;
             onDelivered?.();
           },
@@ -139,6 +147,21 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
     await hub.close();
     await cluster.release();
     say('stopped');
+  }
+}
+
+/** Records the demo's sharing agreements, signed by the duty officer, unless an earlier run did. */
+async function recordAgreements(operator: HubConnection, officer: { id: string; tls: TlsMaterial }, say: (line: string) => void): Promise<void> {
+  for (const agreement of DEMO_AGREEMENTS) {
+    const existing = await agreementVersions(operator, agreement.id);
+    if (existing.length > 0) {
+      say(`agreement  ${agreement.id}@${existing.length} already recorded`);
+      continue;
+    }
+    const version = await changeAgreementAtHub(operator, { id: asOperatorId(officer.id), tls: officer.tls }, { action: 'put', agreement, amend: false }, systemClock);
+    say(
+      `agreement  ${version.agreementId}@${version.version} recorded: ${agreement.parties.join(' ')}; personal data: ${agreement.personal_data.join(', ')} (audit position ${version.auditPosition})`,
+    );
   }
 }
 
