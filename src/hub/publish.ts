@@ -47,6 +47,8 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
   let id: string | undefined;
   try {
     const sdJwt = parseSdJwt(bytes, ctx.limits.maxBulletinBytes);
+    // Key binding is the hub's, per delivery; an originator's would bind nothing and be dropped.
+    if (sdJwt.kbJwt !== undefined) fail('JWS_MALFORMED', 'a published bulletin is an SD-JWT without Key Binding JWT: it must end with "~"');
     const jws = parseCompactJws(Buffer.from(sdJwt.issuerJwt, 'latin1'), ctx.limits.maxBulletinBytes);
     const envelope = readEnvelope(jws.payload);
     if (envelope.iss !== memberUri(member.id)) {

@@ -4,13 +4,19 @@
  * one REFUSE event carrying the reason code.
  */
 import { create } from '@bufbuild/protobuf';
-import { createHmac } from 'node:crypto';
+import { createHmac, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochSeconds } from '../../src/core/clock.js';
-import { asAgencyId, asMemberId, memberUri } from '../../src/core/ids.js';
+import { asAgencyId, asMemberId, asOperatorId, memberUri } from '../../src/core/ids.js';
+import { signAgreementStatement } from '../../src/core/agreement-statement.js';
+import { ChangeAgreementRequestSchema, PolicyService } from '../../src/gen/corridor/v1/policy_pb.js';
+import { BULLETIN_TYP, signCompact } from '../../src/core/jws.js';
+import { createDisclosure, issueSdJwt } from '../../src/core/sd-jwt.js';
+import type { JsonObject } from '../../src/core/sd-jwt.js';
 import { parseRegion } from '../../src/core/region.js';
 import { AuditService, ListEventsRequestSchema } from '../../src/gen/corridor/v1/audit_pb.js';
 import { AcknowledgeRequestSchema, ExchangeService, GetBulletinRequestSchema, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
@@ -21,7 +27,7 @@ import type { HubConnection } from '../../src/node/hub-client.js';
 import { initDevPki } from '../../src/node/pki/dev-pki.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { sqlOn } from '../helpers/database.js';
-import { TEST_REGION, startTestRegion } from '../helpers/hub.js';
+import { OPEN_AGREEMENT, TEST_REGION, startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
 const IDN = asMemberId('IDN');
@@ -217,6 +223,142 @@ describe('bad input to Publish', () => {
     const key = await memberKey(region.home, IDN);
     const bytes = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'RED', releasable_to: { members: [], agencies: ['MYS:navy'] }, code: 'H2', personal_data: false } }));
     await expectRefused(() => publish(bytes), { status: grpc.status.PERMISSION_DENIED, code: 'POLICY_REFUSED', message: /MYS:navy/, ...byIdn });
+  });
+});
+
+describe('bad selective disclosure in Publish', () => {
+  const withSuspect = (overrides: Record<string, unknown> = {}) =>
+    bulletinClaims(IDN, {
+      handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
+      content: {
+        title: 'Recruiter active in Lhokseumawe',
+        summary: 'A recruiter collects fees for boat places.',
+        suspects: [{ role: 'recruiter', name: 'A. Rahman', phones: ['+62 811 000 111'] }],
+      },
+      ...overrides,
+    });
+  const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('latin1');
+
+  it('an unreferenced Disclosure → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const stray = createDisclosure(randomBytes(16).toString('base64url'), 'name', 'Someone Else');
+    const bytes = Buffer.from(`${text(await signBulletin(key, withSuspect()))}${stray.encoded}~`, 'latin1');
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_MALFORMED', message: /not referenced by the Issuer-signed JWT/, ...byIdn });
+  });
+
+  it('a Disclosure presented twice → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const signed = text(await signBulletin(key, withSuspect()));
+    const first = signed.split('~')[1] ?? '';
+    await expectRefused(() => publish(Buffer.from(`${signed}${first}~`, 'latin1')), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_MALFORMED', message: /more than once/, ...byIdn });
+  });
+
+  it('personal data in clear → INVALID_ARGUMENT naming the field', async () => {
+    const key = await memberKey(region.home, IDN);
+    const jws = text(await signCompact(key, BULLETIN_TYP, { ...withSuspect(), _sd_alg: 'sha-256' }));
+    await expectRefused(() => publish(Buffer.from(`${jws}~`, 'latin1')), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'CONTENT_INVALID',
+      message: /\/content\/suspects\/0\/name: personal data must be selectively disclosable/,
+      ...byIdn,
+    });
+  });
+
+  it('a field that is not personal data made disclosable → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const issued = await issueSdJwt(key, BULLETIN_TYP, bulletinClaims(IDN) as JsonObject, ['/content/title']);
+    await expectRefused(() => publish(Buffer.from(issued.sdJwt, 'latin1')), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'CONTENT_INVALID',
+      message: /\/content\/title: only personal-data fields may be selectively disclosable/,
+      ...byIdn,
+    });
+  });
+
+  it('an _sd_alg other than sha-256 → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const jws = text(await signCompact(key, BULLETIN_TYP, { ...bulletinClaims(IDN), _sd_alg: 'sha-512' }));
+    await expectRefused(() => publish(Buffer.from(`${jws}~`, 'latin1')), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_ALG_NOT_ALLOWED', message: /_sd_alg "sha-512"/, ...byIdn });
+  });
+
+  it('a bulletin carrying a Key Binding JWT of its own → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const signed = text(await signBulletin(key, bulletinClaims(IDN)));
+    const kb = text(await signCompact(key, 'kb+jwt', { iat: epochSeconds(new Date()), aud: 'x', nonce: 'y', sd_hash: 'z' }));
+    await expectRefused(() => publish(Buffer.from(`${signed}${kb}`, 'latin1')), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_MALFORMED', message: /without Key Binding JWT/, ...byIdn });
+  });
+
+  it('a plain JWS without "~" → INVALID_ARGUMENT', async () => {
+    const key = await memberKey(region.home, IDN);
+    const jws = await signCompact(key, BULLETIN_TYP, bulletinClaims(IDN));
+    await expectRefused(() => publish(jws), { status: grpc.status.INVALID_ARGUMENT, code: 'JWS_MALFORMED', message: /not an SD-JWT/, ...byIdn });
+  });
+});
+
+describe('bad agreement changes', () => {
+  const auditor = { actor: 'operator:auditor' };
+  const agreement = (overrides: Record<string, unknown> = {}) => ({ ...OPEN_AGREEMENT, id: `bad-input-${randomBytes(4).toString('hex')}`, ...overrides });
+  const statement = async (payload: Record<string, unknown>, key?: KeyObject, kid = 'auditor') => {
+    const own = createPrivateKey((await region.tls({ kind: 'operator', id: asOperatorId('auditor') })).key);
+    return signAgreementStatement(key ?? own, kid, { iat: epochSeconds(new Date()), ...payload });
+  };
+  const change = async (bytes: Uint8Array, connection?: HubConnection) =>
+    (connection ?? (await region.connect({ kind: 'operator', id: asOperatorId('auditor') }))).policy.unary(
+      PolicyService.method.changeAgreement,
+      create(ChangeAgreementRequestSchema, { statement: bytes }),
+    );
+  const agreementRows = async () => Number((await sqlOn<{ n: string }>(region.databaseUrl, 'SELECT count(*) AS n FROM agreement_version'))[0]?.n);
+
+  it('a statement signed by a key other than the caller certificate\'s → INVALID_ARGUMENT, nothing recorded', async () => {
+    const before = await agreementRows();
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await expectRefused(async () => change(await statement({ action: 'put', version: 1, agreement: agreement() }, other)), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'JWS_BAD_SIGNATURE',
+      message: /not signed by the key of the certificate you connected with/,
+      ...auditor,
+    });
+    expect(await agreementRows()).toBe(before);
+  });
+
+  it('a statement naming another operator → PERMISSION_DENIED', async () => {
+    await expectRefused(async () => change(await statement({ action: 'put', version: 1, agreement: agreement() }, undefined, 'someone-else')), {
+      status: grpc.status.PERMISSION_DENIED,
+      code: 'JWS_ISSUER_MISMATCH',
+      message: /you are auditor/,
+      ...auditor,
+    });
+  });
+
+  it('a party the region does not know → INVALID_ARGUMENT naming it', async () => {
+    await expectRefused(async () => change(await statement({ action: 'put', version: 1, agreement: agreement({ parties: ['IDN', 'FRA'] }) })), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'REQUEST_INVALID',
+      message: /FRA is neither a member state nor an organisation/,
+      ...auditor,
+    });
+  });
+
+  it('a replayed or stale version → FAILED_PRECONDITION; ending an unknown agreement → NOT_FOUND', async () => {
+    const record = agreement();
+    const first = await statement({ action: 'put', version: 1, agreement: record });
+    await change(first);
+    await expectRefused(() => change(first), { status: grpc.status.FAILED_PRECONDITION, code: 'VERSION_CONFLICT', message: /is at version 1; your statement makes version 1, not 2/, ...auditor });
+    await expectRefused(async () => change(await statement({ action: 'end', version: 2, agreement_id: 'no-such-agreement', reason: 'x' })), {
+      status: grpc.status.NOT_FOUND,
+      code: 'NOT_FOUND',
+      message: /no agreement "no-such-agreement" to end/,
+      ...auditor,
+    });
+  });
+
+  it('a statement from a member → PERMISSION_DENIED', async () => {
+    await expectRefused(async () => change(await statement({ action: 'put', version: 1, agreement: agreement() }), idnNode), {
+      status: grpc.status.PERMISSION_DENIED,
+      code: 'WRONG_PRINCIPAL_KIND',
+      message: /ChangeAgreement is for operators/,
+      ...byIdn,
+    });
   });
 });
 
