@@ -6,6 +6,7 @@ import { startAgencyClient } from '../agency.js';
 import type { Submission } from '../outbox.js';
 import { readNodeConfig } from '../config.js';
 import { getSubmission, isNodeListening, publishDirect, startNode, submitToNode } from '../node.js';
+import { handlingInstruction } from '../../core/policy.js';
 import type { RejectedDelivery, VerifiedDelivery } from '../subscriber.js';
 import { homeFrom, hubAddressFrom, nonEmpty, readInput, untilSignal } from './common.js';
 
@@ -135,7 +136,10 @@ export function submissionLine(submission: Submission): string {
 
 export function deliveryLine(delivery: VerifiedDelivery): string {
   const { claims } = delivery;
-  return `#${delivery.cursor}  ${delivery.bulletinId}  ${claims.category}  TLP:${claims.handling.tlp}  "${claims.content.title}"  (${delivery.reason})`;
+  // The originator's handling binds the recipient (Protocol art. 10 (2)): always shown.
+  const handling = handlingInstruction(claims.handling.code, claims.handling.restrictions);
+  const withheld = delivery.withheld.length === 0 ? '' : `  [withheld: ${delivery.withheld.map((w) => w.kind).join(', ')}]`;
+  return `#${delivery.cursor}  ${delivery.bulletinId}  ${claims.category}  TLP:${claims.handling.tlp}  "${claims.content.title}"  {${handling}}${withheld}  (${delivery.reason})`;
 }
 
 function deliveryJson(delivery: VerifiedDelivery): string {
@@ -151,6 +155,9 @@ function deliveryJson(delivery: VerifiedDelivery): string {
     hubTimeMs: delivery.receipt.hub_time_ms,
     reason: delivery.reason,
     policyVersion: delivery.policyVersion,
+    handlingInstruction: handlingInstruction(delivery.claims.handling.code, delivery.claims.handling.restrictions),
+    withheld: delivery.withheld,
+    agreements: delivery.agreements,
   });
 }
 
