@@ -246,7 +246,15 @@ describe('region file', () => {
     expect(text).toContain('"organisation": "IOM"');
   });
 
-  it('says to run `corridor pki init` when there is none', async () => {
+  it('refuses an organisation with the id of a member state: it would be party to that state\'s agreements', () => {
+    const value = {
+      ...regionFileValue,
+      agencies: [...regionFileValue.agencies, { id: 'IDN:ngo', name: 'An NGO', organisation: 'IDN', roles: ['protection'] }],
+    };
+    expect(() => parseRegion(value)).toThrow(/organisation IDN of agency IDN:ngo has the id of a member state/);
+  });
+
+    it('says to run `corridor pki init` when there is none', async () => {
     const error = await rejection(readRegionFile(await temporaryHome()));
     expect(error.code).toBe('STATE_MISSING');
     expect(error.message).toContain('corridor pki init');

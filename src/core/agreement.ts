@@ -18,7 +18,23 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{
 const instant = z
   .string()
   .regex(ISO_TIME, 'an ISO 8601 date (2026-01-01) or UTC time (2026-01-01T00:00:00Z)')
-  .refine((value) => !Number.isNaN(Date.parse(value)), 'not a real date');
+  .refine(isRealInstant, 'not a real date');
+
+/**
+ * `Date.parse` rolls a day past the end of its month over into the next month (2026-02-30 is
+ * read as 2 March), which would silently move an agreement's validity; so the day is checked
+ * against the calendar as well.
+ */
+function isRealInstant(value: string): boolean {
+  if (Number.isNaN(Date.parse(value))) return false;
+  const year = Number(value.slice(0, 4));
+  const month = Number(value.slice(5, 7));
+  const day = Number(value.slice(8, 10));
+  // Day 0 of the next month is the last day of this one; setUTCFullYear keeps years below 100 literal.
+  const lastOfMonth = new Date(0);
+  lastOfMonth.setUTCFullYear(year, month, 0);
+  return day >= 1 && day <= lastOfMonth.getUTCDate();
+}
 
 function uniqueList<T extends z.ZodType>(item: T, what: string) {
   return z.array(item).refine((list) => new Set(list).size === list.length, `each ${what} once`);

@@ -23,7 +23,7 @@ import type { AgreementVersion } from './agreement.js';
 import type { Handling } from './bulletin.js';
 import type { MemberId } from './ids.js';
 import type { AgencyRecord } from './region.js';
-import { JUDICIAL_ROLES, NAMED_RECIPIENTS_ONLY, PERSONAL_DATA_KINDS, PROTECTED_KINDS, ROLE_CATEGORIES, ROLE_PURPOSES } from './vocabulary.js';
+import { AGENCY_ROLES, JUDICIAL_ROLES, NAMED_RECIPIENTS_ONLY, PERSONAL_DATA_KINDS, PROTECTED_KINDS, ROLE_CATEGORIES, ROLE_PURPOSES } from './vocabulary.js';
 import type { BulletinCategory, HandlingCode, PersonalDataKind } from './vocabulary.js';
 
 export const POLICY_VERSION = 'corridor-policy/2';
@@ -98,7 +98,8 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
   }
 
   // 2. Mandate.
-  const mandated = agency.roles.filter((role) => ROLE_CATEGORIES[role].has(category));
+  // In the vocabulary's order, so that reasons do not depend on the order roles were listed in.
+  const mandated = AGENCY_ROLES.filter((role) => agency.roles.includes(role) && ROLE_CATEGORIES[role].has(category));
   if (mandated.length === 0) {
     return deny('ROLE_DOES_NOT_COVER_CATEGORY', `no role of ${agency.id} (${agency.roles.join(', ')}) works with ${category} bulletins`);
   }
@@ -140,7 +141,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
   }
 
   // 5. Fields.
-  const labels = covering.map(label);
+  const labels = covering.map(label).sort();
   return deliver(
     bulletin,
     'RELEASED_UNDER_AGREEMENT',
@@ -149,7 +150,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
     (kind) => {
       const sharing = covering.filter(({ agreement }) => agreement.personalData.includes(kind));
       if (sharing.length === 0) return { released: false, reason: `no agreement in force between ${issuer} and ${party ?? ''} shares ${kind} data` };
-      if (!PROTECTED_KINDS.has(kind)) return { released: true, reason: `shared under ${sharing.map(label).join(', ')}` };
+      if (!PROTECTED_KINDS.has(kind)) return { released: true, reason: `shared under ${sharing.map(label).sort().join(', ')}` };
       const forProtection = sharing.filter(
         ({ agreement }) =>
           agreement.purposes.includes('protection') &&
@@ -157,7 +158,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
       );
       return forProtection.length === 0
         ? { released: false, reason: protectedReason(agency) }
-        : { released: true, reason: `shared for protection under ${forProtection.map(label).join(', ')}` };
+        : { released: true, reason: `shared for protection under ${forProtection.map(label).sort().join(', ')}` };
     },
   );
 }

@@ -102,6 +102,9 @@ export function parseRegion(value: unknown): Region {
       fail('CONFIG_INVALID', `region file: agency ${id} needs a member or an organisation`);
     } else if (owner !== a.organisation) {
       fail('CONFIG_INVALID', `region file: agency ${id} must be named ${a.organisation}:<unit>`);
+    } else if (memberIds.has(a.organisation)) {
+      // Agreements name states and organisations alike: an organisation with a member's id would be party to that state's agreements.
+      fail('CONFIG_INVALID', `region file: organisation ${a.organisation} of agency ${id} has the id of a member state; choose another`);
     }
     return {
       id,
