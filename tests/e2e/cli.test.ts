@@ -19,6 +19,18 @@ let nodeDatabaseUrl: string;
 let agencyDatabaseUrl: string;
 const background: CliProcess[] = [];
 
+/** Indonesia and Malaysia share route alerts with each other's police and coast guards; no personal data. */
+const AGREEMENT = {
+  id: 'idn-mys-routes',
+  title: 'Route information between Indonesia and Malaysia',
+  parties: ['IDN', 'MYS'],
+  categories: ['route_alert'],
+  roles: ['police', 'coast_guard'],
+  purposes: ['enforcement'],
+  legal_basis: 'Test memorandum',
+  valid_from: '2020-01-01',
+};
+
 const draft = (title: string, extra: Record<string, unknown> = {}) => ({
   category: 'route_alert',
   handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
@@ -45,6 +57,23 @@ beforeAll(async () => {
   await writeFile(path.join(home, 'draft-1.json'), JSON.stringify(draft('Boats leaving Aceh for Langkawi')));
   await writeFile(path.join(home, 'draft-2.json'), JSON.stringify(draft('A second alert, published directly')));
   await writeFile(path.join(home, 'draft-bad.json'), JSON.stringify(draft('')));
+  await writeFile(path.join(home, 'agreement.json'), JSON.stringify(AGREEMENT));
+  await writeFile(path.join(home, 'agreement-v2.json'), JSON.stringify({ ...AGREEMENT, personal_data: ['identity', 'conveyance'] }));
+  await writeFile(
+    path.join(home, 'draft-personal.json'),
+    JSON.stringify(
+      draft('A recruiter and a boat', {
+        handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
+        content: {
+          title: 'A recruiter and a boat',
+          summary: 'A recruiter in Lhokseumawe books places on a boat leaving for Langkawi.',
+          suspects: [{ role: 'recruiter', name: 'A. Rahman', phones: ['+62 811 000 111'] }],
+          conveyances: [{ type: 'vessel', name: 'Harapan' }],
+          migrants: [{ count: 30 }],
+        },
+      }),
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -54,7 +83,12 @@ afterAll(async () => {
 
 describe('corridor CLI', () => {
   it('has --help on every command', async () => {
-    for (const command of [[], ['pki'], ['pki', 'init'], ['hub'], ['hub', 'start'], ['node'], ['node', 'start'], ['node', 'publish'], ['node', 'status'], ['node', 'subscribe'], ['audit'], ['audit', 'log'], ['demo']]) {
+    const commands = [
+      [], ['pki'], ['pki', 'init'], ['hub'], ['hub', 'start'], ['node'], ['node', 'start'], ['node', 'publish'], ['node', 'status'], ['node', 'subscribe'],
+      ['audit'], ['audit', 'log'], ['agreement'], ['agreement', 'add'], ['agreement', 'amend'], ['agreement', 'end'], ['agreement', 'list'], ['agreement', 'show'],
+      ['policy'], ['policy', 'explain'], ['policy', 'simulate'], ['demo'],
+    ];
+    for (const command of commands) {
       const result = await runCli([...command, '--help'], env);
       expect(result.code, `corridor ${command.join(' ')} --help`).toBe(0);
       expect(result.stdout).toMatch(/Usage: corridor/);
@@ -78,6 +112,16 @@ describe('corridor CLI', () => {
     const hub = startCli(['hub', 'start'], env);
     background.push(hub);
     await hub.waitFor(/corridor hub listening/);
+
+    // Without an agreement Malaysia's agencies could receive nothing of Indonesia's but CLEAR bulletins.
+    const added = await runCli(['agreement', 'add', path.join(home, 'agreement.json')], env);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^recorded agreement idn-mys-routes@1 \(audit position \d+\)$/m);
+    const twice = await runCli(['agreement', 'add', path.join(home, 'agreement.json')], env);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/^corridor: agreement idn-mys-routes exists \(version 1\); amend it instead \(VERSION_CONFLICT\)\n$/);
+    const listed = await runCli(['agreement', 'list', '--member', 'MYS'], env);
+    expect(listed.stdout).toMatch(/^idn-mys-routes@1  in force  parties IDN,MYS  1 categories  roles police,coast_guard  purposes enforcement  personal data none/m);
 
     const node = startCli(['node', 'start', '--member', 'IDN'], { ...env, CORRIDOR_NODE_DATABASE_URL: nodeDatabaseUrl });
     background.push(node);
@@ -119,7 +163,34 @@ describe('corridor CLI', () => {
     const json = await runCli(['audit', 'log', '--bulletin', bulletinId ?? '', '--json'], env);
     const events = json.stdout.trim().split('\n').map((line) => JSON.parse(line) as { kind: string; agencyId?: string; reason: string });
     expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(['publish', 'deliver', 'deny', 'ack']));
-    expect(events.find((e) => e.kind === 'deny' && e.agencyId === 'IDN:police')?.reason).toMatch(/releases it neither/);
+    expect(events.find((e) => e.kind === 'deny' && e.agencyId === 'IDN:police')?.reason).toMatch(/releases this TLP:AMBER bulletin neither to IDN:police/);
+
+    // Explain a past delivery and a denial, field by field, and simulate a draft with personal data.
+    const explained = await runCli(['policy', 'explain', '--bulletin', bulletinId ?? '', '--agency', 'MYS:police'], env);
+    expect(explained.code, explained.stderr).toBe(0);
+    expect(explained.stdout).toMatch(/^DELIVER  \S+ → MYS:police  RELEASED_UNDER_AGREEMENT/m);
+    expect(explained.stdout).toMatch(/^  agreements: idn-mys-routes@1$/m);
+    expect(explained.stdout).toMatch(/^  handling: H2: no onward dissemination/m);
+    expect(explained.stdout).toMatch(/^  recorded: deliver RELEASED_UNDER_AGREEMENT \(corridor-policy\/2, audit position \d+\)$/m);
+    const denied = await runCli(['policy', 'explain', '--bulletin', bulletinId ?? '', '--agency', 'AUS:border-force', '--json'], env);
+    expect(JSON.parse(denied.stdout)).toMatchObject({ decision: 'deny', code: 'NOT_RELEASED', recorded: { decision: 'deny' } });
+
+    await runCli(['agreement', 'amend', path.join(home, 'agreement-v2.json')], env);
+    const simulated = await runCli(['policy', 'simulate', path.join(home, 'draft-personal.json'), '--member', 'IDN'], env);
+    expect(simulated.code, simulated.stderr).toBe(0);
+    expect(simulated.stdout).toMatch(/^deliver  MYS:police +RELEASED_UNDER_AGREEMENT  released: identity, conveyance  withheld: contact, migrant$/m);
+    expect(simulated.stdout).toMatch(/^deny     IDN:police +NOT_RELEASED: /m);
+    expect(simulated.stdout).toMatch(/^2 of 6 agencies would receive it \(4 personal-data fields, decided at /m);
+    // The earlier decision stands and is explained under the version in force then.
+    const before = await runCli(['policy', 'explain', '--bulletin', bulletinId ?? '', '--agency', 'MYS:police'], env);
+    expect(before.stdout).toMatch(/^  agreements: idn-mys-routes@1$/m);
+    const ended = await runCli(['agreement', 'end', 'idn-mys-routes', '--reason', 'Superseded by the regional arrangement'], env);
+    expect(ended.stdout).toMatch(/^recorded agreement idn-mys-routes@3 \(ended\)/m);
+    const history = await runCli(['agreement', 'show', 'idn-mys-routes'], env);
+    expect(history.stdout.match(/^idn-mys-routes@\d/gm)).toHaveLength(3);
+    expect(history.stdout).toMatch(/^idn-mys-routes@3 .*ENDED: Superseded by the regional arrangement/m);
+    expect((await runCli(['agreement', 'list'], env)).stdout.trim()).toBe('no agreements in force');
+    expect((await runCli(['agreement', 'list', '--all', '--json'], env)).stdout).toMatch(/"ended":true/);
 
     const wrongOperator = await runCli(['audit', 'log', '--operator', 'nobody'], env);
     expect(wrongOperator.code).toBe(1);

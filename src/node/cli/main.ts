@@ -11,6 +11,7 @@ import { describeFailure, homeFrom, untilSignal } from './common.js';
 import { registerDemoCommand } from './demo.js';
 import { registerNodeCommands } from './node.js';
 import { pkiInit } from './pki.js';
+import { registerPolicyCommands } from './policy-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -76,6 +77,7 @@ export function buildProgram(): Command {
       await auditLog({ ...options, ...homeOption(program) }, (line) => console.log(line));
     });
 
+  registerPolicyCommands(program);
   registerDemoCommand(program);
   return program;
 }
