@@ -145,7 +145,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
   return deliver(
     bulletin,
     'RELEASED_UNDER_AGREEMENT',
-    `agreement${labels.length > 1 ? 's' : ''} ${labels.join(', ')} between ${issuer} and ${party ?? ''} covers ${category} for ${mandated.filter((role) => covering.some((v) => v.agreement.roles.includes(role))).join(', ')}`,
+    `agreement${labels.length > 1 ? 's' : ''} ${labels.join(', ')} between ${issuer} and ${party ?? ''} cover${labels.length > 1 ? '' : 's'} ${category} for ${mandated.filter((role) => covering.some((v) => v.agreement.roles.includes(role))).join(', ')}`,
     labels,
     (kind) => {
       const sharing = covering.filter(({ agreement }) => agreement.personalData.includes(kind));

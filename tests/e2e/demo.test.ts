@@ -30,7 +30,7 @@ describe('corridor demo', () => {
     expect(first.stdout.match(/^published /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
     // One delivery line per release, each with its reason; one withheld line per denial.
     expect(first.stdout.match(/^agreement  \S+@1 recorded: /gm)).toHaveLength(DEMO_AGREEMENTS.length);
-    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← LKA:demo-lka-route-0001 .*bali-process-rso@1 between LKA and AUS covers route_alert for border_guard, immigration\)$/m);
+    expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← LKA:demo-lka-route-0001 .*bali-process-rso@1 between LKA and AUS cover route_alert for immigration, border_guard\)$/m);
     expect(first.stdout).toMatch(/^withheld   AUS:austrac +✗ LKA:demo-lka-route-0001: no role of AUS:austrac \(financial_intelligence\) works with route_alert bulletins$/m);
     // A delivery with fields withheld: the vessel and the suspects' names go to Australia, their phone numbers do not.
     expect(first.stdout).toMatch(/^delivered  AUS:border-force  ← IDN:demo-idn-carrier-0001 .*; withheld: contact\)$/m);
