@@ -192,6 +192,9 @@ describe('corridor CLI', () => {
     expect((await runCli(['agreement', 'list'], env)).stdout.trim()).toBe('no agreements in force');
     expect((await runCli(['agreement', 'list', '--all', '--json'], env)).stdout).toMatch(/"ended":true/);
 
+    const changes = await runCli(['audit', 'log', '--kind', 'agreement'], env);
+    expect(changes.stdout.match(/AGREEMENT\s+operator:auditor\s+agreement=idn-mys-routes@\d\s+AGREEMENT_(ADDED|AMENDED|ENDED)/g)).toHaveLength(3);
+
     const wrongOperator = await runCli(['audit', 'log', '--operator', 'nobody'], env);
     expect(wrongOperator.code).toBe(1);
     expect(wrongOperator.stderr.trim().split('\n')).toHaveLength(1);

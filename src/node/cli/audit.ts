@@ -32,6 +32,7 @@ const KIND_NAMES: Record<string, EventKind> = {
   registry: EventKind.REGISTRY_CHANGE,
   'key-added': EventKind.KEY_ADDED,
   'key-retired': EventKind.KEY_RETIRED,
+  agreement: EventKind.AGREEMENT_CHANGE,
 };
 
 export const AUDIT_KINDS = Object.keys(KIND_NAMES);
@@ -106,6 +107,7 @@ function eventLine(event: AuditEvent): string {
     leaf?.actor ?? '',
     leaf?.bulletinId ? `bulletin=${leaf.bulletinId}` : '',
     leaf?.agencyId ? `agency=${leaf.agencyId}` : '',
+    leaf?.kind === EventKind.AGREEMENT_CHANGE || leaf?.kind === EventKind.DELIVER ? (leaf.objectId ? `agreement=${leaf.objectId.replace(/ /g, ',')}` : '') : '',
     leaf?.code ?? '',
     leaf?.reason ? `— ${leaf.reason}` : '',
   ];
@@ -125,6 +127,8 @@ function eventJson(event: AuditEvent): string {
     code: leaf?.code,
     reason: leaf?.reason,
     policyVersion: leaf?.policyVersion || undefined,
+    objectId: leaf?.objectId || undefined,
+    objectDigest: leaf?.objectDigest?.length ? Buffer.from(leaf.objectDigest).toString('hex') : undefined,
     operation: leaf?.operation,
     leafHash: Buffer.from(event.leafHash).toString('hex'),
   });

@@ -60,7 +60,7 @@ export function buildProgram(): Command {
   const audit = program.command('audit').description('the exchange record (operators)');
   audit
     .command('log')
-    .description('list exchange events: publications, refusals, delivery decisions, acknowledgements, registry changes')
+    .description('list exchange events: publications, refusals, delivery decisions, acknowledgements, agreement and registry changes')
     .option('--hub <host:port>', 'hub address (CORRIDOR_HUB_ADDRESS)')
     .option('--operator <id>', 'operator identity to use (CORRIDOR_OPERATOR); default: the first operator of the region')
     .addOption(new Option('--kind <kind...>', 'only these kinds').choices(AUDIT_KINDS))
