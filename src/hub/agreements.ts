@@ -170,11 +170,46 @@ export async function agreementHistory(db: Kysely<HubDatabase>, id: string): Pro
   return rows.map(toVersion);
 }
 
-/** The latest version of each agreement, with whether it is in force at `now`. */
-export async function latestAgreements(db: Kysely<HubDatabase>, now: Date): Promise<{ version: StoredAgreementVersion; inForce: boolean }[]> {
-  const versions = await loadAgreementVersions(db);
-  const latest = new Map<string, StoredAgreementVersion>();
-  for (const version of versions) latest.set(version.agreement.id, version);
+/**
+ * Whether a principal may read an agreement: operators all of them, a member only those it is
+ * (or was, in any version) a party to. Agreements between other states are theirs to share.
+ */
+function readableBy(principal: PrincipalOf<'operator' | 'member'>, versions: readonly StoredAgreementVersion[]): boolean {
+  return principal.kind === 'operator' || versions.some((v) => v.agreement.parties.includes(principal.id));
+}
+
+/** The latest version of each agreement the principal may read, with whether it is in force now. */
+export async function listAgreementsFor(
+  ctx: HubContext,
+  principal: PrincipalOf<'operator' | 'member'>,
+  includeInactive: boolean,
+): Promise<{ version: StoredAgreementVersion; inForce: boolean }[]> {
+  const versions = await loadAgreementVersions(ctx.db);
+  const now = ctx.clock.now();
   const inForce = new Set(agreementsInForce(versions, now).map((v) => v.agreement.id));
-  return [...latest.values()].map((version) => ({ version, inForce: inForce.has(version.agreement.id) }));
+  const byId = new Map<string, StoredAgreementVersion[]>();
+  for (const version of versions) byId.set(version.agreement.id, [...(byId.get(version.agreement.id) ?? []), version]);
+  return [...byId.values()]
+    .filter((history) => readableBy(principal, history))
+    .map((history) => ({ version: history[history.length - 1] ?? fail('INTERNAL', 'an agreement without versions'), inForce: false }))
+    .map((entry) => ({ ...entry, inForce: inForce.has(entry.version.agreement.id) }))
+    .filter((entry) => includeInactive || entry.inForce);
+}
+
+/** Every version of one agreement, oldest first, and whether its latest is in force; NOT_FOUND when there is none the principal may read. */
+export async function agreementHistoryFor(
+  ctx: HubContext,
+  principal: PrincipalOf<'operator' | 'member'>,
+  id: string,
+): Promise<{ versions: StoredAgreementVersion[]; inForce: boolean }> {
+  try {
+    const versions = await agreementHistory(ctx.db, id);
+    // The same answer as for an unknown id: an agreement's existence is itself information.
+    if (!readableBy(principal, versions)) fail('NOT_FOUND', `there is no agreement "${printable(id, 64)}"`);
+    const inForce = agreementsInForce(versions, ctx.clock.now()).length > 0;
+    return { versions, inForce };
+  } catch (error) {
+    if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetAgreement', error);
+    throw error;
+  }
 }

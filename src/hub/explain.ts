@@ -18,6 +18,7 @@ import { decide, handlingInstruction } from '../core/policy.js';
 import type { Decision } from '../core/policy.js';
 import type { AgencyRecord } from '../core/region.js';
 import { processDisclosures } from '../core/sd-jwt.js';
+import { parseStrictJson } from '../core/strict-json.js';
 import { BULLETIN_CATEGORIES } from '../core/vocabulary.js';
 import type { BulletinCategory } from '../core/vocabulary.js';
 import { loadAgreementVersions } from './agreements.js';
@@ -101,13 +102,7 @@ export async function simulateDraft(
     if (!ctx.registry().members.has(issuer)) fail('NOT_FOUND', `there is no member ${issuer}`);
     const category = BULLETIN_CATEGORIES.find((c) => c === request.category);
     if (category === undefined) fail('REQUEST_INVALID', `"${printable(request.category)}" is not a bulletin category; use one of ${BULLETIN_CATEGORIES.join(', ')}`);
-    let handlingValue: unknown;
-    try {
-      handlingValue = JSON.parse(request.handlingJson);
-    } catch {
-      fail('REQUEST_INVALID', 'handling_json is not JSON');
-    }
-    const handling = parseHandling(handlingValue);
+    const handling = parseHandling(parseStrictJson(request.handlingJson, 'handling_json'));
     if (request.fields.length > 1000) fail('REQUEST_INVALID', `${request.fields.length} personal-data fields; at most 1000`);
     const fields = request.fields.map(({ path, kind }): PersonalDataField => {
       const expected = personalDataKindOf(path);

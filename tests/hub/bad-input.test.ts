@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochSeconds } from '../../src/core/clock.js';
 import { asAgencyId, asMemberId, asOperatorId, memberUri } from '../../src/core/ids.js';
 import { signAgreementStatement } from '../../src/core/agreement-statement.js';
-import { ChangeAgreementRequestSchema, PolicyService } from '../../src/gen/corridor/v1/policy_pb.js';
+import { ChangeAgreementRequestSchema, GetAgreementRequestSchema, ListAgreementsRequestSchema, PolicyService } from '../../src/gen/corridor/v1/policy_pb.js';
 import { BULLETIN_TYP, signCompact } from '../../src/core/jws.js';
 import { createDisclosure, issueSdJwt } from '../../src/core/sd-jwt.js';
 import type { JsonObject } from '../../src/core/sd-jwt.js';
@@ -349,6 +349,23 @@ describe('bad agreement changes', () => {
       code: 'NOT_FOUND',
       message: /no agreement "no-such-agreement" to end/,
       ...auditor,
+    });
+  });
+
+  it('a member reads only the agreements it is party to; another is NOT_FOUND, recorded', async () => {
+    const record = agreement({ parties: ['IDN', 'MYS'] });
+    await change(await statement({ action: 'put', version: 1, agreement: record }));
+    const aus = await region.connect({ kind: 'member', id: asMemberId('AUS') });
+    const listed = await aus.policy.unary(PolicyService.method.listAgreements, create(ListAgreementsRequestSchema, { includeInactive: true }));
+    expect(listed.agreements.map((a) => a.agreementId)).not.toContain(record.id);
+    expect(listed.agreements.map((a) => a.agreementId)).toContain(OPEN_AGREEMENT.id);
+    const mine = await idnNode.policy.unary(PolicyService.method.listAgreements, create(ListAgreementsRequestSchema, {}));
+    expect(mine.agreements.map((a) => a.agreementId)).toContain(record.id);
+    await expectRefused(() => aus.policy.unary(PolicyService.method.getAgreement, create(GetAgreementRequestSchema, { agreementId: record.id })), {
+      status: grpc.status.NOT_FOUND,
+      code: 'NOT_FOUND',
+      message: /there is no agreement/,
+      actor: 'member:AUS',
     });
   });
 

@@ -41,7 +41,7 @@ import {
   file_corridor_v1_policy,
 } from '../../gen/corridor/v1/policy_pb.js';
 import { decodeRequest, grpc, serverDefinition } from '../../infra/grpc.js';
-import { agreementHistory, changeAgreement, latestAgreements } from '../agreements.js';
+import { agreementHistoryFor, changeAgreement, listAgreementsFor } from '../agreements.js';
 import { explainDelivery, simulateDraft } from '../explain.js';
 import { agreementMessage, explanationMessage } from './policy-messages.js';
 import { acknowledge } from '../acknowledge.js';
@@ -207,25 +207,15 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
       return create(ChangeAgreementResponseSchema, { version: agreementMessage(version, !version.ended) });
     }),
     listAgreements: unary(ctx, 'ListAgreements', async (call) => {
-      const { request } = await admitKind(ctx, call, ListAgreementsRequestSchema, 'ListAgreements', 'operator', 'member');
-      const latest = await latestAgreements(ctx.db, ctx.clock.now());
-      return create(ListAgreementsResponseSchema, {
-        agreements: latest.filter((a) => request.includeInactive || a.inForce).map((a) => agreementMessage(a.version, a.inForce)),
-      });
+      const { principal, request } = await admitKind(ctx, call, ListAgreementsRequestSchema, 'ListAgreements', 'operator', 'member');
+      const listed = await listAgreementsFor(ctx, principal, request.includeInactive);
+      return create(ListAgreementsResponseSchema, { agreements: listed.map((a) => agreementMessage(a.version, a.inForce)) });
     }),
     getAgreement: unary(ctx, 'GetAgreement', async (call) => {
       const { principal, request } = await admitKind(ctx, call, GetAgreementRequestSchema, 'GetAgreement', 'operator', 'member');
-      try {
-        const history = await agreementHistory(ctx.db, request.agreementId);
-        const current = (await latestAgreements(ctx.db, ctx.clock.now())).find((a) => a.version.agreement.id === request.agreementId);
-        const last = history[history.length - 1];
-        return create(GetAgreementResponseSchema, {
-          versions: history.map((v) => agreementMessage(v, v === last && current?.inForce === true)),
-        });
-      } catch (error) {
-        await recordRefusal(ctx, principal, 'GetAgreement', error);
-        throw error;
-      }
+      const { versions, inForce } = await agreementHistoryFor(ctx, principal, request.agreementId);
+      const last = versions[versions.length - 1];
+      return create(GetAgreementResponseSchema, { versions: versions.map((v) => agreementMessage(v, v === last && inForce)) });
     }),
     explain: unary(ctx, 'Explain', async (call) => {
       const { principal, request } = await admitKind(ctx, call, ExplainRequestSchema, 'Explain', 'operator');
