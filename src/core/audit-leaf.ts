@@ -2,15 +2,26 @@
  * Audit leaves: each exchange event is serialized once as an `AuditLeaf` protobuf, and its
  * exact bytes are stored with their RFC 9162 §2.1.1 leaf hash, SHA-256(0x00 ‖ bytes), so the
  * log can become a Merkle tree without ever re-encoding a leaf.
+ *
+ * A leaf holds ids, digests, the actor, the hub time and a code; what a person reads about the
+ * event (reason, policy version, operation) is an `EventDetails` stored beside it and bound by a
+ * salted commitment in the leaf. The details can then be shown to those entitled, or purged,
+ * while the tree and every proof stay valid; the salt keeps a guessable reason from being
+ * confirmed from the leaf alone.
  */
-import { createHash } from 'node:crypto';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { AuditLeafSchema, EventKind } from '../gen/corridor/v1/audit_pb.js';
-import type { AuditLeaf } from '../gen/corridor/v1/audit_pb.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { AuditLeafSchema, EventDetailsSchema, EventKind } from '../gen/corridor/v1/audit_pb.js';
+import type { AuditLeaf, EventDetails } from '../gen/corridor/v1/audit_pb.js';
+import { fail } from './errors.js';
 
-export const AUDIT_LEAF_VERSION = 1;
+export const AUDIT_LEAF_VERSION = 2;
+/** Length of the random salt of a details commitment. */
+export const DETAILS_SALT_BYTES = 32;
+const DETAILS_DOMAIN = Buffer.from('corridor-event-details/v1\0', 'latin1');
 
-export type AuditLeafFields = Partial<Omit<AuditLeaf, '$typeName' | 'v' | 'kind' | 'hubTimeMs'>> & {
+/** An event as the ledger records it: the leaf's fields and, apart, its details. */
+export type AuditLeafFields = Partial<Omit<AuditLeaf, '$typeName' | 'v' | 'kind' | 'hubTimeMs' | 'detailsCommitment'>> & {
   readonly kind: EventKind;
   readonly hubTimeMs: bigint;
   readonly actor: string;
@@ -21,9 +32,46 @@ export interface EncodedLeaf {
   readonly hash: Uint8Array;
 }
 
-export function encodeAuditLeaf(fields: AuditLeafFields): EncodedLeaf {
-  const bytes = toBinary(AuditLeafSchema, create(AuditLeafSchema, { ...fields, v: AUDIT_LEAF_VERSION }));
-  return { bytes, hash: leafHash(bytes) };
+export interface EncodedEvent {
+  readonly leaf: EncodedLeaf;
+  /** The exact `EventDetails` bytes the leaf commits to. */
+  readonly details: Uint8Array;
+  readonly salt: Uint8Array;
+}
+
+/**
+ * Encodes an event as a version 2 leaf and its details. `salt` must be
+ * {@link DETAILS_SALT_BYTES} fresh random bytes (the caller draws them: this module is pure).
+ */
+export function encodeAuditLeaf(fields: AuditLeafFields, salt: Uint8Array): EncodedEvent {
+  if (salt.byteLength !== DETAILS_SALT_BYTES) fail('INTERNAL', `a details salt is ${DETAILS_SALT_BYTES} bytes`);
+  const { reason, policyVersion, operation, ...leafFields } = fields;
+  const details = toBinary(EventDetailsSchema, create(EventDetailsSchema, { reason: reason ?? '', policyVersion: policyVersion ?? '', operation: operation ?? '' }));
+  const bytes = toBinary(
+    AuditLeafSchema,
+    create(AuditLeafSchema, { ...leafFields, v: AUDIT_LEAF_VERSION, detailsCommitment: detailsCommitment(salt, details) }),
+  );
+  return { leaf: { bytes, hash: leafHash(bytes) }, details, salt };
+}
+
+/** SHA-256(domain ‖ salt ‖ details): what a version 2 leaf holds of its details. */
+export function detailsCommitment(salt: Uint8Array, details: Uint8Array): Uint8Array {
+  return createHash('sha256').update(DETAILS_DOMAIN).update(salt).update(details).digest();
+}
+
+/**
+ * The details of a stored event, checked against its leaf: for a version 2 leaf the stored
+ * details must match the commitment (undefined when purged); a version 1 leaf carries them.
+ */
+export function openEventDetails(leaf: AuditLeaf, stored: { details: Uint8Array; salt: Uint8Array } | undefined): EventDetails | undefined {
+  if (leaf.v < 2) return create(EventDetailsSchema, { reason: leaf.reason, policyVersion: leaf.policyVersion, operation: leaf.operation });
+  if (stored === undefined) return undefined;
+  const expected = leaf.detailsCommitment;
+  const actual = detailsCommitment(stored.salt, stored.details);
+  if (expected.byteLength !== actual.byteLength || !timingSafeEqual(expected, actual)) {
+    fail('INTERNAL', 'stored event details do not match their leaf commitment');
+  }
+  return fromBinary(EventDetailsSchema, stored.details);
 }
 
 /** RFC 9162 §2.1.1: MTH({d(0)}) = SHA-256(0x00 ‖ d(0)). */

@@ -4,7 +4,8 @@
  * and in commit order, and every action commits in the same transaction as its audit record.
  */
 import type { Kysely, Transaction } from 'kysely';
-import { encodeAuditLeaf } from '../core/audit-leaf.js';
+import { randomBytes } from 'node:crypto';
+import { DETAILS_SALT_BYTES, encodeAuditLeaf } from '../core/audit-leaf.js';
 import type { AuditLeafFields } from '../core/audit-leaf.js';
 import type { Clock } from '../core/clock.js';
 import type { HubDatabase } from './db/schema.js';
@@ -45,7 +46,7 @@ export async function inLedgerTransaction<T>(
       async append(events) {
         if (events.length === 0) return [];
         const rows = events.map((fields) => {
-          const leaf = encodeAuditLeaf({ ...fields, hubTimeMs: BigInt(hubTime.getTime()) });
+          const { leaf, details, salt } = encodeAuditLeaf({ ...fields, hubTimeMs: BigInt(hubTime.getTime()) }, randomBytes(DETAILS_SALT_BYTES));
           const position = nextPosition++;
           return {
             row: {
@@ -59,10 +60,12 @@ export async function inLedgerTransaction<T>(
               leaf: leaf.bytes,
               leaf_hash: leaf.hash,
             },
+            detail: { position, salt, details },
             appended: { position, leafHash: leaf.hash },
           };
         });
         await trx.insertInto('audit_event').values(rows.map((r) => r.row)).execute();
+        await trx.insertInto('audit_event_detail').values(rows.map((r) => r.detail)).execute();
         return rows.map((r) => r.appended);
       },
       nextSequence() {

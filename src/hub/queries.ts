@@ -4,6 +4,7 @@
  * audit record only by operators, who see ids, digests and reasons but never bulletin content.
  */
 import { create, fromBinary } from '@bufbuild/protobuf';
+import { openEventDetails } from '../core/audit-leaf.js';
 import { CorridorError, fail } from '../core/errors.js';
 import { asMemberId, parseBulletinId } from '../core/ids.js';
 import { requireEpochMs, requireInt8 } from '../core/numbers.js';
@@ -95,14 +96,19 @@ export async function listEvents(
   const page = rows.slice(0, pageSize);
   ctx.log.debug({ operator: operator.id, returned: page.length }, 'audit events listed');
   return {
-    events: page.map((row) =>
-      create(AuditEventSchema, {
+    events: page.map((row) => {
+      const leaf = fromBinary(AuditLeafSchema, row.leaf);
+      const stored = row.details === null || row.salt === null ? undefined : { details: row.details, salt: row.salt };
+      const details = openEventDetails(leaf, stored);
+      return create(AuditEventSchema, {
         position: row.position,
-        leaf: fromBinary(AuditLeafSchema, row.leaf),
+        leaf,
         leafBytes: row.leaf,
         leafHash: row.leaf_hash,
-      }),
-    ),
+        ...(details === undefined ? {} : { details }),
+        ...(stored === undefined ? {} : { detailsBytes: stored.details, detailsSalt: stored.salt }),
+      });
+    }),
     nextAfterPosition: rows.length > pageSize ? (page[page.length - 1]?.position ?? 0n) : 0n,
   };
 }

@@ -323,8 +323,14 @@ export interface AuditFilter {
 export async function listAuditRows(
   db: Kysely<HubDatabase>,
   filter: AuditFilter,
-): Promise<{ position: bigint; leaf: Uint8Array; leaf_hash: Uint8Array }[]> {
-  let query = db.selectFrom('audit_event').select(['position', 'leaf', 'leaf_hash']).where('position', '>', filter.afterPosition).orderBy('position').limit(filter.limit);
+): Promise<{ position: bigint; leaf: Uint8Array; leaf_hash: Uint8Array; details: Uint8Array | null; salt: Uint8Array | null }[]> {
+  let query = db
+    .selectFrom('audit_event')
+    .leftJoin('audit_event_detail', 'audit_event_detail.position', 'audit_event.position')
+    .select(['audit_event.position as position', 'audit_event.leaf as leaf', 'audit_event.leaf_hash as leaf_hash', 'audit_event_detail.details as details', 'audit_event_detail.salt as salt'])
+    .where('audit_event.position', '>', filter.afterPosition)
+    .orderBy('audit_event.position')
+    .limit(filter.limit);
   if (filter.kinds.length > 0) query = query.where('kind', 'in', [...filter.kinds]);
   if (filter.actor !== '') query = query.where('actor', '=', filter.actor);
   if (filter.bulletinId !== '') query = query.where('bulletin_id', '=', filter.bulletinId);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
 import { AuditLeafSchema } from '../../src/gen/corridor/v1/audit_pb.js';
-import { AUDIT_LEAF_VERSION, EventKind, encodeAuditLeaf, leafHash, nodeHash, sha256 } from '../../src/core/audit-leaf.js';
+import { AUDIT_LEAF_VERSION, EventKind, detailsCommitment, encodeAuditLeaf, leafHash, nodeHash, openEventDetails, sha256 } from '../../src/core/audit-leaf.js';
 import type { AuditLeafFields } from '../../src/core/audit-leaf.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
@@ -67,7 +67,8 @@ describe('RFC 6962 / 9162 hasher vectors', () => {
   });
 });
 
-describe('encodeAuditLeaf', () => {
+describe('encodeAuditLeaf (version 2: details apart, bound by a salted commitment)', () => {
+  const SALT = new Uint8Array(32).fill(7);
   const fields: AuditLeafFields = {
     kind: EventKind.DELIVER,
     hubTimeMs: 1_750_000_000_123n,
@@ -75,25 +76,26 @@ describe('encodeAuditLeaf', () => {
     bulletinId: 'IDN:q7Zc2m4RkV0b8Xy1nT6wEg',
     agencyId: 'MYS:immigration',
     objectDigest: new Uint8Array(32).fill(0xab),
-    code: 'RELEASED_TO_MEMBER',
-    reason: 'TLP:AMBER released to its member MYS; role immigration covers route_alert',
-    policyVersion: 'corridor-policy/1',
+    code: 'RELEASED_UNDER_AGREEMENT',
+    reason: 'agreement idn-mys@1 between IDN and MYS covers route_alert for immigration',
+    policyVersion: 'corridor-policy/2',
     operation: 'Publish',
   };
 
-  it('is deterministic: equal fields give equal bytes and hashes', () => {
-    const a = encodeAuditLeaf(fields);
-    const b = encodeAuditLeaf({ ...fields, objectDigest: Uint8Array.from(fields.objectDigest ?? []) });
-    expect(hex(a.bytes)).toBe(hex(b.bytes));
-    expect(hex(a.hash)).toBe(hex(b.hash));
+  it('is deterministic for one salt: equal fields give equal bytes and hashes', () => {
+    const a = encodeAuditLeaf(fields, SALT);
+    const b = encodeAuditLeaf({ ...fields, objectDigest: Uint8Array.from(fields.objectDigest ?? []) }, Uint8Array.from(SALT));
+    expect(hex(a.leaf.bytes)).toBe(hex(b.leaf.bytes));
+    expect(hex(a.leaf.hash)).toBe(hex(b.leaf.hash));
+    expect(hex(a.details)).toBe(hex(b.details));
   });
 
   it('does not depend on the order the fields are given in', () => {
     const reordered: AuditLeafFields = {
       operation: 'Publish',
-      policyVersion: 'corridor-policy/1',
+      policyVersion: 'corridor-policy/2',
       reason: fields.reason ?? '',
-      code: 'RELEASED_TO_MEMBER',
+      code: 'RELEASED_UNDER_AGREEMENT',
       objectDigest: new Uint8Array(32).fill(0xab),
       agencyId: 'MYS:immigration',
       bulletinId: 'IDN:q7Zc2m4RkV0b8Xy1nT6wEg',
@@ -101,28 +103,53 @@ describe('encodeAuditLeaf', () => {
       hubTimeMs: 1_750_000_000_123n,
       kind: EventKind.DELIVER,
     };
-    expect(hex(encodeAuditLeaf(reordered).bytes)).toBe(hex(encodeAuditLeaf(fields).bytes));
+    expect(hex(encodeAuditLeaf(reordered, SALT).leaf.bytes)).toBe(hex(encodeAuditLeaf(fields, SALT).leaf.bytes));
+  });
+
+  it('keeps the reason, policy version and operation out of the leaf', () => {
+    const { leaf } = encodeAuditLeaf(fields, SALT);
+    const text = Buffer.from(leaf.bytes).toString('latin1');
+    expect(text).not.toContain('covers route_alert');
+    expect(text).not.toContain('corridor-policy/2');
+    expect(text).not.toContain('Publish');
+    const decoded = fromBinary(AuditLeafSchema, leaf.bytes);
+    expect(decoded.v).toBe(AUDIT_LEAF_VERSION);
+    expect(AUDIT_LEAF_VERSION).toBe(2);
+    expect(decoded.reason).toBe('');
+    expect(decoded.detailsCommitment.byteLength).toBe(32);
   });
 
   it('its hash is the RFC 9162 leaf hash of its exact bytes', () => {
-    const leaf = encodeAuditLeaf(fields);
+    const { leaf } = encodeAuditLeaf(fields, SALT);
     expect(hex(leaf.hash)).toBe(hex(leafHash(leaf.bytes)));
     expect(hex(leaf.hash)).not.toBe(hex(sha256(leaf.bytes)));
   });
 
-  it('stamps the leaf version and round-trips through the schema', () => {
-    const decoded = fromBinary(AuditLeafSchema, encodeAuditLeaf(fields).bytes);
-    expect(AUDIT_LEAF_VERSION).toBe(1);
-    expect(decoded.v).toBe(AUDIT_LEAF_VERSION);
-    expect(decoded.kind).toBe(EventKind.DELIVER);
-    expect(decoded.hubTimeMs).toBe(1_750_000_000_123n);
-    expect(decoded.agencyId).toBe('MYS:immigration');
-    expect(hex(decoded.objectDigest)).toBe('ab'.repeat(32));
+  it('opens its details, and refuses details or a salt that do not match the commitment', () => {
+    const { leaf, details, salt } = encodeAuditLeaf(fields, SALT);
+    const decoded = fromBinary(AuditLeafSchema, leaf.bytes);
+    expect(openEventDetails(decoded, { details, salt })).toMatchObject({ reason: fields.reason, policyVersion: 'corridor-policy/2', operation: 'Publish' });
+    expect(hex(detailsCommitment(salt, details))).toBe(hex(decoded.detailsCommitment));
+    const other = encodeAuditLeaf({ ...fields, reason: 'a rewritten reason' }, SALT).details;
+    expect(() => openEventDetails(decoded, { details: other, salt })).toThrow(/do not match their leaf commitment/);
+    expect(() => openEventDetails(decoded, { details, salt: new Uint8Array(32).fill(8) })).toThrow(/do not match/);
+    // Purged: the leaf and its hash stay, the details are gone.
+    expect(openEventDetails(decoded, undefined)).toBeUndefined();
   });
 
-  it('the caller cannot override the version', () => {
+  it('reads the details of a version 1 leaf from the leaf itself', () => {
+    const v1 = create(AuditLeafSchema, { v: 1, kind: EventKind.DENY, actor: 'hub', reason: 'old reason', policyVersion: 'corridor-policy/1', operation: 'Publish' });
+    expect(openEventDetails(v1, undefined)).toMatchObject({ reason: 'old reason', policyVersion: 'corridor-policy/1', operation: 'Publish' });
+  });
+
+  it('another salt gives another leaf for the same event (a guessed reason cannot be confirmed from the leaf)', () => {
+    expect(hex(encodeAuditLeaf(fields, new Uint8Array(32).fill(9)).leaf.hash)).not.toBe(hex(encodeAuditLeaf(fields, SALT).leaf.hash));
+  });
+
+  it('the caller cannot override the version, and a salt must be 32 bytes', () => {
     const sneaky = { ...fields, v: 99 } as AuditLeafFields;
-    expect(fromBinary(AuditLeafSchema, encodeAuditLeaf(sneaky).bytes).v).toBe(AUDIT_LEAF_VERSION);
+    expect(fromBinary(AuditLeafSchema, encodeAuditLeaf(sneaky, SALT).leaf.bytes).v).toBe(AUDIT_LEAF_VERSION);
+    expect(() => encodeAuditLeaf(fields, new Uint8Array(16))).toThrow(/32 bytes/);
   });
 
   it.each<[string, Partial<AuditLeafFields>]>([
@@ -132,15 +159,17 @@ describe('encodeAuditLeaf', () => {
     ['agency', { agencyId: 'MYS:coast-guard' }],
     ['one digest byte', { objectDigest: Uint8Array.from([...new Uint8Array(31).fill(0xab), 0xac]) }],
     ['code', { code: 'NOT_RELEASED' }],
+    ['reason (through the commitment)', { reason: 'another reason' }],
+    ['policy version (through the commitment)', { policyVersion: 'corridor-policy/3' }],
   ])('a different %s gives different bytes and a different hash', (_name, change) => {
-    const base = encodeAuditLeaf(fields);
-    const changed = encodeAuditLeaf({ ...fields, ...change });
+    const base = encodeAuditLeaf(fields, SALT).leaf;
+    const changed = encodeAuditLeaf({ ...fields, ...change }, SALT).leaf;
     expect(hex(changed.bytes)).not.toBe(hex(base.bytes));
     expect(hex(changed.hash)).not.toBe(hex(base.hash));
   });
 
   it('one byte of the encoded leaf changed gives a different hash', () => {
-    const leaf = encodeAuditLeaf(fields);
+    const { leaf } = encodeAuditLeaf(fields, SALT);
     for (const index of [0, Math.floor(leaf.bytes.byteLength / 2), leaf.bytes.byteLength - 1]) {
       const corrupted = Uint8Array.from(leaf.bytes);
       corrupted[index] = (corrupted[index] ?? 0) ^ 0x01;

@@ -9,6 +9,7 @@ import { importVerificationKey } from '../../src/core/jws.js';
 import { asAgencyId, asMemberId, asOperatorId } from '../../src/core/ids.js';
 import { verifyReceipt } from '../../src/core/receipt.js';
 import { verifyBulletin } from '../../src/core/verify-bulletin.js';
+import { detailsCommitment } from '../../src/core/audit-leaf.js';
 import { publicJwkSchema } from '../../src/core/region.js';
 import { EventKind, ListEventsRequestSchema } from '../../src/gen/corridor/v1/audit_pb.js';
 import { AuditService } from '../../src/gen/corridor/v1/audit_pb.js';
@@ -167,6 +168,7 @@ describe('delivery', () => {
       create(ListEventsRequestSchema, { bulletinId: response.receipt?.bulletinId ?? '', kinds: [EventKind.DELIVER, EventKind.DENY] }),
     );
     const byAgency = new Map(events.events.map((e) => [e.leaf?.agencyId, e.leaf]));
+    const detailsByAgency = new Map(events.events.map((e) => [e.leaf?.agencyId, e.details]));
     expect(byAgency.size).toBe(6);
     expect(byAgency.get('MYS:police')?.kind).toBe(EventKind.DELIVER);
     expect(byAgency.get('MYS:coast-guard')?.kind).toBe(EventKind.DELIVER);
@@ -174,9 +176,16 @@ describe('delivery', () => {
     expect(byAgency.get('IDN:police')?.kind).toBe(EventKind.DENY);
     expect(byAgency.get('IDN:police')?.code).toBe('NOT_RELEASED');
     expect(byAgency.get('AUS:border-force')?.kind).toBe(EventKind.DENY);
-    for (const leaf of byAgency.values()) {
-      expect(leaf?.policyVersion).toBe('corridor-policy/2');
-      expect(leaf?.reason.length).toBeGreaterThan(10);
+    for (const [agency, leaf] of byAgency) {
+      // The leaf itself carries no reason, only a commitment to the details stored beside it.
+      expect(leaf?.v).toBe(2);
+      expect(leaf?.reason).toBe('');
+      expect(leaf?.detailsCommitment.byteLength).toBe(32);
+      expect(detailsByAgency.get(agency)?.policyVersion).toBe('corridor-policy/2');
+      expect(detailsByAgency.get(agency)?.reason.length).toBeGreaterThan(10);
+    }
+    for (const event of events.events) {
+      expect(Buffer.from(detailsCommitment(event.detailsSalt, event.detailsBytes)).equals(Buffer.from(event.leaf?.detailsCommitment ?? []))).toBe(true);
     }
     // Every stored leaf hash is SHA-256(0x00 ‖ exact leaf bytes).
     for (const event of events.events) {

@@ -115,6 +115,20 @@ describe('the audit table', () => {
     await expect(sqlOn(region.databaseUrl, 'DELETE FROM delivery_decision; DELETE FROM bulletin')).rejects.toThrow(/append-only/);
     expect(await count()).toBe(before);
   });
+
+  it('lets event details only be purged, never rewritten or deleted, and a purge leaves the leaf as it was', async () => {
+    const [first] = await sqlOn<{ position: string }>(region.databaseUrl, 'SELECT min(position) AS position FROM audit_event_detail WHERE details IS NOT NULL');
+    const position = first?.position ?? '0';
+    await expect(sqlOn(region.databaseUrl, "UPDATE audit_event_detail SET details = '\\x00' WHERE position = $1", [position])).rejects.toThrow(/can only be purged/);
+    await expect(sqlOn(region.databaseUrl, 'DELETE FROM audit_event_detail WHERE position = $1', [position])).rejects.toThrow(/can only be purged/);
+    await expect(sqlOn(region.databaseUrl, 'TRUNCATE audit_event_detail')).rejects.toThrow(/append-only/);
+    const [leafBefore] = await sqlOn<{ leaf_hash: Buffer }>(region.databaseUrl, 'SELECT leaf_hash FROM audit_event WHERE position = $1', [position]);
+    await sqlOn(region.databaseUrl, 'UPDATE audit_event_detail SET details = NULL, salt = NULL, purged_at = now() WHERE position = $1', [position]);
+    const [leafAfter] = await sqlOn<{ leaf_hash: Buffer }>(region.databaseUrl, 'SELECT leaf_hash FROM audit_event WHERE position = $1', [position]);
+    expect(leafAfter?.leaf_hash.equals(leafBefore?.leaf_hash ?? Buffer.alloc(0))).toBe(true);
+    // Once purged, for good.
+    await expect(sqlOn(region.databaseUrl, "UPDATE audit_event_detail SET details = '\\x00', salt = $2, purged_at = NULL WHERE position = $1", [position, Buffer.alloc(32)])).rejects.toThrow(/can only be purged/);
+  });
 });
 
 describe('hub configuration', () => {

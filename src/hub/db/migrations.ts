@@ -171,6 +171,34 @@ const migrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '0003_event_details': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        -- What a person reads about an event (reason, policy version, operation), kept beside its
+        -- leaf and bound to it by a salted commitment in the leaf. Never rewritten; it can only be
+        -- purged (salt and details set to NULL), which leaves the tree and every proof intact.
+        CREATE TABLE audit_event_detail (
+          position bigint PRIMARY KEY REFERENCES audit_event (position),
+          salt bytea CHECK (octet_length(salt) = 32),
+          details bytea,
+          purged_at timestamptz,
+          CHECK ((salt IS NULL) = (details IS NULL) AND (details IS NULL) = (purged_at IS NOT NULL))
+        );
+        CREATE FUNCTION refuse_detail_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'UPDATE' AND OLD.details IS NOT NULL AND NEW.details IS NULL AND NEW.position = OLD.position THEN
+            RETURN NEW;
+          END IF;
+          RAISE EXCEPTION 'audit_event_detail can only be purged: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+        END;
+        $$;
+        CREATE TRIGGER audit_event_detail_purge_only BEFORE UPDATE OR DELETE ON audit_event_detail
+          FOR EACH ROW EXECUTE FUNCTION refuse_detail_rewrite();
+        CREATE TRIGGER audit_event_detail_no_truncate BEFORE TRUNCATE ON audit_event_detail
+          FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_rewrite();
+      `.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -78,6 +78,12 @@ export interface HubDatabase {
     recorded_at: Timestamp;
     audit_position: Int8;
   };
+  audit_event_detail: {
+    position: Int8;
+    salt: Uint8Array | null;
+    details: Uint8Array | null;
+    purged_at: Timestamp | null;
+  };
   bulletin_disclosure: {
     sequence: Int8;
     position: number;

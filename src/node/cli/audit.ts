@@ -109,7 +109,7 @@ function eventLine(event: AuditEvent): string {
     leaf?.agencyId ? `agency=${leaf.agencyId}` : '',
     leaf?.kind === EventKind.AGREEMENT_CHANGE || leaf?.kind === EventKind.DELIVER ? (leaf.objectId ? `agreement=${leaf.objectId.replace(/ /g, ',')}` : '') : '',
     leaf?.code ?? '',
-    leaf?.reason ? `— ${leaf.reason}` : '',
+    event.details?.reason ? `— ${event.details.reason}` : '',
   ];
   // Leaves hold reasons that quote what principals sent: keep terminal control codes out.
   return printable(parts.filter((p) => p !== '').join('  '), 2000);
@@ -125,11 +125,12 @@ function eventJson(event: AuditEvent): string {
     bulletinId: leaf?.bulletinId || undefined,
     agencyId: leaf?.agencyId || undefined,
     code: leaf?.code,
-    reason: leaf?.reason,
-    policyVersion: leaf?.policyVersion || undefined,
+    reason: event.details?.reason,
+    policyVersion: event.details?.policyVersion || undefined,
     objectId: leaf?.objectId || undefined,
     objectDigest: leaf?.objectDigest?.length ? Buffer.from(leaf.objectDigest).toString('hex') : undefined,
-    operation: leaf?.operation,
+    operation: event.details?.operation,
+    detailsPurged: event.details === undefined || undefined,
     leafHash: Buffer.from(event.leafHash).toString('hex'),
   });
 }

@@ -221,9 +221,9 @@ async function tailAudit(operator: HubConnection, say: (line: string) => void, l
       try {
         const page = await list(after);
         for (const event of page.events) {
-          const leaf = event.leaf;
-          if (leaf?.kind === EventKind.DENY) say(`withheld   ${leaf.agencyId.padEnd(17)} ✗ ${leaf.bulletinId}: ${leaf.reason}`);
-          if (leaf?.kind === EventKind.REFUSE) say(`refused    ${leaf.actor} ${leaf.operation}: ${leaf.reason} (${leaf.code})`);
+          const { leaf, details } = event;
+          if (leaf?.kind === EventKind.DENY) say(`withheld   ${leaf.agencyId.padEnd(17)} ✗ ${leaf.bulletinId}: ${details?.reason ?? ''}`);
+          if (leaf?.kind === EventKind.REFUSE) say(`refused    ${leaf.actor} ${details?.operation ?? ''}: ${details?.reason ?? ''} (${leaf.code})`);
           after = event.position;
         }
       } catch (error) {

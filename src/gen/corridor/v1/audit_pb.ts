@@ -10,18 +10,21 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/audit.proto.
  */
 export const file_corridor_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEi+wEKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCSLOAQoRTGlzdEV2ZW50c1JlcXVlc3QSJQoFa2luZHMYASADKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSDQoFYWN0b3IYAiABKAkSEwoLYnVsbGV0aW5faWQYAyABKAkSEQoJYWdlbmN5X2lkGAQgASgJEgwKBGNvZGUYBSABKAkSEAoIc2luY2VfbXMYBiABKAMSEAoIdW50aWxfbXMYByABKAMSFgoOYWZ0ZXJfcG9zaXRpb24YCCABKAQSEQoJcGFnZV9zaXplGAkgASgNIloKEkxpc3RFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy5jb3JyaWRvci52MS5BdWRpdEV2ZW50EhsKE25leHRfYWZ0ZXJfcG9zaXRpb24YAiABKAQiawoKQXVkaXRFdmVudBIQCghwb3NpdGlvbhgBIAEoBBIkCgRsZWFmGAIgASgLMhYuY29ycmlkb3IudjEuQXVkaXRMZWFmEhIKCmxlYWZfYnl0ZXMYAyABKAwSEQoJbGVhZl9oYXNoGAQgASgMKo4CCglFdmVudEtpbmQSGgoWRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhYKEkVWRU5UX0tJTkRfUFVCTElTSBABEhUKEUVWRU5UX0tJTkRfUkVGVVNFEAISFgoSRVZFTlRfS0lORF9ERUxJVkVSEAMSEwoPRVZFTlRfS0lORF9ERU5ZEAQSEgoORVZFTlRfS0lORF9BQ0sQBRIeChpFVkVOVF9LSU5EX1JFR0lTVFJZX0NIQU5HRRAGEhgKFEVWRU5UX0tJTkRfS0VZX0FEREVEEAcSGgoWRVZFTlRfS0lORF9LRVlfUkVUSVJFRBAIEh8KG0VWRU5UX0tJTkRfQUdSRUVNRU5UX0NIQU5HRRAJMl0KDEF1ZGl0U2VydmljZRJNCgpMaXN0RXZlbnRzEh4uY29ycmlkb3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaHy5jb3JyaWRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEilwIKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCRIaChJkZXRhaWxzX2NvbW1pdG1lbnQYDSABKAwiSQoMRXZlbnREZXRhaWxzEg4KBnJlYXNvbhgBIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgCIAEoCRIRCglvcGVyYXRpb24YAyABKAkizgEKEUxpc3RFdmVudHNSZXF1ZXN0EiUKBWtpbmRzGAEgAygOMhYuY29ycmlkb3IudjEuRXZlbnRLaW5kEg0KBWFjdG9yGAIgASgJEhMKC2J1bGxldGluX2lkGAMgASgJEhEKCWFnZW5jeV9pZBgEIAEoCRIMCgRjb2RlGAUgASgJEhAKCHNpbmNlX21zGAYgASgDEhAKCHVudGlsX21zGAcgASgDEhYKDmFmdGVyX3Bvc2l0aW9uGAggASgEEhEKCXBhZ2Vfc2l6ZRgJIAEoDSJaChJMaXN0RXZlbnRzUmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcuY29ycmlkb3IudjEuQXVkaXRFdmVudBIbChNuZXh0X2FmdGVyX3Bvc2l0aW9uGAIgASgEIsQBCgpBdWRpdEV2ZW50EhAKCHBvc2l0aW9uGAEgASgEEiQKBGxlYWYYAiABKAsyFi5jb3JyaWRvci52MS5BdWRpdExlYWYSEgoKbGVhZl9ieXRlcxgDIAEoDBIRCglsZWFmX2hhc2gYBCABKAwSKgoHZGV0YWlscxgFIAEoCzIZLmNvcnJpZG9yLnYxLkV2ZW50RGV0YWlscxIVCg1kZXRhaWxzX2J5dGVzGAYgASgMEhQKDGRldGFpbHNfc2FsdBgHIAEoDCqOAgoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1BVQkxJU0gQARIVChFFVkVOVF9LSU5EX1JFRlVTRRACEhYKEkVWRU5UX0tJTkRfREVMSVZFUhADEhMKD0VWRU5UX0tJTkRfREVOWRAEEhIKDkVWRU5UX0tJTkRfQUNLEAUSHgoaRVZFTlRfS0lORF9SRUdJU1RSWV9DSEFOR0UQBhIYChRFVkVOVF9LSU5EX0tFWV9BRERFRBAHEhoKFkVWRU5UX0tJTkRfS0VZX1JFVElSRUQQCBIfChtFVkVOVF9LSU5EX0FHUkVFTUVOVF9DSEFOR0UQCTJdCgxBdWRpdFNlcnZpY2USTQoKTGlzdEV2ZW50cxIeLmNvcnJpZG9yLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh8uY29ycmlkb3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * AuditLeaf is one exchange event, serialized once; its exact bytes are stored and
  * hashed as an RFC 9162 leaf (SHA-256 over 0x00 || bytes). Never re-encode it to verify.
- * It holds ids, digests and reasons, never bulletin content or personal data.
+ * It holds ids, digests and codes, never bulletin content or personal data. From version 2
+ * on, the event's details (reason, policy version, operation) are not in the leaf but in an
+ * EventDetails stored beside it, bound by details_commitment, so that they can be disclosed
+ * to those entitled, or purged, without changing the tree.
  *
  * @generated from message corridor.v1.AuditLeaf
  */
 export type AuditLeaf = Message<"corridor.v1.AuditLeaf"> & {
   /**
-   * Leaf format version: 1.
+   * Leaf format version: 2 (1 for events recorded before details were separated).
    *
    * @generated from field: uint32 v = 1;
    */
@@ -59,46 +62,51 @@ export type AuditLeaf = Message<"corridor.v1.AuditLeaf"> & {
   agencyId: string;
 
   /**
-   * SHA-256 of the object the event is about (the bulletin JWS, the registry record, the JWK).
+   * SHA-256 of the object the event is about (the bulletin's Issuer-signed JWT, the sd_hash
+   * of a delivery, an agreement statement, a registry record, a JWK).
    *
    * @generated from field: bytes object_digest = 7;
    */
   objectDigest: Uint8Array;
 
   /**
-   * A stable machine code for the outcome or refusal ("DELIVER_RELEASED", "JWS_BAD_SIGNATURE").
+   * A stable machine code for the outcome or refusal ("RELEASED_UNDER_AGREEMENT", "JWS_BAD_SIGNATURE").
    *
    * @generated from field: string code = 8;
    */
   code: string;
 
   /**
-   * A reason a person understands.
+   * Version 1 only: the reason, policy version and operation, now in EventDetails.
    *
    * @generated from field: string reason = 9;
    */
   reason: string;
 
   /**
-   * The access-policy version behind a delivery decision.
-   *
    * @generated from field: string policy_version = 10;
    */
   policyVersion: string;
 
   /**
-   * The RPC or operation that produced the event.
-   *
    * @generated from field: string operation = 11;
    */
   operation: string;
 
   /**
-   * Other ids the event concerns (a key id, a member id).
+   * Other ids the event concerns (a key id, an agreement "id@version").
    *
    * @generated from field: string object_id = 12;
    */
   objectId: string;
+
+  /**
+   * Version 2: SHA-256("corridor-event-details/v1" || 0x00 || salt || EventDetails bytes), with
+   * a 32-byte random salt, so the leaf reveals nothing of the details and binds them exactly.
+   *
+   * @generated from field: bytes details_commitment = 13;
+   */
+  detailsCommitment: Uint8Array;
 };
 
 /**
@@ -107,6 +115,42 @@ export type AuditLeaf = Message<"corridor.v1.AuditLeaf"> & {
  */
 export const AuditLeafSchema: GenMessage<AuditLeaf> = /*@__PURE__*/
   messageDesc(file_corridor_v1_audit, 0);
+
+/**
+ * EventDetails is what a person reads about an event; serialized once and stored beside
+ * its leaf with the salt of the leaf's commitment.
+ *
+ * @generated from message corridor.v1.EventDetails
+ */
+export type EventDetails = Message<"corridor.v1.EventDetails"> & {
+  /**
+   * A reason a person understands.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * The access-policy version behind a delivery decision.
+   *
+   * @generated from field: string policy_version = 2;
+   */
+  policyVersion: string;
+
+  /**
+   * The RPC or operation that produced the event.
+   *
+   * @generated from field: string operation = 3;
+   */
+  operation: string;
+};
+
+/**
+ * Describes the message corridor.v1.EventDetails.
+ * Use `create(EventDetailsSchema)` to create a new message.
+ */
+export const EventDetailsSchema: GenMessage<EventDetails> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 1);
 
 /**
  * @generated from message corridor.v1.ListEventsRequest
@@ -171,7 +215,7 @@ export type ListEventsRequest = Message<"corridor.v1.ListEventsRequest"> & {
  * Use `create(ListEventsRequestSchema)` to create a new message.
  */
 export const ListEventsRequestSchema: GenMessage<ListEventsRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_audit, 1);
+  messageDesc(file_corridor_v1_audit, 2);
 
 /**
  * @generated from message corridor.v1.ListEventsResponse
@@ -195,7 +239,7 @@ export type ListEventsResponse = Message<"corridor.v1.ListEventsResponse"> & {
  * Use `create(ListEventsResponseSchema)` to create a new message.
  */
 export const ListEventsResponseSchema: GenMessage<ListEventsResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_audit, 2);
+  messageDesc(file_corridor_v1_audit, 3);
 
 /**
  * @generated from message corridor.v1.AuditEvent
@@ -224,6 +268,25 @@ export type AuditEvent = Message<"corridor.v1.AuditEvent"> & {
    * @generated from field: bytes leaf_hash = 4;
    */
   leafHash: Uint8Array;
+
+  /**
+   * The event's details (for a version 1 leaf, read from the leaf itself); absent once purged.
+   *
+   * @generated from field: corridor.v1.EventDetails details = 5;
+   */
+  details?: EventDetails | undefined;
+
+  /**
+   * The exact stored details bytes and the salt of the leaf's commitment, for checking it.
+   *
+   * @generated from field: bytes details_bytes = 6;
+   */
+  detailsBytes: Uint8Array;
+
+  /**
+   * @generated from field: bytes details_salt = 7;
+   */
+  detailsSalt: Uint8Array;
 };
 
 /**
@@ -231,7 +294,7 @@ export type AuditEvent = Message<"corridor.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_audit, 3);
+  messageDesc(file_corridor_v1_audit, 4);
 
 /**
  * @generated from enum corridor.v1.EventKind
