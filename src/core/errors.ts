@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'JTI_REUSED'
   | 'CONTENT_INVALID'
   | 'POLICY_REFUSED'
+  // the audit log: a Merkle proof, or the sizes and roots it relates, that does not verify
+  | 'PROOF_INVALID'
   // identity and access
   | 'UNAUTHENTICATED'
   | 'WRONG_PRINCIPAL_KIND'

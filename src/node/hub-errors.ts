@@ -22,6 +22,7 @@ const ERROR_CODES: Readonly<Record<ErrorCode, true>> = {
   JTI_REUSED: true,
   CONTENT_INVALID: true,
   POLICY_REFUSED: true,
+  PROOF_INVALID: true,
   UNAUTHENTICATED: true,
   WRONG_PRINCIPAL_KIND: true,
   NOT_YOUR_IDENTITY: true,

@@ -21,6 +21,11 @@ const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   JTI_REUSED: grpc.status.ALREADY_EXISTS,
   CONTENT_INVALID: grpc.status.INVALID_ARGUMENT,
   POLICY_REFUSED: grpc.status.PERMISSION_DENIED,
+  // Like JWS_BAD_SIGNATURE: the proof is in the request and will fail the same way on retry.
+  // tlog-witness answers 422 for it, distinct from 409 for a stale old size (FAILED_PRECONDITION,
+  // "resync, then retry"). A failing check of the hub's own proofs is a bug and must be rethrown
+  // as INTERNAL before it gets here, so this status never blames a client for the hub's data.
+  PROOF_INVALID: grpc.status.INVALID_ARGUMENT,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   WRONG_PRINCIPAL_KIND: grpc.status.PERMISSION_DENIED,
   NOT_YOUR_IDENTITY: grpc.status.PERMISSION_DENIED,

@@ -6,12 +6,13 @@ import { Command, Option } from 'commander';
 import { readHubConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/hub.js';
 import { createLogger } from '../../infra/log.js';
+import { registerAgreementCommands } from './agreement.js';
 import { AUDIT_KINDS, auditLog } from './audit.js';
 import { describeFailure, homeFrom, untilSignal } from './common.js';
 import { registerDemoCommand } from './demo.js';
 import { registerNodeCommands } from './node.js';
 import { pkiInit } from './pki.js';
-import { registerPolicyCommands } from './policy-commands.js';
+import { registerPolicyCommands } from './policy.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -77,6 +78,7 @@ export function buildProgram(): Command {
       await auditLog({ ...options, ...homeOption(program) }, (line) => console.log(line));
     });
 
+  registerAgreementCommands(program);
   registerPolicyCommands(program);
   registerDemoCommand(program);
   return program;
