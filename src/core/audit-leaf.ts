@@ -89,3 +89,19 @@ export function sha256(bytes: Uint8Array | string): Uint8Array {
 }
 
 export { EventKind };
+
+/**
+ * Whether an event concerns member state `member`: the member is the actor, or owns the agency
+ * that acted, the bulletin or the agency concerned, or the event names it (a key, a registry
+ * record). A member may read the leaves of these events; of the others only their hashes.
+ */
+export function leafConcernsMember(leaf: Pick<AuditLeaf, 'actor' | 'bulletinId' | 'agencyId' | 'memberId'>, member: string): boolean {
+  const owned = `${member}:`;
+  return (
+    leaf.memberId === member ||
+    leaf.bulletinId.startsWith(owned) ||
+    leaf.agencyId.startsWith(owned) ||
+    leaf.actor === `member:${member}` ||
+    leaf.actor.startsWith(`agency:${owned}`)
+  );
+}

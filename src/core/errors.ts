@@ -19,8 +19,18 @@ export type ErrorCode =
   | 'JTI_REUSED'
   | 'CONTENT_INVALID'
   | 'POLICY_REFUSED'
+  // the key directory: a signing key that is not active (at hub time for a publication, at the
+  // bulletin's logged time for a recipient), and a lifecycle transition its state does not allow
+  | 'KEY_PENDING'
+  | 'KEY_RETIRED'
+  | 'KEY_REVOKED'
+  | 'KEY_STATE_CONFLICT'
   // the audit log: a Merkle proof, or the sizes and roots it relates, that does not verify
   | 'PROOF_INVALID'
+  // a tree size beyond the latest checkpoint, or a range past it
+  | 'TREE_SIZE_UNAVAILABLE'
+  // stored log state that does not add up (a tampered row, a gap, a root that does not match)
+  | 'LOG_INCONSISTENT'
   // identity and access
   | 'UNAUTHENTICATED'
   | 'WRONG_PRINCIPAL_KIND'

@@ -10,6 +10,8 @@ import { asAgencyId, asMemberId, asOperatorId, isAgencyId, isMemberId, isOperato
 import type { AgencyId, MemberId, OperatorId } from './ids.js';
 import type { AgencyRole } from './vocabulary.js';
 import { fail } from './errors.js';
+import { parseCosignatureVerifierKey } from './checkpoint.js';
+import { parseVerifierKey } from './note.js';
 
 /** A public Ed25519 signing key as a JWK (RFC 8037). */
 export const publicJwkSchema = z.strictObject({
@@ -31,6 +33,8 @@ const regionFileSchema = z.strictObject({
         id: z.string().refine(isMemberId, 'a member id is three capital letters (ISO 3166-1 alpha-3)'),
         name: z.string().min(1).max(200),
         signingKeys: z.array(publicJwkSchema).max(16).default([]),
+        /** The member node's witness key for the audit log: a C2SP cosignature/v1 vkey. */
+        witnessKey: z.string().min(1).max(200).optional(),
       }),
     )
     .min(1),
@@ -51,12 +55,32 @@ const regionFileSchema = z.strictObject({
       name: z.string().min(1).max(200),
     }),
   ),
+  /** The audit log: its checkpoint origin, the hub's log key (a C2SP Ed25519 vkey) and the witness quorum. */
+  audit: z
+    .strictObject({
+      origin: z.string().min(1).max(255),
+      logKey: z.string().min(1).max(200),
+      quorum: z.number().int().min(1).max(64),
+    })
+    .optional(),
 });
 
 export interface MemberRecord {
   readonly id: MemberId;
   readonly name: string;
   readonly signingKeys: readonly PublicJwk[];
+  /** The node's witness key (a cosignature/v1 vkey), when it witnesses the audit log. */
+  readonly witnessKey?: string | undefined;
+}
+
+/** How the audit log is signed and witnessed. */
+export interface AuditLogSettings {
+  /** The checkpoint origin line, also the name of the hub's log key. */
+  readonly origin: string;
+  /** The hub's log key as a C2SP vkey (`<origin>+<key ID>+<base64>`). */
+  readonly logKey: string;
+  /** Cosignatures from different member states that make a checkpoint final. */
+  readonly quorum: number;
 }
 
 export interface AgencyRecord {
@@ -79,6 +103,8 @@ export interface Region {
   readonly members: readonly MemberRecord[];
   readonly agencies: readonly AgencyRecord[];
   readonly operators: readonly OperatorRecord[];
+  /** Undefined in a region file written before the audit log existed; `corridor pki init` adds it. */
+  readonly audit?: AuditLogSettings | undefined;
 }
 
 /** Validates a parsed region file and checks its cross-references. */
@@ -86,7 +112,7 @@ export function parseRegion(value: unknown): Region {
   const parsed = regionFileSchema.safeParse(value);
   if (!parsed.success) fail('CONFIG_INVALID', `region file: ${describeIssues(parsed.error.issues)}`);
   const file = parsed.data;
-  const members = file.members.map((m) => ({ id: asMemberId(m.id), name: m.name, signingKeys: m.signingKeys }));
+  const members = file.members.map((m): MemberRecord => ({ id: asMemberId(m.id), name: m.name, signingKeys: m.signingKeys, witnessKey: m.witnessKey }));
   const memberIds = new Set<string>(members.map((m) => m.id));
   requireUnique('member', members.map((m) => m.id));
   const agencies = file.agencies.map((a): AgencyRecord => {
@@ -117,7 +143,27 @@ export function parseRegion(value: unknown): Region {
   requireUnique('agency', agencies.map((a) => a.id));
   const operators = file.operators.map((o) => ({ id: asOperatorId(o.id), name: o.name }));
   requireUnique('operator', operators.map((o) => o.id));
-  return { region: file.region, name: file.name, members, agencies, operators };
+  for (const member of members) {
+    if (member.witnessKey === undefined) continue;
+    try {
+      parseCosignatureVerifierKey(member.witnessKey);
+    } catch (cause) {
+      fail('CONFIG_INVALID', `region file: the witness key of member ${member.id} is not a cosignature/v1 verifier key: ${cause instanceof Error ? cause.message : 'invalid'}`);
+    }
+  }
+  if (file.audit !== undefined) {
+    let logName: string;
+    try {
+      logName = parseVerifierKey(file.audit.logKey).name;
+    } catch (cause) {
+      fail('CONFIG_INVALID', `region file: audit.logKey is not an Ed25519 verifier key: ${cause instanceof Error ? cause.message : 'invalid'}`);
+    }
+    if (logName !== file.audit.origin) fail('CONFIG_INVALID', `region file: audit.logKey is named "${printable(logName, 60)}"; a log key is named after the origin "${printable(file.audit.origin, 60)}"`);
+  }
+  if (file.audit !== undefined && file.audit.quorum > members.length) {
+    fail('CONFIG_INVALID', `region file: the audit quorum ${file.audit.quorum} is more than the ${members.length} member states that could cosign`);
+  }
+  return { region: file.region, name: file.name, members, agencies, operators, audit: file.audit };
 }
 
 function requireUnique(what: string, ids: readonly string[]): void {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CorridorError } from '../core/errors.js';
 import { describeIssues } from '../core/region.js';
-import { caFiles, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
+import { caFiles, hubLogKeyFile, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
 import type { HubLimits } from './context.js';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'host:port, e.g. 127.0.0.1:7443');
@@ -23,6 +23,16 @@ const configSchema = z.strictObject({
     .strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
     .optional(),
   receiptKeyFile: z.string().min(1).optional(),
+  /** The audit log's checkpoint-signing key (a private Ed25519 JWK). */
+  logKeyFile: z.string().min(1).optional(),
+  audit: z
+    .strictObject({
+      /** How often the integrator looks for new events when nothing wakes it, in milliseconds. */
+      integrateIntervalMs: z.number().int().min(10).max(60_000).default(500),
+      /** Events folded into the tree per integration batch (one checkpoint each). */
+      batchSize: z.number().int().min(1).max(100_000).default(4096),
+    })
+    .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   limits: z
     .strictObject({
@@ -37,6 +47,11 @@ const configSchema = z.strictObject({
   shutdownGraceMs: z.number().int().min(0).max(120_000).default(5000),
 });
 
+export interface AuditIntegratorSettings {
+  readonly integrateIntervalMs: number;
+  readonly batchSize: number;
+}
+
 export type HubConfigInput = z.input<typeof configSchema>;
 
 export interface HubConfig {
@@ -47,6 +62,8 @@ export interface HubConfig {
   readonly regionFile: string;
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly receiptKeyFile: string;
+  readonly logKeyFile: string;
+  readonly audit: AuditIntegratorSettings;
   readonly logLevel: string;
   readonly limits: HubLimits;
   readonly shutdownGraceMs: number;
@@ -67,6 +84,8 @@ export function parseHubConfig(input: unknown): HubConfig {
     regionFile: c.regionFile ?? regionFile(c.home),
     tls: c.tls ?? { ca, cert: serverTls.cert, key: serverTls.key },
     receiptKeyFile: c.receiptKeyFile ?? hubReceiptKeyFile(c.home),
+    logKeyFile: c.logKeyFile ?? hubLogKeyFile(c.home),
+    audit: c.audit,
     logLevel: c.logLevel,
     limits: c.limits,
     shutdownGraceMs: c.shutdownGraceMs,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { SigningKey } from '../core/jws.js';
 import type { HubDatabase } from './db/schema.js';
+import type { AuditIntegrator, AuditLogIdentity, TileCache } from './audit-log.js';
 import type { IdentityReader } from './authn.js';
 import type { Fanout } from './fanout.js';
 import type { HubMetrics } from './metrics.js';
@@ -41,6 +42,12 @@ export interface HubContext {
   readonly log: Logger;
   /** Aborted when the hub begins shutting down; open streams end. */
   readonly shutdown: AbortSignal;
+  /** The audit log's origin, signing key, quorum and witness keys. */
+  readonly identity: AuditLogIdentity;
+  /** Full audit tiles, cached (they never change). */
+  readonly tiles: TileCache;
+  /** Folds committed events into the audit tree; woken after each ledger commit. */
+  readonly integrator: AuditIntegrator;
   /** Open subscriptions per agency, to bound what one agency can hold open. */
   readonly openSubscriptions: Map<string, number>;
 }

@@ -4,6 +4,7 @@
  * stop admitting, end open streams, close the server with a deadline, close the pool, and stop
  * the embedded database if this process started it.
  */
+import { createPrivateKey } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
@@ -14,12 +15,18 @@ import { systemClock } from '../core/clock.js';
 import { CorridorError } from '../core/errors.js';
 import { importSigningKey } from '../core/jws.js';
 import { hubIssuer } from '../core/receipt.js';
+import { parseCosignatureVerifierKey } from '../core/checkpoint.js';
+import type { CosignatureVerifier } from '../core/checkpoint.js';
+import { ed25519NoteSigner } from '../core/note.js';
 import { parseRegion } from '../core/region.js';
+import type { Region } from '../core/region.js';
 import { parseStrictJson } from '../core/strict-json.js';
 import { createKysely, createPool, provideDatabase } from '../infra/database.js';
 import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
 import { findBulletinBySequence, latestSequence, listRecipients } from './store.js';
+import { AuditIntegrator, TileCache } from './audit-log.js';
+import type { AuditLogIdentity } from './audit-log.js';
 import type { HubConfig } from './config.js';
 import type { HubContext } from './context.js';
 import { migrateHubDatabase } from './db/migrations.js';
@@ -62,6 +69,15 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     const imported = await importRegion(db, clock, region);
     if (imported.changes + imported.keysAdded > 0) log.info(imported, 'region registry updated from the region file');
     const registry = await loadRegistry(db);
+    const auditIdentity = await loadAuditLogIdentity(region, config.logKeyFile);
+    const integrator = new AuditIntegrator({
+      db,
+      identity: auditIdentity,
+      clock,
+      log: log.child({ subsystem: 'audit' }),
+      intervalMs: config.audit.integrateIntervalMs,
+      batchSize: config.audit.batchSize,
+    });
 
     const metrics = createHubMetrics({ collectDefaults: true });
     const shutdown = new AbortController();
@@ -89,12 +105,16 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       metrics,
       log: log.child({ subsystem: 'exchange' }),
       shutdown: shutdown.signal,
+      identity: auditIdentity,
+      tiles: new TileCache(),
+      integrator,
       openSubscriptions: new Map(),
     };
 
     const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((name) => [name, 'SERVING'])]));
     const server = buildServer(ctx, health);
     const port = await bindServer(server, config.listen, serverCredentials(tls));
+    integrator.start();
     const metricsServer = config.metricsListen === 'off' ? undefined : await serveMetrics(config.metricsListen, metrics.registry);
     const metricsAddress = metricsServer?.address();
     log.info({ port, region: region.region, metrics: config.metricsListen, agencies: registry.agencies.size }, 'hub listening');
@@ -112,6 +132,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
           shutdown.abort();
           await shutdownServer(server, config.shutdownGraceMs);
           fanout.close();
+          await integrator.close();
           await new Promise<void>((resolve) => (metricsServer === undefined ? resolve() : metricsServer.close(() => resolve())));
           await cleanupDatabase();
           log.info('hub stopped');
@@ -123,6 +144,23 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     await cleanupDatabase().catch(() => {});
     throw error;
   }
+}
+
+/** The log's origin, signing key, quorum and witnesses; the key must be the one the region file publishes. */
+async function loadAuditLogIdentity(region: Region, logKeyFile: string): Promise<AuditLogIdentity> {
+  const settings = region.audit;
+  if (settings === undefined) {
+    throw new CorridorError('CONFIG_INVALID', 'the region file has no "audit" section (origin, logKey, quorum); run `corridor pki init` to add it');
+  }
+  const signer = ed25519NoteSigner(settings.origin, createPrivateKey({ key: await readPrivateJwkFile(logKeyFile), format: 'jwk' }));
+  if (signer.verifier.vkey !== settings.logKey) {
+    throw new CorridorError('CONFIG_INVALID', `the log key ${logKeyFile} is not the key the region file publishes as audit.logKey`);
+  }
+  const witnesses = new Map<string, CosignatureVerifier>();
+  for (const member of region.members) {
+    if (member.witnessKey !== undefined) witnesses.set(member.id, parseCosignatureVerifierKey(member.witnessKey));
+  }
+  return { origin: settings.origin, signer, quorum: settings.quorum, witnesses };
 }
 
 async function serveMetrics(address: string, registry: import('prom-client').Registry): Promise<HttpServer> {

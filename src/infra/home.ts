@@ -8,8 +8,11 @@
  *   ca/ca.crt ca.key                      regional CA (dev only)
  *   region.json                           the region registry the hub imports
  *   hub/tls.crt tls.key receipt-key.jwk   hub server certificate and receipt-signing key
+ *   hub/log-key.jwk                       the audit log's checkpoint-signing key
  *   members/IDN/tls.crt tls.key           a member node's mTLS identity
  *   members/IDN/signing-key.jwk           its Ed25519 bulletin-signing key (private, 0600)
+ *   members/IDN/witness-key.jwk           its audit-log witness (cosigning) key
+ *   members/IDN/audit/                    the monitor's last verified checkpoint and evidence
  *   members/IDN/node.sock                 the node's local API
  *   agencies/IDN~immigration/tls.crt tls.key
  *   operators/duty-officer/tls.crt tls.key
@@ -48,6 +51,18 @@ export function hubTls(home: string): TlsFiles {
 
 export function hubReceiptKeyFile(home: string): string {
   return path.join(hubDir(home), 'receipt-key.jwk');
+}
+
+export function hubLogKeyFile(home: string): string {
+  return path.join(hubDir(home), 'log-key.jwk');
+}
+
+export function memberWitnessKeyFile(home: string, member: MemberId): string {
+  return path.join(memberDir(home, member), 'witness-key.jwk');
+}
+
+export function memberAuditDir(home: string, member: MemberId): string {
+  return path.join(memberDir(home, member), 'audit');
 }
 
 export function memberDir(home: string, member: MemberId): string {

@@ -23,6 +23,12 @@ const ERROR_CODES: Readonly<Record<ErrorCode, true>> = {
   CONTENT_INVALID: true,
   POLICY_REFUSED: true,
   PROOF_INVALID: true,
+  KEY_PENDING: true,
+  KEY_RETIRED: true,
+  KEY_REVOKED: true,
+  KEY_STATE_CONFLICT: true,
+  TREE_SIZE_UNAVAILABLE: true,
+  LOG_INCONSISTENT: true,
   UNAUTHENTICATED: true,
   WRONG_PRINCIPAL_KIND: true,
   NOT_YOUR_IDENTITY: true,
@@ -43,7 +49,7 @@ export function isErrorCode(value: string): value is ErrorCode {
 }
 
 /** Codes that say "not now" rather than "not this": the request may succeed later unchanged. */
-const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['HUB_UNAVAILABLE', 'SHUTTING_DOWN', 'INTERNAL', 'SUBSCRIBER_TOO_SLOW', 'TOO_MANY_SUBSCRIPTIONS']);
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['HUB_UNAVAILABLE', 'SHUTTING_DOWN', 'INTERNAL', 'SUBSCRIBER_TOO_SLOW', 'TOO_MANY_SUBSCRIPTIONS', 'TREE_SIZE_UNAVAILABLE']);
 /** Codes about the caller's identity, not the request: every request would fail the same way. */
 const NOT_ADMITTED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAUTHENTICATED', 'WRONG_PRINCIPAL_KIND']);
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([

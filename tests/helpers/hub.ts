@@ -105,6 +105,8 @@ export async function startTestRegion(
     databaseUrl,
     logLevel: 'silent',
     shutdownGraceMs: 1000,
+    // Integrate promptly, so tests that read the audit log do not wait long for a checkpoint.
+    audit: { integrateIntervalMs: 50 },
     ...(options.limits === undefined ? {} : { limits: options.limits }),
   });
   const log = options.log ?? createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });

@@ -199,6 +199,71 @@ const migrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '0004_audit_log': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        -- The Merkle tree of the audit log in C2SP tlog-tiles form: tile (level, index) holds the
+        -- hashes of tree level 8·level, indices 256·index to 256·index + 255. Only the integrator
+        -- writes here. A partial tile may only grow by appending hashes; a full tile (256 hashes)
+        -- never changes; nothing is deleted.
+        CREATE TABLE audit_tile (
+          level smallint NOT NULL CHECK (level BETWEEN 0 AND 7),
+          index bigint NOT NULL CHECK (index >= 0),
+          hashes bytea NOT NULL CHECK (octet_length(hashes) BETWEEN 32 AND 8192 AND octet_length(hashes) % 32 = 0),
+          PRIMARY KEY (level, index)
+        );
+        CREATE FUNCTION refuse_tile_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF TG_OP = 'UPDATE' AND NEW.level = OLD.level AND NEW.index = OLD.index
+             AND octet_length(OLD.hashes) < 8192 AND octet_length(NEW.hashes) > octet_length(OLD.hashes)
+             AND substring(NEW.hashes FROM 1 FOR octet_length(OLD.hashes)) = OLD.hashes THEN
+            RETURN NEW;
+          END IF;
+          RAISE EXCEPTION 'audit_tile only grows by appending: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+        END;
+        $$;
+        CREATE TRIGGER audit_tile_append_only BEFORE UPDATE OR DELETE ON audit_tile
+          FOR EACH ROW EXECUTE FUNCTION refuse_tile_rewrite();
+        CREATE TRIGGER audit_tile_no_truncate BEFORE TRUNCATE ON audit_tile
+          FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_rewrite();
+
+        -- Every checkpoint the hub signed: a C2SP signed note over origin, size and root hash.
+        -- The integrator signs one after each batch, only after checking that the tree it
+        -- extends is the one of the previous checkpoint.
+        CREATE TABLE audit_checkpoint (
+          tree_size bigint PRIMARY KEY CHECK (tree_size >= 0),
+          root_hash bytea NOT NULL CHECK (octet_length(root_hash) = 32),
+          note text NOT NULL,
+          signed_at timestamptz NOT NULL
+        );
+        CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON audit_checkpoint
+          FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite();
+        CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON audit_checkpoint
+          FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_rewrite();
+
+        -- Witness cosignatures (C2SP tlog-cosignature, cosignature/v1), one per member and checkpoint.
+        CREATE TABLE audit_cosignature (
+          tree_size bigint NOT NULL REFERENCES audit_checkpoint (tree_size),
+          member_id text NOT NULL,
+          signature_line text NOT NULL,
+          cosigned_at timestamptz NOT NULL,
+          PRIMARY KEY (tree_size, member_id)
+        );
+        CREATE INDEX audit_cosignature_member ON audit_cosignature (member_id, tree_size);
+        CREATE TRIGGER audit_cosignature_append_only BEFORE UPDATE OR DELETE ON audit_cosignature
+          FOR EACH ROW EXECUTE FUNCTION refuse_audit_rewrite();
+
+        -- The integrator's compact range (the roots of the perfect subtrees covering the tree,
+        -- largest first), so that an append costs O(log n) without reading tiles back.
+        CREATE TABLE audit_state (
+          singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+          tree_size bigint NOT NULL CHECK (tree_size >= 0),
+          frontier bytea[] NOT NULL
+        );
+        INSERT INTO audit_state (singleton, tree_size, frontier) VALUES (true, 0, '{}');
+      `.execute(db);
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -93,6 +93,10 @@ export interface HubDatabase {
     encoded: string | null;
   };
   agency_cursor: { agency_id: string; acked_through: Int8; updated_at: Timestamp };
+  audit_tile: { level: number; index: Int8; hashes: Uint8Array };
+  audit_checkpoint: { tree_size: Int8; root_hash: Uint8Array; note: string; signed_at: Timestamp };
+  audit_cosignature: { tree_size: Int8; member_id: string; signature_line: string; cosigned_at: Timestamp };
+  audit_state: { singleton: boolean; tree_size: Int8; frontier: Uint8Array[] };
   kysely_migration?: { name: string; timestamp: string };
   _generated?: Generated<number>;
 }

@@ -26,6 +26,17 @@ const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   // "resync, then retry"). A failing check of the hub's own proofs is a bug and must be rethrown
   // as INTERNAL before it gets here, so this status never blames a client for the hub's data.
   PROOF_INVALID: grpc.status.INVALID_ARGUMENT,
+  // A key that is not (or no longer) active: the request is well formed, but the directory's
+  // state does not allow it; signing again with the active key succeeds.
+  KEY_PENDING: grpc.status.FAILED_PRECONDITION,
+  KEY_RETIRED: grpc.status.FAILED_PRECONDITION,
+  // A revoked key has lost its authority for good: no state of the system will admit it again.
+  KEY_REVOKED: grpc.status.PERMISSION_DENIED,
+  KEY_STATE_CONFLICT: grpc.status.FAILED_PRECONDITION,
+  // The log will reach that size: asking again later can succeed.
+  TREE_SIZE_UNAVAILABLE: grpc.status.OUT_OF_RANGE,
+  // The hub's own stored log is broken; never the client's fault.
+  LOG_INCONSISTENT: grpc.status.INTERNAL,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
   WRONG_PRINCIPAL_KIND: grpc.status.PERMISSION_DENIED,
   NOT_YOUR_IDENTITY: grpc.status.PERMISSION_DENIED,

@@ -8,7 +8,25 @@ import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { CorridorError } from '../../core/errors.js';
-import { AuditService, ListEventsRequestSchema, ListEventsResponseSchema, file_corridor_v1_audit } from '../../gen/corridor/v1/audit_pb.js';
+import {
+  AddCosignatureRequestSchema,
+  AddCosignatureResponseSchema,
+  AuditService,
+  GetCheckpointRequestSchema,
+  GetCheckpointResponseSchema,
+  GetConsistencyProofRequestSchema,
+  GetConsistencyProofResponseSchema,
+  GetEntriesRequestSchema,
+  GetEntriesResponseSchema,
+  GetInclusionProofRequestSchema,
+  GetInclusionProofResponseSchema,
+  GetTileRequestSchema,
+  GetTileResponseSchema,
+  ListEventsRequestSchema,
+  ListEventsResponseSchema,
+  LogEntrySchema,
+  file_corridor_v1_audit,
+} from '../../gen/corridor/v1/audit_pb.js';
 import {
   DirectoryService,
   GetKeyDirectoryRequestSchema,
@@ -45,6 +63,7 @@ import { agreementHistoryFor, changeAgreement, listAgreementsFor } from '../agre
 import { explainDelivery, simulateDraft } from '../explain.js';
 import { agreementMessage, explanationMessage } from './policy-messages.js';
 import { acknowledge } from '../acknowledge.js';
+import { addCosignature, getCheckpoint, getConsistencyProof, getEntries, getInclusionProof, getTile } from '../audit-log.js';
 import { principalFromCertificate, requireKind } from '../authn.js';
 import type { Principal } from '../authn.js';
 import type { HubContext } from '../context.js';
@@ -72,7 +91,29 @@ const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
   GetAgreement: 1024,
   Explain: 1024,
   Simulate: 256 * 1024,
+  GetCheckpoint: 1024,
+  GetInclusionProof: 1024,
+  GetConsistencyProof: 1024,
+  GetEntries: 1024,
+  GetTile: 1024,
+  AddCosignature: 4 * 1024,
 };
+
+/**
+ * Runs a use-case for an admitted principal and records its refusal, as admission does. A tree
+ * size the log has not reached yet is "not now", not a refusal, and the hub's own broken state
+ * is not the caller's: neither is recorded against the caller.
+ */
+async function refusalsRecorded<T>(ctx: HubContext, principal: Principal, operation: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof CorridorError && !['TREE_SIZE_UNAVAILABLE', 'LOG_INCONSISTENT', 'INTERNAL'].includes(error.code)) {
+      await recordRefusal(ctx, principal, operation, error);
+    }
+    throw error;
+  }
+}
 
 /** Authenticates and decodes; a refusal at this stage is recorded here, later ones by the use-case. */
 async function admit<M extends DescMessage>(
@@ -196,6 +237,53 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     listEvents: unary(ctx, 'ListEvents', async (call) => {
       const { principal, request } = await admitKind(ctx, call, ListEventsRequestSchema, 'ListEvents', 'operator');
       return create(ListEventsResponseSchema, await listEvents(ctx, principal, request));
+    }),
+    getCheckpoint: unary(ctx, 'GetCheckpoint', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetCheckpointRequestSchema, 'GetCheckpoint', 'member', 'operator');
+      const view = await refusalsRecorded(ctx, principal, 'GetCheckpoint', () => getCheckpoint(ctx, request.treeSize, request.final));
+      return create(GetCheckpointResponseSchema, {
+        checkpoint: view.note,
+        treeSize: view.checkpoint.treeSize,
+        rootHash: view.checkpoint.rootHash,
+        cosignedBy: [...view.cosignedBy],
+        quorum: ctx.identity.quorum,
+        final: view.final,
+        signedMs: BigInt(view.checkpoint.signedAt.getTime()),
+      });
+    }),
+    getInclusionProof: unary(ctx, 'GetInclusionProof', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetInclusionProofRequestSchema, 'GetInclusionProof', 'member', 'operator');
+      const view = await refusalsRecorded(ctx, principal, 'GetInclusionProof', () => {
+        const leaf = request.leaf;
+        if (leaf.case === 'index') return getInclusionProof(ctx, { index: leaf.value }, request.treeSize);
+        if (leaf.case === 'leafHash') return getInclusionProof(ctx, { leafHash: leaf.value }, request.treeSize);
+        throw new CorridorError('REQUEST_INVALID', 'name the leaf by index or by leaf_hash');
+      });
+      return create(GetInclusionProofResponseSchema, view);
+    }),
+    getConsistencyProof: unary(ctx, 'GetConsistencyProof', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetConsistencyProofRequestSchema, 'GetConsistencyProof', 'member', 'operator');
+      const view = await refusalsRecorded(ctx, principal, 'GetConsistencyProof', () => getConsistencyProof(ctx, request.firstSize, request.secondSize));
+      return create(GetConsistencyProofResponseSchema, view);
+    }),
+    getEntries: unary(ctx, 'GetEntries', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetEntriesRequestSchema, 'GetEntries', 'member', 'operator');
+      const entries = await refusalsRecorded(ctx, principal, 'GetEntries', () => getEntries(ctx, principal, request.start, request.end));
+      return create(GetEntriesResponseSchema, {
+        entries: entries.map((e) =>
+          create(LogEntrySchema, { index: e.index, leafHash: e.leafHash, withheld: e.leafBytes === undefined, ...(e.leafBytes === undefined ? {} : { leafBytes: e.leafBytes }) }),
+        ),
+      });
+    }),
+    getTile: unary(ctx, 'GetTile', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetTileRequestSchema, 'GetTile', 'member', 'operator');
+      const data = await refusalsRecorded(ctx, principal, 'GetTile', () => getTile(ctx, request.level, request.index, request.width));
+      return create(GetTileResponseSchema, { data });
+    }),
+    addCosignature: unary(ctx, 'AddCosignature', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, AddCosignatureRequestSchema, 'AddCosignature', 'member');
+      const result = await refusalsRecorded(ctx, principal, 'AddCosignature', () => addCosignature(ctx, principal.id, request.checkpoint, request.signatureLine));
+      return create(AddCosignatureResponseSchema, result);
     }),
   });
 

@@ -27,15 +27,19 @@ import { fail, isCorridorError } from '../../core/errors.js';
 import { identityLabel, identityUri, printable } from '../../core/ids.js';
 import type { Identity } from '../../core/ids.js';
 import { jwkThumbprint } from '../../core/jws.js';
+import { cosignatureVerifier } from '../../core/checkpoint.js';
+import { ed25519NoteVerifier } from '../../core/note.js';
 import { parseRegion } from '../../core/region.js';
 import type { MemberRecord, PublicJwk, Region } from '../../core/region.js';
 import {
   agencyTls,
   caFiles,
+  hubLogKeyFile,
   hubReceiptKeyFile,
   hubTls,
   memberSigningKeyFile,
   memberTls,
+  memberWitnessKeyFile,
   operatorTls,
   regionFile,
 } from '../../infra/home.js';
@@ -120,6 +124,8 @@ export async function initDevPki(home: string, region: Region, options: DevPkiOp
     usages: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
   });
   await ensureSigningKey(hubReceiptKeyFile(home), progress);
+  const origin = region.audit?.origin ?? auditOrigin(region.region);
+  const logKey = ed25519NoteVerifier(origin, Buffer.from((await ensureSigningKey(hubLogKeyFile(home), progress)).x, 'base64url')).vkey;
 
   const members: MemberRecord[] = [];
   for (const member of region.members) {
@@ -128,12 +134,28 @@ export async function initDevPki(home: string, region: Region, options: DevPkiOp
     // Keys the region file already lists (a rollover in progress, say) stay; ours replaces any
     // entry for the same key so it carries its kid and alg.
     const others = member.signingKeys.filter((key) => key.x !== publicKey.x);
-    members.push({ ...member, signingKeys: [...others, publicKey] });
+    const witnessPublic = await ensureSigningKey(memberWitnessKeyFile(home, member.id), progress);
+    const witnessKey = cosignatureVerifier(witnessName(region.region, member.id), Buffer.from(witnessPublic.x, 'base64url')).vkey;
+    members.push({ ...member, signingKeys: [...others, publicKey], witnessKey });
   }
   for (const agency of region.agencies) await issue(agencyTls(home, agency.id), clientLeaf({ kind: 'agency', id: agency.id }));
   for (const operator of region.operators) await issue(operatorTls(home, operator.id), clientLeaf({ kind: 'operator', id: operator.id }));
 
-  return { created: progress.created, reused: progress.reused, region: { ...region, members } };
+  const quorum = region.audit?.quorum ?? Math.min(DEFAULT_WITNESS_QUORUM, members.length);
+  return { created: progress.created, reused: progress.reused, region: { ...region, members, audit: { origin, logKey, quorum } } };
+}
+
+/** Cosignatures from different states that make a checkpoint final, unless the region file says otherwise. */
+const DEFAULT_WITNESS_QUORUM = 2;
+
+/** The default checkpoint origin of a region's audit log. */
+export function auditOrigin(region: string): string {
+  return `${region}/audit`;
+}
+
+/** The name a member's witness key signs under. */
+export function witnessName(region: string, member: string): string {
+  return `${region}/witness/${member}`;
 }
 
 interface Progress {
@@ -352,7 +374,12 @@ export async function writeRegionFile(home: string, region: Region): Promise<voi
   const file = {
     region: region.region,
     name: region.name,
-    members: region.members.map((m) => ({ id: m.id, name: m.name, signingKeys: m.signingKeys.map(publicOnly) })),
+    members: region.members.map((m) => ({
+      id: m.id,
+      name: m.name,
+      signingKeys: m.signingKeys.map(publicOnly),
+      ...(m.witnessKey === undefined ? {} : { witnessKey: m.witnessKey }),
+    })),
     // Optional fields are left out rather than written as null: the schema is strict.
     agencies: region.agencies.map((a) => ({
       id: a.id,
@@ -362,6 +389,7 @@ export async function writeRegionFile(home: string, region: Region): Promise<voi
       roles: [...a.roles],
     })),
     operators: region.operators.map((o) => ({ id: o.id, name: o.name })),
+    ...(region.audit === undefined ? {} : { audit: { origin: region.audit.origin, logKey: region.audit.logKey, quorum: region.audit.quorum } }),
   };
   // Never write a file the hub would then refuse to load (too many keys, a broken reference).
   parseRegion(file);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/audit.proto.
  */
 export const file_corridor_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEilwIKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCRIaChJkZXRhaWxzX2NvbW1pdG1lbnQYDSABKAwiSQoMRXZlbnREZXRhaWxzEg4KBnJlYXNvbhgBIAEoCRIWCg5wb2xpY3lfdmVyc2lvbhgCIAEoCRIRCglvcGVyYXRpb24YAyABKAkizgEKEUxpc3RFdmVudHNSZXF1ZXN0EiUKBWtpbmRzGAEgAygOMhYuY29ycmlkb3IudjEuRXZlbnRLaW5kEg0KBWFjdG9yGAIgASgJEhMKC2J1bGxldGluX2lkGAMgASgJEhEKCWFnZW5jeV9pZBgEIAEoCRIMCgRjb2RlGAUgASgJEhAKCHNpbmNlX21zGAYgASgDEhAKCHVudGlsX21zGAcgASgDEhYKDmFmdGVyX3Bvc2l0aW9uGAggASgEEhEKCXBhZ2Vfc2l6ZRgJIAEoDSJaChJMaXN0RXZlbnRzUmVzcG9uc2USJwoGZXZlbnRzGAEgAygLMhcuY29ycmlkb3IudjEuQXVkaXRFdmVudBIbChNuZXh0X2FmdGVyX3Bvc2l0aW9uGAIgASgEIsQBCgpBdWRpdEV2ZW50EhAKCHBvc2l0aW9uGAEgASgEEiQKBGxlYWYYAiABKAsyFi5jb3JyaWRvci52MS5BdWRpdExlYWYSEgoKbGVhZl9ieXRlcxgDIAEoDBIRCglsZWFmX2hhc2gYBCABKAwSKgoHZGV0YWlscxgFIAEoCzIZLmNvcnJpZG9yLnYxLkV2ZW50RGV0YWlscxIVCg1kZXRhaWxzX2J5dGVzGAYgASgMEhQKDGRldGFpbHNfc2FsdBgHIAEoDCqOAgoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1BVQkxJU0gQARIVChFFVkVOVF9LSU5EX1JFRlVTRRACEhYKEkVWRU5UX0tJTkRfREVMSVZFUhADEhMKD0VWRU5UX0tJTkRfREVOWRAEEhIKDkVWRU5UX0tJTkRfQUNLEAUSHgoaRVZFTlRfS0lORF9SRUdJU1RSWV9DSEFOR0UQBhIYChRFVkVOVF9LSU5EX0tFWV9BRERFRBAHEhoKFkVWRU5UX0tJTkRfS0VZX1JFVElSRUQQCBIfChtFVkVOVF9LSU5EX0FHUkVFTUVOVF9DSEFOR0UQCTJdCgxBdWRpdFNlcnZpY2USTQoKTGlzdEV2ZW50cxIeLmNvcnJpZG9yLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh8uY29ycmlkb3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEiqgIKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCRIaChJkZXRhaWxzX2NvbW1pdG1lbnQYDSABKAwSEQoJbWVtYmVyX2lkGA4gASgJIkkKDEV2ZW50RGV0YWlscxIOCgZyZWFzb24YASABKAkSFgoOcG9saWN5X3ZlcnNpb24YAiABKAkSEQoJb3BlcmF0aW9uGAMgASgJIs4BChFMaXN0RXZlbnRzUmVxdWVzdBIlCgVraW5kcxgBIAMoDjIWLmNvcnJpZG9yLnYxLkV2ZW50S2luZBINCgVhY3RvchgCIAEoCRITCgtidWxsZXRpbl9pZBgDIAEoCRIRCglhZ2VuY3lfaWQYBCABKAkSDAoEY29kZRgFIAEoCRIQCghzaW5jZV9tcxgGIAEoAxIQCgh1bnRpbF9tcxgHIAEoAxIWCg5hZnRlcl9wb3NpdGlvbhgIIAEoBBIRCglwYWdlX3NpemUYCSABKA0iWgoSTGlzdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmNvcnJpZG9yLnYxLkF1ZGl0RXZlbnQSGwoTbmV4dF9hZnRlcl9wb3NpdGlvbhgCIAEoBCLEAQoKQXVkaXRFdmVudBIQCghwb3NpdGlvbhgBIAEoBBIkCgRsZWFmGAIgASgLMhYuY29ycmlkb3IudjEuQXVkaXRMZWFmEhIKCmxlYWZfYnl0ZXMYAyABKAwSEQoJbGVhZl9oYXNoGAQgASgMEioKB2RldGFpbHMYBSABKAsyGS5jb3JyaWRvci52MS5FdmVudERldGFpbHMSFQoNZGV0YWlsc19ieXRlcxgGIAEoDBIUCgxkZXRhaWxzX3NhbHQYByABKAwiOAoUR2V0Q2hlY2twb2ludFJlcXVlc3QSEQoJdHJlZV9zaXplGAEgASgEEg0KBWZpbmFsGAIgASgIIpgBChVHZXRDaGVja3BvaW50UmVzcG9uc2USEgoKY2hlY2twb2ludBgBIAEoCRIRCgl0cmVlX3NpemUYAiABKAQSEQoJcm9vdF9oYXNoGAMgASgMEhMKC2Nvc2lnbmVkX2J5GAQgAygJEg4KBnF1b3J1bRgFIAEoDRINCgVmaW5hbBgGIAEoCBIRCglzaWduZWRfbXMYByABKAMiWwoYR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0Eg8KBWluZGV4GAEgASgESAASEwoJbGVhZl9oYXNoGAIgASgMSAASEQoJdHJlZV9zaXplGAMgASgEQgYKBGxlYWYiXwoZR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRINCgVpbmRleBgBIAEoBBIRCgl0cmVlX3NpemUYAiABKAQSEQoJbGVhZl9oYXNoGAMgASgMEg0KBXByb29mGAQgAygMIkUKGkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0EhIKCmZpcnN0X3NpemUYASABKAQSEwoLc2Vjb25kX3NpemUYAiABKAQiVQobR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEhIKCmZpcnN0X3NpemUYASABKAQSEwoLc2Vjb25kX3NpemUYAiABKAQSDQoFcHJvb2YYAyADKAwiLwoRR2V0RW50cmllc1JlcXVlc3QSDQoFc3RhcnQYASABKAQSCwoDZW5kGAIgASgEIjwKEkdldEVudHJpZXNSZXNwb25zZRImCgdlbnRyaWVzGAEgAygLMhUuY29ycmlkb3IudjEuTG9nRW50cnkiUgoITG9nRW50cnkSDQoFaW5kZXgYASABKAQSEQoJbGVhZl9oYXNoGAIgASgMEhIKCmxlYWZfYnl0ZXMYAyABKAwSEAoId2l0aGhlbGQYBCABKAgiPQoOR2V0VGlsZVJlcXVlc3QSDQoFbGV2ZWwYASABKA0SDQoFaW5kZXgYAiABKAQSDQoFd2lkdGgYAyABKA0iHwoPR2V0VGlsZVJlc3BvbnNlEgwKBGRhdGEYASABKAwiQwoVQWRkQ29zaWduYXR1cmVSZXF1ZXN0EhIKCmNoZWNrcG9pbnQYASABKAkSFgoOc2lnbmF0dXJlX2xpbmUYAiABKAkiPQoWQWRkQ29zaWduYXR1cmVSZXNwb25zZRIUCgxjb3NpZ25hdHVyZXMYASABKA0SDQoFZmluYWwYAiABKAgqogMKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfS0lORF9QVUJMSVNIEAESFQoRRVZFTlRfS0lORF9SRUZVU0UQAhIWChJFVkVOVF9LSU5EX0RFTElWRVIQAxITCg9FVkVOVF9LSU5EX0RFTlkQBBISCg5FVkVOVF9LSU5EX0FDSxAFEh4KGkVWRU5UX0tJTkRfUkVHSVNUUllfQ0hBTkdFEAYSGAoURVZFTlRfS0lORF9LRVlfQURERUQQBxIaChZFVkVOVF9LSU5EX0tFWV9SRVRJUkVEEAgSHwobRVZFTlRfS0lORF9BR1JFRU1FTlRfQ0hBTkdFEAkSGwoXRVZFTlRfS0lORF9LRVlfUFJPUE9TRUQQChIcChhFVkVOVF9LSU5EX0tFWV9BQ1RJVkFURUQQCxIaChZFVkVOVF9LSU5EX0tFWV9SRVZPS0VEEAwSGwoXRVZFTlRfS0lORF9LRVlfUkVKRUNURUQQDRIeChpFVkVOVF9LSU5EX0JVTExFVElOX01BUktFRBAOMvMECgxBdWRpdFNlcnZpY2USTQoKTGlzdEV2ZW50cxIeLmNvcnJpZG9yLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh8uY29ycmlkb3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlElYKDUdldENoZWNrcG9pbnQSIS5jb3JyaWRvci52MS5HZXRDaGVja3BvaW50UmVxdWVzdBoiLmNvcnJpZG9yLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRJiChFHZXRJbmNsdXNpb25Qcm9vZhIlLmNvcnJpZG9yLnYxLkdldEluY2x1c2lvblByb29mUmVxdWVzdBomLmNvcnJpZG9yLnYxLkdldEluY2x1c2lvblByb29mUmVzcG9uc2USaAoTR2V0Q29uc2lzdGVuY3lQcm9vZhInLmNvcnJpZG9yLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0GiguY29ycmlkb3IudjEuR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEk0KCkdldEVudHJpZXMSHi5jb3JyaWRvci52MS5HZXRFbnRyaWVzUmVxdWVzdBofLmNvcnJpZG9yLnYxLkdldEVudHJpZXNSZXNwb25zZRJECgdHZXRUaWxlEhsuY29ycmlkb3IudjEuR2V0VGlsZVJlcXVlc3QaHC5jb3JyaWRvci52MS5HZXRUaWxlUmVzcG9uc2USWQoOQWRkQ29zaWduYXR1cmUSIi5jb3JyaWRvci52MS5BZGRDb3NpZ25hdHVyZVJlcXVlc3QaIy5jb3JyaWRvci52MS5BZGRDb3NpZ25hdHVyZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * AuditLeaf is one exchange event, serialized once; its exact bytes are stored and
@@ -107,6 +107,14 @@ export type AuditLeaf = Message<"corridor.v1.AuditLeaf"> & {
    * @generated from field: bytes details_commitment = 13;
    */
   detailsCommitment: Uint8Array;
+
+  /**
+   * The member state an event concerns when neither bulletin_id nor agency_id names it
+   * (a member's signing key, a registry record of a member).
+   *
+   * @generated from field: string member_id = 14;
+   */
+  memberId: string;
 };
 
 /**
@@ -297,6 +305,390 @@ export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
   messageDesc(file_corridor_v1_audit, 4);
 
 /**
+ * @generated from message corridor.v1.GetCheckpointRequest
+ */
+export type GetCheckpointRequest = Message<"corridor.v1.GetCheckpointRequest"> & {
+  /**
+   * The checkpoint of this tree size; 0 for the latest.
+   *
+   * @generated from field: uint64 tree_size = 1;
+   */
+  treeSize: bigint;
+
+  /**
+   * The latest final checkpoint instead (cosigned by quorum member states); tree_size is then ignored.
+   *
+   * @generated from field: bool final = 2;
+   */
+  final: boolean;
+};
+
+/**
+ * Describes the message corridor.v1.GetCheckpointRequest.
+ * Use `create(GetCheckpointRequestSchema)` to create a new message.
+ */
+export const GetCheckpointRequestSchema: GenMessage<GetCheckpointRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 5);
+
+/**
+ * @generated from message corridor.v1.GetCheckpointResponse
+ */
+export type GetCheckpointResponse = Message<"corridor.v1.GetCheckpointResponse"> & {
+  /**
+   * The signed note: the checkpoint body, a blank line, the hub's signature line, then the
+   * witnesses' cosignature lines (C2SP signed-note, checkpoint and tlog-cosignature formats).
+   *
+   * @generated from field: string checkpoint = 1;
+   */
+  checkpoint: string;
+
+  /**
+   * @generated from field: uint64 tree_size = 2;
+   */
+  treeSize: bigint;
+
+  /**
+   * @generated from field: bytes root_hash = 3;
+   */
+  rootHash: Uint8Array;
+
+  /**
+   * The members whose cosignatures the note carries.
+   *
+   * @generated from field: repeated string cosigned_by = 4;
+   */
+  cosignedBy: string[];
+
+  /**
+   * The number of cosignatures from different member states that makes a checkpoint final.
+   *
+   * @generated from field: uint32 quorum = 5;
+   */
+  quorum: number;
+
+  /**
+   * True when at least quorum member states have cosigned this checkpoint.
+   *
+   * @generated from field: bool final = 6;
+   */
+  final: boolean;
+
+  /**
+   * Hub time the checkpoint was signed, milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 signed_ms = 7;
+   */
+  signedMs: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.GetCheckpointResponse.
+ * Use `create(GetCheckpointResponseSchema)` to create a new message.
+ */
+export const GetCheckpointResponseSchema: GenMessage<GetCheckpointResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 6);
+
+/**
+ * @generated from message corridor.v1.GetInclusionProofRequest
+ */
+export type GetInclusionProofRequest = Message<"corridor.v1.GetInclusionProofRequest"> & {
+  /**
+   * @generated from oneof corridor.v1.GetInclusionProofRequest.leaf
+   */
+  leaf: {
+    /**
+     * @generated from field: uint64 index = 1;
+     */
+    value: bigint;
+    case: "index";
+  } | {
+    /**
+     * The RFC 9162 leaf hash; the first leaf with this hash.
+     *
+     * @generated from field: bytes leaf_hash = 2;
+     */
+    value: Uint8Array;
+    case: "leafHash";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Prove inclusion in the tree of this size; 0 for the latest checkpoint's size.
+   *
+   * @generated from field: uint64 tree_size = 3;
+   */
+  treeSize: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.GetInclusionProofRequest.
+ * Use `create(GetInclusionProofRequestSchema)` to create a new message.
+ */
+export const GetInclusionProofRequestSchema: GenMessage<GetInclusionProofRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 7);
+
+/**
+ * @generated from message corridor.v1.GetInclusionProofResponse
+ */
+export type GetInclusionProofResponse = Message<"corridor.v1.GetInclusionProofResponse"> & {
+  /**
+   * @generated from field: uint64 index = 1;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: uint64 tree_size = 2;
+   */
+  treeSize: bigint;
+
+  /**
+   * @generated from field: bytes leaf_hash = 3;
+   */
+  leafHash: Uint8Array;
+
+  /**
+   * The audit path, leaf side first (RFC 9162 §2.1.3).
+   *
+   * @generated from field: repeated bytes proof = 4;
+   */
+  proof: Uint8Array[];
+};
+
+/**
+ * Describes the message corridor.v1.GetInclusionProofResponse.
+ * Use `create(GetInclusionProofResponseSchema)` to create a new message.
+ */
+export const GetInclusionProofResponseSchema: GenMessage<GetInclusionProofResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 8);
+
+/**
+ * @generated from message corridor.v1.GetConsistencyProofRequest
+ */
+export type GetConsistencyProofRequest = Message<"corridor.v1.GetConsistencyProofRequest"> & {
+  /**
+   * @generated from field: uint64 first_size = 1;
+   */
+  firstSize: bigint;
+
+  /**
+   * 0 for the latest checkpoint's size.
+   *
+   * @generated from field: uint64 second_size = 2;
+   */
+  secondSize: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.GetConsistencyProofRequest.
+ * Use `create(GetConsistencyProofRequestSchema)` to create a new message.
+ */
+export const GetConsistencyProofRequestSchema: GenMessage<GetConsistencyProofRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 9);
+
+/**
+ * @generated from message corridor.v1.GetConsistencyProofResponse
+ */
+export type GetConsistencyProofResponse = Message<"corridor.v1.GetConsistencyProofResponse"> & {
+  /**
+   * @generated from field: uint64 first_size = 1;
+   */
+  firstSize: bigint;
+
+  /**
+   * @generated from field: uint64 second_size = 2;
+   */
+  secondSize: bigint;
+
+  /**
+   * RFC 9162 §2.1.4 consistency proof.
+   *
+   * @generated from field: repeated bytes proof = 3;
+   */
+  proof: Uint8Array[];
+};
+
+/**
+ * Describes the message corridor.v1.GetConsistencyProofResponse.
+ * Use `create(GetConsistencyProofResponseSchema)` to create a new message.
+ */
+export const GetConsistencyProofResponseSchema: GenMessage<GetConsistencyProofResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 10);
+
+/**
+ * @generated from message corridor.v1.GetEntriesRequest
+ */
+export type GetEntriesRequest = Message<"corridor.v1.GetEntriesRequest"> & {
+  /**
+   * Leaves [start, end): at most 1000, all below the latest checkpoint's size.
+   *
+   * @generated from field: uint64 start = 1;
+   */
+  start: bigint;
+
+  /**
+   * @generated from field: uint64 end = 2;
+   */
+  end: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.GetEntriesRequest.
+ * Use `create(GetEntriesRequestSchema)` to create a new message.
+ */
+export const GetEntriesRequestSchema: GenMessage<GetEntriesRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 11);
+
+/**
+ * @generated from message corridor.v1.GetEntriesResponse
+ */
+export type GetEntriesResponse = Message<"corridor.v1.GetEntriesResponse"> & {
+  /**
+   * @generated from field: repeated corridor.v1.LogEntry entries = 1;
+   */
+  entries: LogEntry[];
+};
+
+/**
+ * Describes the message corridor.v1.GetEntriesResponse.
+ * Use `create(GetEntriesResponseSchema)` to create a new message.
+ */
+export const GetEntriesResponseSchema: GenMessage<GetEntriesResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 12);
+
+/**
+ * @generated from message corridor.v1.LogEntry
+ */
+export type LogEntry = Message<"corridor.v1.LogEntry"> & {
+  /**
+   * @generated from field: uint64 index = 1;
+   */
+  index: bigint;
+
+  /**
+   * @generated from field: bytes leaf_hash = 2;
+   */
+  leafHash: Uint8Array;
+
+  /**
+   * The exact leaf bytes; empty when withheld from this caller (an event that does not concern its state).
+   *
+   * @generated from field: bytes leaf_bytes = 3;
+   */
+  leafBytes: Uint8Array;
+
+  /**
+   * @generated from field: bool withheld = 4;
+   */
+  withheld: boolean;
+};
+
+/**
+ * Describes the message corridor.v1.LogEntry.
+ * Use `create(LogEntrySchema)` to create a new message.
+ */
+export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 13);
+
+/**
+ * @generated from message corridor.v1.GetTileRequest
+ */
+export type GetTileRequest = Message<"corridor.v1.GetTileRequest"> & {
+  /**
+   * Tile level (a tile of level L holds hashes of level 8L of the tree) and index.
+   *
+   * @generated from field: uint32 level = 1;
+   */
+  level: number;
+
+  /**
+   * @generated from field: uint64 index = 2;
+   */
+  index: bigint;
+
+  /**
+   * Hashes wanted, 1-256; a partial tile is served as far as the latest checkpoint reaches.
+   *
+   * @generated from field: uint32 width = 3;
+   */
+  width: number;
+};
+
+/**
+ * Describes the message corridor.v1.GetTileRequest.
+ * Use `create(GetTileRequestSchema)` to create a new message.
+ */
+export const GetTileRequestSchema: GenMessage<GetTileRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 14);
+
+/**
+ * @generated from message corridor.v1.GetTileResponse
+ */
+export type GetTileResponse = Message<"corridor.v1.GetTileResponse"> & {
+  /**
+   * width consecutive 32-byte hashes.
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message corridor.v1.GetTileResponse.
+ * Use `create(GetTileResponseSchema)` to create a new message.
+ */
+export const GetTileResponseSchema: GenMessage<GetTileResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 15);
+
+/**
+ * @generated from message corridor.v1.AddCosignatureRequest
+ */
+export type AddCosignatureRequest = Message<"corridor.v1.AddCosignatureRequest"> & {
+  /**
+   * The checkpoint body cosigned (origin, size and root hash lines).
+   *
+   * @generated from field: string checkpoint = 1;
+   */
+  checkpoint: string;
+
+  /**
+   * The witness's signature line ("— <name> <base64>"), cosignature/v1.
+   *
+   * @generated from field: string signature_line = 2;
+   */
+  signatureLine: string;
+};
+
+/**
+ * Describes the message corridor.v1.AddCosignatureRequest.
+ * Use `create(AddCosignatureRequestSchema)` to create a new message.
+ */
+export const AddCosignatureRequestSchema: GenMessage<AddCosignatureRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 16);
+
+/**
+ * @generated from message corridor.v1.AddCosignatureResponse
+ */
+export type AddCosignatureResponse = Message<"corridor.v1.AddCosignatureResponse"> & {
+  /**
+   * Cosignatures from different members the checkpoint now carries, and whether that is final.
+   *
+   * @generated from field: uint32 cosignatures = 1;
+   */
+  cosignatures: number;
+
+  /**
+   * @generated from field: bool final = 2;
+   */
+  final: boolean;
+};
+
+/**
+ * Describes the message corridor.v1.AddCosignatureResponse.
+ * Use `create(AddCosignatureResponseSchema)` to create a new message.
+ */
+export const AddCosignatureResponseSchema: GenMessage<AddCosignatureResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 17);
+
+/**
  * @generated from enum corridor.v1.EventKind
  */
 export enum EventKind {
@@ -367,6 +759,45 @@ export enum EventKind {
    * @generated from enum value: EVENT_KIND_AGREEMENT_CHANGE = 9;
    */
   AGREEMENT_CHANGE = 9,
+
+  /**
+   * A member proposed its next signing key by a rotation statement signed with its active key;
+   * the key is pending until an operator approves or rejects it.
+   *
+   * @generated from enum value: EVENT_KIND_KEY_PROPOSED = 10;
+   */
+  KEY_PROPOSED = 10,
+
+  /**
+   * An operator approved a pending key: it is active from now on (the member's previous key is
+   * retired in the same transaction, a KEY_RETIRED event).
+   *
+   * @generated from enum value: EVENT_KIND_KEY_ACTIVATED = 11;
+   */
+  KEY_ACTIVATED = 11,
+
+  /**
+   * An operator revoked a signing key; with a compromise date, every bulletin logged from then on
+   * is marked (a BULLETIN_MARKED event each).
+   *
+   * @generated from enum value: EVENT_KIND_KEY_REVOKED = 12;
+   */
+  KEY_REVOKED = 12,
+
+  /**
+   * An operator rejected a pending key: it never signs anything.
+   *
+   * @generated from enum value: EVENT_KIND_KEY_REJECTED = 13;
+   */
+  KEY_REJECTED = 13,
+
+  /**
+   * A bulletin was marked: its signing key was revoked as compromised from a time at or before
+   * the bulletin's hub time. Its recipients are notified.
+   *
+   * @generated from enum value: EVENT_KIND_BULLETIN_MARKED = 14;
+   */
+  BULLETIN_MARKED = 14,
 }
 
 /**
@@ -376,8 +807,15 @@ export const EventKindSchema: GenEnum<EventKind> = /*@__PURE__*/
   enumDesc(file_corridor_v1_audit, 0);
 
 /**
- * AuditService lets hub operators read the exchange record: who published,
- * who received or was refused what, and why. Operators only.
+ * AuditService serves the exchange record and the verifiable log it is folded into.
+ *
+ * ListEvents (operators only) reads events with their details: who published, who received
+ * or was refused what, and why. The other RPCs serve the transparency log: every event is a
+ * leaf of an RFC 9162 Merkle tree whose leaf index is the event's audit position minus one;
+ * the hub signs a C2SP checkpoint after each integration batch, and member nodes witness it.
+ * Checkpoints, proofs and tiles hold only hashes and are open to members and operators;
+ * entries (leaf bytes) are open to operators in full and to a member for the events that
+ * concern its state (others are returned as their leaf hash only).
  *
  * @generated from service corridor.v1.AuditService
  */
@@ -389,6 +827,67 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof ListEventsRequestSchema;
     output: typeof ListEventsResponseSchema;
+  },
+  /**
+   * The latest checkpoint (or the one of a given size) with the cosignatures gathered so far.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetCheckpoint
+   */
+  getCheckpoint: {
+    methodKind: "unary";
+    input: typeof GetCheckpointRequestSchema;
+    output: typeof GetCheckpointResponseSchema;
+  },
+  /**
+   * An RFC 9162 inclusion proof of one leaf, by index or by leaf hash, for a tree size.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetInclusionProof
+   */
+  getInclusionProof: {
+    methodKind: "unary";
+    input: typeof GetInclusionProofRequestSchema;
+    output: typeof GetInclusionProofResponseSchema;
+  },
+  /**
+   * An RFC 9162 consistency proof between two tree sizes.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetConsistencyProof
+   */
+  getConsistencyProof: {
+    methodKind: "unary";
+    input: typeof GetConsistencyProofRequestSchema;
+    output: typeof GetConsistencyProofResponseSchema;
+  },
+  /**
+   * Leaves by index range.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetEntries
+   */
+  getEntries: {
+    methodKind: "unary";
+    input: typeof GetEntriesRequestSchema;
+    output: typeof GetEntriesResponseSchema;
+  },
+  /**
+   * A C2SP tlog-tiles hash tile.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetTile
+   */
+  getTile: {
+    methodKind: "unary";
+    input: typeof GetTileRequestSchema;
+    output: typeof GetTileResponseSchema;
+  },
+  /**
+   * A member node, as a witness, adds its cosignature (C2SP tlog-cosignature, cosignature/v1)
+   * to a checkpoint it verified to be consistent with the last one it cosigned. Members only.
+   *
+   * @generated from rpc corridor.v1.AuditService.AddCosignature
+   */
+  addCosignature: {
+    methodKind: "unary";
+    input: typeof AddCosignatureRequestSchema;
+    output: typeof AddCosignatureResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_corridor_v1_audit, 0);
