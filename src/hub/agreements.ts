@@ -58,6 +58,9 @@ export async function changeAgreement(
       const expected = (latest?.version ?? 0) + 1;
       if (latest === undefined && change.action === 'end') fail('NOT_FOUND', `there is no agreement "${printable(id, 64)}" to end`);
       if (latest?.ended === true) fail('VERSION_CONFLICT', `agreement ${id} has ended; add it under a new id`);
+      if (latest !== undefined && change.action === 'put' && change.version === 1) {
+        fail('VERSION_CONFLICT', `agreement ${id} exists (version ${latest.version}); amend it instead`);
+      }
       if (change.version !== expected) {
         fail('VERSION_CONFLICT', `agreement ${id} is at version ${expected - 1}; your statement makes version ${change.version}, not ${expected}: fetch it and sign again`);
       }

@@ -171,6 +171,7 @@ export class AuditIntegrator {
   readonly #intervalMs: number;
   readonly #batchSize: number;
   readonly #onIntegrated: (result: IntegrationResult) => void;
+  readonly #onFailure: (code: string) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -184,6 +185,7 @@ export class AuditIntegrator {
     intervalMs: number;
     batchSize: number;
     onIntegrated?: (result: IntegrationResult) => void;
+    onFailure?: (code: string) => void;
   }) {
     this.#db = options.db;
     this.#identity = options.identity;
@@ -192,6 +194,7 @@ export class AuditIntegrator {
     this.#intervalMs = options.intervalMs;
     this.#batchSize = options.batchSize;
     this.#onIntegrated = options.onIntegrated ?? (() => {});
+    this.#onFailure = options.onFailure ?? (() => {});
   }
 
   start(): void {
@@ -241,6 +244,7 @@ export class AuditIntegrator {
         if (result.toSize - result.fromSize < BigInt(this.#batchSize)) return;
       }
     } catch (error) {
+      this.#onFailure(error instanceof CorridorError ? error.code : 'INTERNAL');
       if (error instanceof CorridorError && error.code === 'LOG_INCONSISTENT') {
         this.#log.error({ code: error.code, reason: error.message }, 'audit log integration refused: the stored log does not add up');
       } else {

@@ -70,6 +70,8 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     if (imported.changes + imported.keysAdded > 0) log.info(imported, 'region registry updated from the region file');
     const registry = await loadRegistry(db);
     const auditIdentity = await loadAuditLogIdentity(region, config.logKeyFile);
+
+    const metrics = createHubMetrics({ collectDefaults: true });
     const integrator = new AuditIntegrator({
       db,
       identity: auditIdentity,
@@ -77,9 +79,9 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       log: log.child({ subsystem: 'audit' }),
       intervalMs: config.audit.integrateIntervalMs,
       batchSize: config.audit.batchSize,
+      onIntegrated: (result) => metrics.auditTreeSize.set(Number(result.toSize)),
+      onFailure: (code) => metrics.auditIntegrationFailures.inc({ code }),
     });
-
-    const metrics = createHubMetrics({ collectDefaults: true });
     const shutdown = new AbortController();
     // Every open subscription listens for shutdown (and removes its listener when it ends).
     setMaxListeners(0, shutdown.signal);

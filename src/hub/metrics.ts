@@ -10,6 +10,8 @@ export interface HubMetrics {
   readonly subscribers: Gauge;
   readonly subscriberLag: Gauge<'agency'>;
   readonly commitSeconds: Histogram<'operation'>;
+  readonly auditTreeSize: Gauge;
+  readonly auditIntegrationFailures: Counter<'code'>;
 }
 
 export function createHubMetrics(options: { collectDefaults: boolean }): HubMetrics {
@@ -38,6 +40,13 @@ export function createHubMetrics(options: { collectDefaults: boolean }): HubMetr
       help: 'Duration of ledger transactions (action plus audit record), by operation',
       labelNames: ['operation'] as const,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    auditTreeSize: new Gauge({ name: 'corridor_audit_tree_size', help: 'Leaves covered by the latest checkpoint this hub signed', registers: [registry] }),
+    auditIntegrationFailures: new Counter({
+      name: 'corridor_audit_integration_failures_total',
+      help: 'Integration batches that failed; LOG_INCONSISTENT means the stored log does not add up and nothing more is signed',
+      labelNames: ['code'] as const,
       registers: [registry],
     }),
   };

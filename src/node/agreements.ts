@@ -44,11 +44,13 @@ export async function changeAgreementAtHub(
   clock: Clock,
 ): Promise<AgreementVersion> {
   const id = change.action === 'put' ? parseAgreement(change.agreement).id : change.agreementId;
-  const versions = await agreementVersions(hub, id);
-  if (change.action === 'put' && !change.amend && versions.length > 0) {
-    fail('VERSION_CONFLICT', `agreement ${id} exists (version ${versions.length}); amend it instead`);
-  }
-  if (change.action === 'put' && change.amend && versions.length === 0) fail('NOT_FOUND', `there is no agreement ${id} to amend; add it`);
+  // Adding needs no lookup: version 1 is refused with VERSION_CONFLICT if the id exists, and a
+  // lookup of an id that does not exist yet would only leave a NOT_FOUND refusal in the audit log.
+  const versions = change.action === 'put' && !change.amend ? [] : await agreementVersions(hub, id);
+  const latest = versions[versions.length - 1];
+  if (versions.length === 0 && change.action === 'end') fail('NOT_FOUND', `there is no agreement ${id} to end`);
+  if (versions.length === 0 && change.action === 'put' && change.amend) fail('NOT_FOUND', `there is no agreement ${id} to amend; add it`);
+  if (latest?.ended === true) fail('VERSION_CONFLICT', `agreement ${id} ended at version ${versions.length}; an ended agreement is not reopened: add it under a new id`);
   const version = versions.length + 1;
   const payload =
     change.action === 'put'

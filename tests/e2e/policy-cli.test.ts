@@ -139,8 +139,10 @@ describe('corridor agreement', () => {
     expect(await ok(['agreement', 'show', 'idn-mys-routes'])).toMatch(/^idn-mys-routes@3  recorded \S+ by operator:auditor  audit position \d+  ENDED: Superseded by the regional arrangement$/m);
 
     // An ended agreement stays ended: neither added again nor amended.
-    expect(await fails(['agreement', 'add', file('routes.json')])).toMatch(/^corridor: .*idn-mys-routes.*\(VERSION_CONFLICT\)$/);
-    expect(await fails(['agreement', 'amend', file('routes-v2.json')])).toMatch(/^corridor: agreement idn-mys-routes has ended; add it under a new id \(VERSION_CONFLICT\)$/);
+    expect(await fails(['agreement', 'add', file('routes.json')])).toMatch(/^corridor: agreement idn-mys-routes has ended; add it under a new id \(VERSION_CONFLICT\)$/);
+    expect(await fails(['agreement', 'amend', file('routes-v2.json')])).toMatch(
+      /^corridor: agreement idn-mys-routes ended at version 3; an ended agreement is not reopened: add it under a new id \(VERSION_CONFLICT\)$/,
+    );
 
     const changes = await ok(['audit', 'log', '--kind', 'agreement']);
     expect(changes.match(/AGREEMENT\s+operator:auditor\s+agreement=idn-mys-routes@\d\s+AGREEMENT_(ADDED|AMENDED|ENDED)/g)).toHaveLength(3);
