@@ -12,16 +12,20 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint } from 'jose';
+import { parseCosignatureVerifierKey } from '../src/core/checkpoint.js';
 import { asMemberId } from '../src/core/ids.js';
+import { parseVerifierKey } from '../src/core/note.js';
 import { parseRegion } from '../src/core/region.js';
 import type { Region } from '../src/core/region.js';
 import {
   agencyTls,
   caFiles,
+  hubLogKeyFile,
   hubReceiptKeyFile,
   hubTls,
   memberSigningKeyFile,
   memberTls,
+  memberWitnessKeyFile,
   operatorTls,
   regionFile,
 } from '../src/infra/home.js';
@@ -147,8 +151,10 @@ describe('initDevPki', () => {
       caFiles(home).key,
       hubTls(home).key,
       hubReceiptKeyFile(home),
+      hubLogKeyFile(home),
       memberSigningKeyFile(home, IDN),
       memberSigningKeyFile(home, MYS),
+      memberWitnessKeyFile(home, IDN),
       ...leaves().map((leaf) => leaf.files.key),
     ];
     for (const file of privateFiles) {
@@ -169,6 +175,17 @@ describe('initDevPki', () => {
     }
     const memberKeys = await Promise.all([IDN, MYS].map((id) => readPrivateJwk(memberSigningKeyFile(home, id))));
     expect(memberKeys[0]?.x).not.toBe(memberKeys[1]?.x);
+  });
+
+  it('makes a log key and a witness key per member, each its own, published in the region as C2SP vkeys', async () => {
+    const keys = await Promise.all([hubLogKeyFile(home), hubReceiptKeyFile(home), memberSigningKeyFile(home, IDN), memberWitnessKeyFile(home, IDN), memberWitnessKeyFile(home, MYS)].map((f) => readPrivateJwk(f)));
+    expect(new Set(keys.map((k) => k.x)).size).toBe(keys.length);
+    const region = first.region;
+    expect(region.audit).toMatchObject({ origin: 'test-corridor/audit', quorum: 2 });
+    expect(parseVerifierKey(region.audit?.logKey ?? '').publicKey).toEqual(new Uint8Array(Buffer.from(keys[0]?.x ?? '', 'base64url')));
+    const idnWitness = parseCosignatureVerifierKey(region.members.find((m) => m.id === IDN)?.witnessKey ?? '');
+    expect(idnWitness.name).toBe('test-corridor/witness/IDN');
+    expect(idnWitness.publicKey).toEqual(new Uint8Array(Buffer.from(keys[3]?.x ?? '', 'base64url')));
   });
 
   it('returns the region with each member’s public signing key and never its private part', async () => {
@@ -193,7 +210,7 @@ describe('initDevPki', () => {
     const grown = await temporaryHome();
     const initial = await initDevPki(grown, region, { now });
     const later = await initDevPki(grown, withThailand(initial.region), { now });
-    expect(new Set(later.created)).toEqual(new Set([memberTls(grown, THA).key, memberTls(grown, THA).cert, memberSigningKeyFile(grown, THA)]));
+    expect(new Set(later.created)).toEqual(new Set([memberTls(grown, THA).key, memberTls(grown, THA).cert, memberSigningKeyFile(grown, THA), memberWitnessKeyFile(grown, THA)]));
     expect(new Set(later.reused)).toEqual(new Set(initial.created));
     const thailand = await certAt(memberTls(grown, THA).cert);
     expect(thailand.checkIssued(await certAt(caFiles(grown).cert))).toBe(true);

@@ -55,3 +55,17 @@ export async function verifyReceipt(bytes: Uint8Array, hubKeys: readonly Verific
   if (!parsed.success) fail('JWS_MALFORMED', `the receipt claims are invalid: ${describeIssues(parsed.error.issues)}`);
   return parsed.data;
 }
+
+/**
+ * The claims of a receipt without checking its signature: for a receipt this node verified when
+ * it stored it, or for an offline check where the hub's receipt key is not at hand (the log's
+ * signature over the PUBLISH leaf is then what proves publication). Never trust these claims
+ * on their own.
+ */
+export function readReceiptClaims(bytes: Uint8Array): ReceiptClaims {
+  const jws = parseCompactJws(bytes, 16 * 1024);
+  checkType(jws, RECEIPT_TYP);
+  const parsed = receiptClaimsSchema.safeParse(jws.payload);
+  if (!parsed.success) fail('JWS_MALFORMED', `the receipt claims are invalid: ${describeIssues(parsed.error.issues)}`);
+  return parsed.data;
+}

@@ -18,7 +18,7 @@
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import type { Kysely } from 'kysely';
-import { leafConcernsMember, leafHash } from '../core/audit-leaf.js';
+import { leafConcernsMember, leafHash, nodeHash } from '../core/audit-leaf.js';
 import { cosignatureTimestamp, parseCheckpoint, verifyCosignature } from '../core/checkpoint.js';
 import type { CosignatureVerifier } from '../core/checkpoint.js';
 import { formatCheckpoint } from '../core/checkpoint.js';
@@ -28,7 +28,7 @@ import { printable } from '../core/ids.js';
 import { EMPTY_ROOT, Frontier, consistencyProof, inclusionProof } from '../core/merkle.js';
 import { parseSignatureLine, signNote, signatureLineOf } from '../core/note.js';
 import type { NoteSigner } from '../core/note.js';
-import { TILE_HEIGHT, TILE_WIDTH, hashAt, tileWidth } from '../core/tiles.js';
+import { TILE_HEIGHT, TILE_WIDTH, tileForHash, tileWidth } from '../core/tiles.js';
 import type { Tile } from '../core/tiles.js';
 import { AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
 import type { Logger } from '../infra/log.js';
@@ -257,34 +257,108 @@ export class AuditIntegrator {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-/** Full tiles never change, so they are cached; partial ones are always read. */
+/**
+ * Caches tiles, partial ones included: the table only lets a tile grow by appending, so the
+ * hashes a stored tile holds never change, and a cached tile serves every request for as many
+ * hashes as it has; a request for more reads the tile again (and caches the wider one). Reads of
+ * one tile already under way are shared, so a proof whose nodes fall in one tile (up to 8 per
+ * tile level) reads it once.
+ *
+ * With each tile it keeps the subtree hashes of the 7 levels above the tile's own, computed the
+ * first time a proof needs them (at most 255 SHA-256 per tile, once), so that a proof's node
+ * hash is a lookup instead of up to 255 hashes recomputed per node. At most twice the tile
+ * bytes: 4096 full tiles take up to 64 MiB.
+ */
 export class TileCache {
-  readonly #full = new Map<string, Uint8Array>();
+  readonly #tiles = new Map<string, CachedTile>();
+  readonly #pending = new Map<string, Promise<CachedTile | undefined>>();
   readonly #capacity: number;
 
   constructor(capacity = 4096) {
     this.#capacity = capacity;
   }
 
+  /** The tile's bytes: at least `tile.width` hashes, possibly more. */
   async read(db: Kysely<HubDatabase>, tile: Tile): Promise<Uint8Array> {
+    return (await this.#entry(db, tile, tile.width)).data;
+  }
+
+  /**
+   * The hash of the complete subtree at Merkle `level`, `index` of the tree of `treeSize` leaves,
+   * as `hashAt` of tiles.ts computes it, from the tile's cached subtree levels.
+   */
+  async hashAt(db: Kysely<HubDatabase>, treeSize: bigint, level: number, index: bigint): Promise<Uint8Array> {
+    const { tile, offset, count } = tileForHash(treeSize, level, index);
+    // Only the hashes under this node are needed, not the whole width the tile has at this size.
+    const entry = await this.#entry(db, tile, offset + count);
+    let row = entry.data;
+    let at = offset;
+    // Subtree levels within the tile, computed bottom up as far as this node needs.
+    for (let width = 1, depth = 0; width < count; width *= 2, depth++) {
+      row = entry.levels[depth] ??= parentLevel(row);
+      at /= 2;
+    }
+    if ((at + 1) * HASH_BYTES > row.byteLength) fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} holds no complete subtree at offset ${offset} of ${count} hashes`);
+    return row.slice(at * HASH_BYTES, (at + 1) * HASH_BYTES);
+  }
+
+  /** The cached tile, read (again) unless it holds at least `hashes` hashes. */
+  async #entry(db: Kysely<HubDatabase>, tile: Tile, hashes: number): Promise<CachedTile> {
     const key = `${tile.level}/${tile.index}`;
-    const cached = this.#full.get(key);
-    if (cached !== undefined) {
+    const needed = hashes * HASH_BYTES;
+    const cached = this.#tiles.get(key);
+    if (cached !== undefined && cached.data.byteLength >= needed) {
       // Map order is insertion order: re-insert to mark as recently used.
-      this.#full.delete(key);
-      this.#full.set(key, cached);
+      this.#tiles.delete(key);
+      this.#tiles.set(key, cached);
       return cached;
     }
-    const data = await readTile(db, tile.level, tile.index);
-    if (data === undefined || data.byteLength < tile.width * HASH_BYTES) {
-      fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} is missing or shorter than ${tile.width} hashes`);
+    // A read under way may have started before the checkpoint this request is for: too narrow then.
+    const pending = this.#pending.get(key);
+    let entry = pending === undefined ? undefined : await pending;
+    if (entry === undefined || entry.data.byteLength < needed) entry = await this.#load(db, tile, key);
+    if (entry === undefined || entry.data.byteLength < needed) {
+      fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} is missing or shorter than ${hashes} hashes`);
     }
-    if (data.byteLength === TILE_WIDTH * HASH_BYTES) {
-      this.#full.set(key, data);
-      if (this.#full.size > this.#capacity) this.#full.delete(this.#full.keys().next().value as string);
-    }
-    return data;
+    return entry;
   }
+
+  #load(db: Kysely<HubDatabase>, tile: Tile, key: string): Promise<CachedTile | undefined> {
+    const loading = readTile(db, tile.level, tile.index)
+      .then((data) => {
+        if (data === undefined) return undefined;
+        const cached = this.#tiles.get(key);
+        if (cached !== undefined && cached.data.byteLength >= data.byteLength) return cached;
+        const entry: CachedTile = { data, levels: [] };
+        this.#tiles.delete(key);
+        this.#tiles.set(key, entry);
+        if (this.#tiles.size > this.#capacity) this.#tiles.delete(this.#tiles.keys().next().value as string);
+        return entry;
+      })
+      .finally(() => {
+        if (this.#pending.get(key) === loading) this.#pending.delete(key);
+      });
+    this.#pending.set(key, loading);
+    return loading;
+  }
+}
+
+interface CachedTile {
+  readonly data: Uint8Array;
+  /** levels[d]: the hashes of complete subtrees of 2^(d+1) of the tile's hashes, filled on demand. */
+  readonly levels: Uint8Array[];
+}
+
+/** RFC 9162 interior nodes over consecutive pairs of `row` (an odd last hash has no parent yet). */
+function parentLevel(row: Uint8Array): Uint8Array {
+  const count = Math.floor(row.byteLength / HASH_BYTES / 2);
+  const parents = new Uint8Array(count * HASH_BYTES);
+  for (let i = 0; i < count; i++) {
+    const left = row.subarray(2 * i * HASH_BYTES, (2 * i + 1) * HASH_BYTES);
+    const right = row.subarray((2 * i + 1) * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
+    parents.set(nodeHash(left, right), i * HASH_BYTES);
+  }
+  return parents;
 }
 
 export interface AuditReadContext {
@@ -309,7 +383,8 @@ export async function getCheckpoint(ctx: AuditReadContext, treeSize: bigint, fin
   else if (treeSize === 0n) row = await latestCheckpoint(ctx.db);
   else row = await checkpointOfSize(ctx.db, treeSize);
   if (row === undefined) {
-    if (finalOnly) fail('NOT_FOUND', `no checkpoint has been cosigned by ${ctx.identity.quorum} member states yet`);
+    // "Not yet", like a size the log has not reached: polling for finality is not a refusal.
+    if (finalOnly) fail('TREE_SIZE_UNAVAILABLE', `no checkpoint has been cosigned by ${ctx.identity.quorum} member states yet; ask again later`);
     if (treeSize === 0n) fail('TREE_SIZE_UNAVAILABLE', 'the hub has not signed its first checkpoint yet; ask again shortly');
     fail('NOT_FOUND', `the hub signed no checkpoint of tree size ${treeSize}`);
   }
@@ -331,7 +406,7 @@ async function resolveTreeSize(ctx: AuditReadContext, requested: bigint): Promis
 }
 
 function hashReader(ctx: AuditReadContext, treeSize: bigint) {
-  return (level: number, index: bigint): Promise<Uint8Array> => hashAt((tile) => ctx.tiles.read(ctx.db, tile), treeSize, level, index);
+  return (level: number, index: bigint): Promise<Uint8Array> => ctx.tiles.hashAt(ctx.db, treeSize, level, index);
 }
 
 export interface InclusionView {
@@ -381,12 +456,30 @@ export async function getEntries(ctx: AuditReadContext, principal: Principal, st
   const size = await integratedSize(ctx);
   if (end > size) fail('TREE_SIZE_UNAVAILABLE', `entries up to ${end} were asked; the latest checkpoint covers ${size}`);
   const rows = await readLeafRange(ctx.db, start, end);
-  if (rows.length !== Number(end - start)) fail('LOG_INCONSISTENT', `the audit record is missing entries in [${start}, ${end})`);
+  if (rows.length !== Number(end - start)) {
+    // Positions are contiguous, so the first row out of step names the first leaf that is gone.
+    const gap = rows.findIndex((row, i) => row.position !== start + BigInt(i) + 1n);
+    const missing = start + BigInt(gap === -1 ? rows.length : gap);
+    fail('LOG_INCONSISTENT', `leaf index ${missing} (audit position ${missing + 1n}) is missing from the audit record; the log has a gap in [${start}, ${end})`);
+  }
   return rows.map((row) => {
     const index = row.position - 1n;
-    const visible = principal.kind === 'operator' || (principal.kind === 'member' && leafConcernsMember(fromBinary(AuditLeafSchema, row.leaf), principal.id));
+    const visible = principal.kind === 'operator' || (principal.kind === 'member' && concernsMember(row.leaf, principal.id));
     return { index, leafHash: row.leafHash, leafBytes: visible ? row.leaf : undefined };
   });
+}
+
+/**
+ * Whether stored leaf bytes concern a member. Bytes that no longer decode (a row altered in the
+ * database) are withheld rather than failing the whole range: the member still gets the stored
+ * hash, which its monitor finds does not match the tree.
+ */
+function concernsMember(leaf: Uint8Array, member: string): boolean {
+  try {
+    return leafConcernsMember(fromBinary(AuditLeafSchema, leaf), member);
+  } catch {
+    return false;
+  }
 }
 
 /** The first `width` hashes of tile (level, index), as far as the latest checkpoint reaches. */
@@ -414,6 +507,11 @@ export async function addCosignature(ctx: AuditReadContext, member: string, body
   if (stored === undefined) fail('NOT_FOUND', `the hub signed no checkpoint of tree size ${checkpoint.size}`);
   if (!equalBytes(stored.rootHash, checkpoint.rootHash)) {
     fail('REQUEST_INVALID', `the checkpoint of tree size ${checkpoint.size} has another root hash at this hub; cosign the checkpoint the hub serves`);
+  }
+  // The cosignature is served under the hub's own note, so it must be over exactly that text
+  // (an extension line added by the witness would make it fail for every reader).
+  if (stored.note.slice(0, stored.note.indexOf('\n\n') + 1) !== body) {
+    fail('REQUEST_INVALID', `the checkpoint text of tree size ${checkpoint.size} differs from the one the hub signed; cosign exactly the text the hub serves`);
   }
   const parsed = parseSignatureLine(signatureLine);
   const line = signatureLineOf(parsed);

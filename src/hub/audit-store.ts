@@ -171,3 +171,22 @@ export async function insertCosignature(db: Db, row: { treeSize: bigint; memberI
     .onConflict((oc) => oc.columns(['tree_size', 'member_id']).doNothing())
     .execute();
 }
+
+/** The cosignatures of every checkpoint with a tree size in [from, to], in one read. */
+export async function cosignaturesBetween(db: Db, from: bigint, to: bigint): Promise<Map<bigint, CosignatureRow[]>> {
+  const rows = await db
+    .selectFrom('audit_cosignature')
+    .select(['tree_size', 'member_id', 'signature_line'])
+    .where('tree_size', '>=', from)
+    .where('tree_size', '<=', to)
+    .orderBy('tree_size')
+    .orderBy('member_id')
+    .execute();
+  const bySize = new Map<bigint, CosignatureRow[]>();
+  for (const row of rows) {
+    const list = bySize.get(row.tree_size) ?? [];
+    list.push({ memberId: row.member_id, signatureLine: row.signature_line });
+    bySize.set(row.tree_size, list);
+  }
+  return bySize;
+}

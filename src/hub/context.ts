@@ -44,7 +44,7 @@ export interface HubContext {
   readonly shutdown: AbortSignal;
   /** The audit log's origin, signing key, quorum and witness keys. */
   readonly identity: AuditLogIdentity;
-  /** Full audit tiles, cached (they never change). */
+  /** Audit tiles, cached (a stored tile only grows, so the hashes it holds never change). */
   readonly tiles: TileCache;
   /** Folds committed events into the audit tree; woken after each ledger commit. */
   readonly integrator: AuditIntegrator;

@@ -22,6 +22,7 @@ export class Fanout {
   private emittedThrough: bigint;
   private readonly pending = new Map<bigint, LiveBulletin>();
   private readonly listeners = new Set<LiveListener>();
+  private readonly markingListeners = new Set<() => void>();
   private gapTimer: NodeJS.Timeout | undefined;
   private filling = false;
 
@@ -49,6 +50,20 @@ export class Fanout {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Registers a listener told, after the commit, that bulletin markings were recorded; each
+   * subscription then reads the markings after its last notice from the database, in audit order.
+   */
+  onMarkings(listener: () => void): () => void {
+    this.markingListeners.add(listener);
+    return () => this.markingListeners.delete(listener);
+  }
+
+  /** Tells every subscription that markings were committed. */
+  markingsRecorded(): void {
+    for (const listener of this.markingListeners) listener();
+  }
+
   /** Offers a committed bulletin. Duplicates and already-emitted sequences are ignored. */
   offer(live: LiveBulletin): void {
     if (live.bulletin.sequence <= this.emittedThrough) return;
@@ -60,6 +75,7 @@ export class Fanout {
     if (this.gapTimer !== undefined) clearTimeout(this.gapTimer);
     this.gapTimer = undefined;
     this.listeners.clear();
+    this.markingListeners.clear();
     this.pending.clear();
   }
 

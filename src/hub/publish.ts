@@ -4,10 +4,12 @@
  *
  *   size limit → SD-JWT framing and JWS parse → `iss` is the member the certificate authenticates
  *   → replay of the exact same bytes returns the stored receipt → `kid` only among that member's
- *   keys → algorithm pinned per key, then the signature → `typ` → `iat` window and `exp` →
+ *   keys, and it must be active (a pending, retired or revoked key is refused with its own code)
+ *   → algorithm pinned per key, then the signature → `typ` → `iat` window and `exp` →
  *   `(iss, jti)` unique → every Disclosure against the signed digests (RFC 9901 §7.1) → personal
  *   data only as Disclosures, nothing else disclosable → claim schema → commit: under the ledger
- *   lock, the agreements in force at this hub time, one policy decision per agency, one
+ *   lock, the key still active at this hub time (key transitions take the same lock), the
+ *   agreements in force at this hub time, one policy decision per agency, one
  *   presentation with the hub's Key Binding JWT per delivery, the bulletin, the decisions and
  *   their audit events, and the receipt, in one transaction → fan-out.
  *
@@ -32,6 +34,8 @@ import { loadAgreementVersions } from './agreements.js';
 import { findBulletinByIssuerJti, insertBulletin, insertDecisions, loadDisclosures } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
+import { refuseInactiveKey } from '../core/key-lifecycle.js';
+import { findMemberKey, timeOfState, verificationKeyOf } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
 import type { RegistryView } from './registry.js';
@@ -62,10 +66,13 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
     }
 
     const registry = ctx.registry();
-    const key = registry.keys.get(jws.header.kid);
-    if (key === undefined || key.member !== member.id) {
+    // The directory in the database, not the registry loaded at start: keys move while the hub runs.
+    const stored = await findMemberKey(ctx.db, jws.header.kid);
+    if (stored === undefined || stored.member !== member.id) {
       fail('JWS_UNKNOWN_KEY', `kid ${printable(jws.header.kid, 50)} is not an active signing key of member ${member.id}; register it with the hub first`);
     }
+    if (stored.state !== 'active') refuseInactiveKey(member.id, stored.kid, stored.state, timeOfState(stored));
+    const key = await verificationKeyOf(stored);
     await verifySignature(jws, key);
     checkType(jws, BULLETIN_TYP);
     checkTimes(envelope, epochSeconds(ctx.clock.now()), { maxAgeSeconds: ctx.limits.iatMaxAgeSeconds, maxSkewSeconds: ctx.limits.iatMaxSkewSeconds });
@@ -150,6 +157,10 @@ async function commitBulletin(
       if ((await submittedText({ ...ctx, db: trx }, raced)) === text) return { bulletin: raced, replayed: true, recipients: new Map<string, DeliveryGrant>() };
       fail('JTI_REUSED', `${verified.id} was already published with different bytes; a new bulletin needs a new jti`);
     }
+    // A bulletin verifies only with a key active at its hub time: an approval or a revocation
+    // may have committed since the check before the lock.
+    const signer = (await findMemberKey(trx, verified.kid)) ?? fail('INTERNAL', `key ${verified.kid} went missing`);
+    if (signer.state !== 'active') refuseInactiveKey(verified.member, signer.kid, signer.state, timeOfState(signer));
     // Agreement changes take the same lock, so these are exactly the agreements in force at hubTime.
     const inForce = agreementsInForce(await loadAgreementVersions(trx), hubTime);
     const forPolicy = { issuer: verified.claims.issuer, category: verified.claims.category, handling: verified.claims.handling, personalData };

@@ -1,22 +1,22 @@
 /**
- * Read-only use-cases: fetch one bulletin, the key directory, and the audit record. Each decides
+ * Read-only use-cases: fetch one bulletin (with its marking, if any) and the audit record. Each decides
  * who may read what: a bulletin only by its originator or an agency it was released to; the
  * audit record only by operators, who see ids, digests and reasons but never bulletin content.
  */
 import { create, fromBinary } from '@bufbuild/protobuf';
 import { openEventDetails } from '../core/audit-leaf.js';
 import { CorridorError, fail } from '../core/errors.js';
-import { asMemberId, parseBulletinId } from '../core/ids.js';
+import { isMemberId, parseBulletinId } from '../core/ids.js';
 import { requireEpochMs, requireInt8 } from '../core/numbers.js';
 import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
-import type { AuditEvent, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
-import { MemberKeySchema } from '../gen/corridor/v1/directory_pb.js';
-import type { MemberKey } from '../gen/corridor/v1/directory_pb.js';
+import type { AuditEvent, AuditLeaf, EventDetails, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
 import type { PrincipalOf } from './authn.js';
 import { findBulletinById, findDelivery, listAuditRows, loadDisclosures } from './store.js';
-import type { StoredBulletin } from './store.js';
+import type { AuditRow, StoredBulletin } from './store.js';
 import { formatSdJwt } from '../core/sd-jwt.js';
 import type { HubContext } from './context.js';
+import { findMarking } from './key-store.js';
+import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
 
 /**
@@ -27,7 +27,7 @@ export async function getBulletin(
   ctx: HubContext,
   principal: PrincipalOf<'member' | 'agency'>,
   id: string,
-): Promise<{ bulletin: StoredBulletin; sdJwt: Uint8Array }> {
+): Promise<{ bulletin: StoredBulletin; sdJwt: Uint8Array; marking: BulletinMarking | undefined }> {
   let wellFormed = false;
   try {
     parseBulletinId(id);
@@ -44,30 +44,13 @@ export async function getBulletin(
     }
     // The same answer whether it does not exist or is not yours: existence is itself information.
     if (bulletin === undefined || sdJwt === undefined) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
-    return { bulletin, sdJwt };
+    // A marked bulletin is always handed out with its marking: no one keeps relying on it unawares.
+    return { bulletin, sdJwt, marking: await findMarking(ctx.db, bulletin.sequence) };
   } catch (error) {
     // Only a well-formed id goes into the record; a malformed one is attacker text.
     if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, wellFormed ? { bulletinId: id } : {});
     throw error;
   }
-}
-
-export function keyDirectory(ctx: HubContext, memberFilter: string): { memberKeys: MemberKey[]; hubJwksJson: string } {
-  const member = memberFilter === '' ? undefined : asMemberId(memberFilter);
-  const memberKeys = [...ctx.registry().keys.values()]
-    .filter((key) => member === undefined || key.member === member)
-    .sort((a, b) => (a.member === b.member ? (a.kid < b.kid ? -1 : 1) : a.member < b.member ? -1 : 1))
-    .map((key) =>
-      create(MemberKeySchema, {
-        memberId: key.member,
-        kid: key.kid,
-        alg: key.alg,
-        jwkJson: key.jwkJson,
-        status: key.status,
-        addedMs: BigInt(key.addedAt.getTime()),
-      }),
-    );
-  return { memberKeys, hubJwksJson: ctx.receiptJwks };
 }
 
 const DEFAULT_PAGE = 100;
@@ -82,7 +65,9 @@ export async function listEvents(
   requireInt8(request.afterPosition, 'after_position');
   const sinceMs = requireEpochMs(request.sinceMs, 'since_ms');
   const untilMs = requireEpochMs(request.untilMs, 'until_ms');
+  if (request.actorMember !== '' && !isMemberId(request.actorMember)) fail('REQUEST_INVALID', 'actor_member must be a member id (three capital letters)');
   const rows = await listAuditRows(ctx.db, {
+    actorMember: request.actorMember,
     afterPosition: request.afterPosition,
     kinds: request.kinds,
     actor: request.actor,
@@ -96,20 +81,47 @@ export async function listEvents(
   const page = rows.slice(0, pageSize);
   ctx.log.debug({ operator: operator.id, returned: page.length }, 'audit events listed');
   return {
-    events: page.map((row) => {
-      const leaf = fromBinary(AuditLeafSchema, row.leaf);
-      const stored = row.details === null || row.salt === null ? undefined : { details: row.details, salt: row.salt };
-      const details = openEventDetails(leaf, stored);
-      return create(AuditEventSchema, {
-        position: row.position,
-        leaf,
-        leafBytes: row.leaf,
-        leafHash: row.leaf_hash,
-        ...(details === undefined ? {} : { details }),
-        ...(stored === undefined ? {} : { detailsBytes: stored.details, detailsSalt: stored.salt }),
-      });
-    }),
+    events: page.map((row) => auditEventMessage(ctx, row)),
     nextAfterPosition: rows.length > pageSize ? (page[page.length - 1]?.position ?? 0n) : 0n,
   };
 }
 
+/** One stored event as sent to an operator: the exact leaf and details bytes, and both decoded. */
+export function auditEventMessage(ctx: HubContext, row: AuditRow): AuditEvent {
+  const leaf = decodedLeaf(ctx, row.position, row.leaf);
+  const stored = row.details === null || row.salt === null ? undefined : { details: row.details, salt: row.salt };
+  const details = leaf === undefined ? undefined : checkedDetails(ctx, row.position, leaf, stored);
+  return create(AuditEventSchema, {
+    position: row.position,
+    ...(leaf === undefined ? {} : { leaf }),
+    leafBytes: row.leaf,
+    leafHash: row.leaf_hash,
+    ...(details === undefined ? {} : { details }),
+    ...(stored === undefined ? {} : { detailsBytes: stored.details, detailsSalt: stored.salt }),
+  });
+}
+
+/** A stored leaf decoded for reading; bytes that no longer decode are sent as they are, undecoded. */
+function decodedLeaf(ctx: HubContext, position: bigint, bytes: Uint8Array): AuditLeaf | undefined {
+  try {
+    return fromBinary(AuditLeafSchema, bytes);
+  } catch {
+    ctx.log.error({ position }, 'a stored audit leaf does not decode');
+    return undefined;
+  }
+}
+
+/**
+ * The details of one listed event, checked against its leaf's commitment. Details that do not
+ * match (a row altered in the database) are not shown as if they were the event's: the decoded
+ * details are left out, the stored bytes and salt still go out so that `corridor audit verify`
+ * can name the position, and the hub logs it. One bad row must not hide every other event.
+ */
+function checkedDetails(ctx: HubContext, position: bigint, leaf: AuditLeaf, stored: { details: Uint8Array; salt: Uint8Array } | undefined): EventDetails | undefined {
+  try {
+    return openEventDetails(leaf, stored);
+  } catch (error) {
+    ctx.log.error({ position, code: error instanceof CorridorError ? error.code : 'INTERNAL' }, 'stored event details do not match their leaf commitment');
+    return undefined;
+  }
+}

@@ -12,6 +12,8 @@ export interface RefusalDetails {
   readonly bulletinId?: string;
   readonly agencyId?: string;
   readonly objectDigest?: Uint8Array;
+  /** The member state the refused request concerns (a key of its own), so its monitor finds it. */
+  readonly memberId?: string;
 }
 
 export async function recordRefusal(
@@ -37,6 +39,7 @@ export async function recordRefusal(
           ...(details.bulletinId === undefined ? {} : { bulletinId: details.bulletinId }),
           ...(details.agencyId === undefined ? {} : { agencyId: details.agencyId }),
           ...(details.objectDigest === undefined ? {} : { objectDigest: details.objectDigest }),
+          ...(details.memberId === undefined ? {} : { memberId: details.memberId }),
         },
       ]),
     );

@@ -1,35 +1,29 @@
 /**
  * The region registry in the hub: members, their signing keys, agencies and operators. Imported
  * from the region file at start-up (each addition or change is an audited event in the same
- * transaction), then held in memory as a read-only view for authentication, key lookup and policy.
+ * transaction), then held in memory as a read-only view for authentication and policy. Signing
+ * keys are not in that view: they move while the hub runs (rotation, revocation), so the key
+ * directory is read from the database (`key-store.ts`).
  */
 import type { Kysely } from 'kysely';
 import { EventKind, sha256 } from '../core/audit-leaf.js';
 import type { Clock } from '../core/clock.js';
 import { asAgencyId, asMemberId, asOperatorId } from '../core/ids.js';
 import type { AgencyId, MemberId, OperatorId } from '../core/ids.js';
-import { importVerificationKey, isSigningAlgorithm, jwkThumbprint } from '../core/jws.js';
-import type { SigningAlgorithm, VerificationKey } from '../core/jws.js';
+import { importVerificationKey, jwkThumbprint } from '../core/jws.js';
+import type { SigningAlgorithm } from '../core/jws.js';
 import type { AgencyRecord, MemberRecord, OperatorRecord, Region } from '../core/region.js';
 import { AGENCY_ROLES } from '../core/vocabulary.js';
 import type { AgencyRole } from '../core/vocabulary.js';
 import { CorridorError } from '../core/errors.js';
 import type { HubDatabase } from './db/schema.js';
+import { insertMemberKey, recordKeyChange, transitionKey } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
-
-export interface MemberKey extends VerificationKey {
-  readonly member: MemberId;
-  readonly jwkJson: string;
-  readonly status: string;
-  readonly addedAt: Date;
-}
 
 export interface RegistryView {
   readonly members: ReadonlyMap<MemberId, Omit<MemberRecord, 'signingKeys'>>;
   readonly agencies: ReadonlyMap<AgencyId, AgencyRecord>;
   readonly operators: ReadonlyMap<OperatorId, OperatorRecord>;
-  /** Signing keys by kid, each bound to exactly one member. */
-  readonly keys: ReadonlyMap<string, MemberKey>;
 }
 
 export interface ImportSummary {
@@ -56,8 +50,9 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
       member: await rows('member'),
       agency: await rows('agency'),
       operator: await rows('operator'),
-      keys: new Map((await trx.selectFrom('member_key').select(['kid', 'member_id', 'status']).execute()).map((r) => [r.kid, r])),
+      keys: new Map((await trx.selectFrom('member_key').select(['kid', 'member_id', 'status', 'source']).execute()).map((r) => [r.kid, r])),
     };
+    const agencyMembers = new Map((await trx.selectFrom('agency').select(['id', 'member_id']).execute()).map((r) => [r.id, r.member_id ?? undefined]));
     const changed = (previous: { record_sha256: Uint8Array; active: boolean } | undefined, digest: Uint8Array): boolean =>
       previous === undefined || !previous.active || !Buffer.from(previous.record_sha256).equals(Buffer.from(digest));
     const record = async (
@@ -66,12 +61,19 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
       digest: Uint8Array,
       code: 'REGISTRY_ADDED' | 'REGISTRY_UPDATED' | 'REGISTRY_DEACTIVATED' | 'KEY_ADDED' | 'KEY_RETIRED',
       reason: string,
-    ): Promise<void> => {
+      // The member state the event concerns, so that its monitor finds it.
+      memberId: string | undefined,
+    ): Promise<bigint> => {
       changes++;
-      await ledger.append([{ kind, actor, objectId, objectDigest: digest, code, reason, operation: 'registry.import' }]);
+      const [event] = await ledger.append([
+        { kind, actor, objectId, objectDigest: digest, code, reason, operation: 'registry.import', ...(memberId === undefined ? {} : { memberId }) },
+      ]);
+      if (event === undefined) throw new CorridorError('INTERNAL', 'the audit log did not return a position');
+      return event.position;
     };
-    const recordChange = (objectId: string, digest: Uint8Array, added: boolean): Promise<void> =>
-      record(EventKind.REGISTRY_CHANGE, objectId, digest, added ? 'REGISTRY_ADDED' : 'REGISTRY_UPDATED', `${objectId} ${added ? 'added to' : 'updated in'} the region registry`);
+    const recordChange = async (objectId: string, digest: Uint8Array, added: boolean, memberId: string | undefined): Promise<void> => {
+      await record(EventKind.REGISTRY_CHANGE, objectId, digest, added ? 'REGISTRY_ADDED' : 'REGISTRY_UPDATED', `${objectId} ${added ? 'added to' : 'updated in'} the region registry`, memberId);
+    };
 
     const listedKeys = new Set<string>();
     for (const member of region.members) {
@@ -83,7 +85,7 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
           .values({ id: member.id, name: member.name, active: true, record_sha256: digest, updated_at: hubTime })
           .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, active: true, record_sha256: digest, updated_at: hubTime }))
           .execute();
-        await recordChange(`member:${member.id}`, digest, previous === undefined);
+        await recordChange(`member:${member.id}`, digest, previous === undefined, member.id);
       }
       for (const jwk of member.signingKeys) {
         const kid = await jwkThumbprint(jwk);
@@ -91,19 +93,18 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
         const owner = existing.keys.get(kid);
         if (owner !== undefined) {
           if (owner.member_id !== member.id) throw new CorridorError('CONFIG_INVALID', `signing key ${kid} is already registered to member ${owner.member_id}`);
-          // A retired key stays retired: bringing a key back needs a new key.
+          // A retired, revoked or rejected key stays so: bringing a key back needs a new key. A
+          // key that came by rotation is the directory's, whatever the file says of it.
           continue;
         }
         const alg: SigningAlgorithm = jwk.alg ?? 'Ed25519';
         await importVerificationKey(jwk, alg);
         const publicJwk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
-        await trx
-          .insertInto('member_key')
-          .values({ kid, member_id: member.id, alg, jwk: JSON.stringify(publicJwk), status: 'active', added_at: hubTime })
-          .execute();
-        existing.keys.set(kid, { kid, member_id: member.id, status: 'active' });
+        const position = await record(EventKind.KEY_ADDED, kid, sha256(JSON.stringify(publicJwk)), 'KEY_ADDED', `signing key ${kid} (${alg}) added for member ${member.id}`, member.id);
+        await insertMemberKey(trx, { kid, member: member.id, alg, jwk: publicJwk, at: hubTime, source: 'region' });
+        await recordKeyChange(trx, { position, kid, member: member.id, from: undefined, to: 'active', actor, statement: undefined, at: hubTime });
+        existing.keys.set(kid, { kid, member_id: member.id, status: 'active', source: 'region' });
         keysAdded++;
-        await record(EventKind.KEY_ADDED, kid, sha256(JSON.stringify(publicJwk)), 'KEY_ADDED', `signing key ${kid} (${alg}) added for member ${member.id}`);
       }
     }
     for (const agency of region.agencies) {
@@ -117,7 +118,7 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
           .values({ id: agency.id, ...values })
           .onConflict((oc) => oc.column('id').doUpdateSet(values))
           .execute();
-        await recordChange(`agency:${agency.id}`, digest, previous === undefined);
+        await recordChange(`agency:${agency.id}`, digest, previous === undefined, agency.member);
       }
     }
     for (const operator of region.operators) {
@@ -129,7 +130,7 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
           .values({ id: operator.id, name: operator.name, active: true, record_sha256: digest, updated_at: hubTime })
           .onConflict((oc) => oc.column('id').doUpdateSet({ name: operator.name, active: true, record_sha256: digest, updated_at: hubTime }))
           .execute();
-        await recordChange(`operator:${operator.id}`, digest, previous === undefined);
+        await recordChange(`operator:${operator.id}`, digest, previous === undefined, undefined);
       }
     }
 
@@ -143,13 +144,31 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
       for (const row of existing[table].values()) {
         if (!row.active || listed[table].has(row.id)) continue;
         await trx.updateTable(table).set({ active: false, updated_at: hubTime }).where('id', '=', row.id).execute();
-        await record(EventKind.REGISTRY_CHANGE, `${table}:${row.id}`, row.record_sha256, 'REGISTRY_DEACTIVATED', `${table}:${row.id} is no longer in the region file; it can no longer connect or receive`);
+        const memberId = table === 'member' ? row.id : table === 'agency' ? agencyMembers.get(row.id) : undefined;
+        await record(
+          EventKind.REGISTRY_CHANGE,
+          `${table}:${row.id}`,
+          row.record_sha256,
+          'REGISTRY_DEACTIVATED',
+          `${table}:${row.id} is no longer in the region file; it can no longer connect or receive`,
+          memberId,
+        );
       }
     }
+    // Only keys the file brought in are the file's to retire; a rotated key is the directory's.
     for (const key of existing.keys.values()) {
-      if (key.status !== 'active' || listedKeys.has(key.kid)) continue;
-      await trx.updateTable('member_key').set({ status: 'retired' }).where('kid', '=', key.kid).execute();
-      await record(EventKind.KEY_RETIRED, key.kid, sha256(key.kid), 'KEY_RETIRED', `signing key ${key.kid} of member ${key.member_id} retired: the region file no longer lists it`);
+      if (key.status !== 'active' || key.source !== 'region' || listedKeys.has(key.kid)) continue;
+      const member = asMemberId(key.member_id);
+      const position = await record(
+        EventKind.KEY_RETIRED,
+        key.kid,
+        sha256(key.kid),
+        'KEY_RETIRED',
+        `signing key ${key.kid} of member ${key.member_id} retired: the region file no longer lists it`,
+        key.member_id,
+      );
+      await transitionKey(trx, key.kid, 'active', 'retired', { at: hubTime });
+      await recordKeyChange(trx, { position, kid: key.kid, member, from: 'active', to: 'retired', actor, statement: undefined, at: hubTime });
     }
     return { changes, keysAdded };
   });
@@ -157,25 +176,11 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
 
 /** Reads the registry into an immutable in-memory view. */
 export async function loadRegistry(db: Kysely<HubDatabase>): Promise<RegistryView> {
-  const [members, agencies, operators, keys] = await Promise.all([
+  const [members, agencies, operators] = await Promise.all([
     db.selectFrom('member').select(['id', 'name']).where('active', '=', true).execute(),
     db.selectFrom('agency').select(['id', 'name', 'member_id', 'organisation', 'roles']).where('active', '=', true).execute(),
     db.selectFrom('operator').select(['id', 'name']).where('active', '=', true).execute(),
-    db
-      .selectFrom('member_key')
-      .innerJoin('member', 'member.id', 'member_key.member_id')
-      .select(['member_key.kid', 'member_key.member_id', 'member_key.alg', 'member_key.jwk', 'member_key.status', 'member_key.added_at'])
-      .where('member_key.status', '=', 'active')
-      .where('member.active', '=', true)
-      .execute(),
   ]);
-  const keyViews = await Promise.all(
-    keys.map(async (row): Promise<MemberKey> => {
-      if (!isSigningAlgorithm(row.alg)) throw new CorridorError('INTERNAL', `key ${row.kid} has an unsupported algorithm in the database`);
-      const verification = await importVerificationKey({ kty: 'OKP', crv: 'Ed25519', x: row.jwk.x }, row.alg);
-      return { ...verification, member: asMemberId(row.member_id), jwkJson: JSON.stringify(row.jwk), status: row.status, addedAt: row.added_at };
-    }),
-  );
   return {
     members: new Map(members.map((m) => [asMemberId(m.id), { id: asMemberId(m.id), name: m.name }])),
     agencies: new Map(
@@ -191,7 +196,6 @@ export async function loadRegistry(db: Kysely<HubDatabase>): Promise<RegistryVie
       ]),
     ),
     operators: new Map(operators.map((o) => [asOperatorId(o.id), { id: asOperatorId(o.id), name: o.name }])),
-    keys: new Map(keyViews.filter((k) => k.status === 'active').map((k) => [k.kid, k])),
   };
 }
 

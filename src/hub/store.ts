@@ -313,17 +313,25 @@ export interface AuditFilter {
   readonly bulletinId: string;
   readonly agencyId: string;
   readonly code: string;
+  /** Only events caused by this member state's node or one of its agencies, when non-empty (a validated member id). */
+  readonly actorMember?: string;
   /** Hub-time bounds in milliseconds since the epoch; 0 means unbounded. */
   readonly sinceMs: number;
   readonly untilMs: number;
   readonly limit: number;
 }
 
+/** One stored audit event with its details (null once purged). */
+export interface AuditRow {
+  readonly position: bigint;
+  readonly leaf: Uint8Array;
+  readonly leaf_hash: Uint8Array;
+  readonly details: Uint8Array | null;
+  readonly salt: Uint8Array | null;
+}
+
 /** Audit events after a position, oldest first, with their exact leaf bytes and hashes. */
-export async function listAuditRows(
-  db: Kysely<HubDatabase>,
-  filter: AuditFilter,
-): Promise<{ position: bigint; leaf: Uint8Array; leaf_hash: Uint8Array; details: Uint8Array | null; salt: Uint8Array | null }[]> {
+export async function listAuditRows(db: Kysely<HubDatabase>, filter: AuditFilter): Promise<AuditRow[]> {
   let query = db
     .selectFrom('audit_event')
     .leftJoin('audit_event_detail', 'audit_event_detail.position', 'audit_event.position')
@@ -336,6 +344,9 @@ export async function listAuditRows(
   if (filter.bulletinId !== '') query = query.where('bulletin_id', '=', filter.bulletinId);
   if (filter.agencyId !== '') query = query.where('agency_id', '=', filter.agencyId);
   if (filter.code !== '') query = query.where('code', '=', filter.code);
+  const member = filter.actorMember ?? '';
+  // A member id is three capital letters (checked by the caller), so it holds no LIKE wildcard.
+  if (member !== '') query = query.where((eb) => eb.or([eb('actor', '=', `member:${member}`), eb('actor', 'like', `agency:${member}:%`)]));
   if (filter.sinceMs !== 0) query = query.where('hub_time', '>=', new Date(filter.sinceMs));
   if (filter.untilMs !== 0) query = query.where('hub_time', '<', new Date(filter.untilMs));
   return query.execute();

@@ -5,6 +5,11 @@
  * sequence). While reading the backlog, an overflowing live buffer only means "read the database
  * again"; once live, it means the agency does not keep up, and the stream is cut off with
  * SUBSCRIBER_TOO_SLOW, naming the cursor to resume from. Publishers never wait for subscribers.
+ *
+ * Markings (a bulletin whose signing key was revoked as compromised) reach the agencies that
+ * received the bulletin as notices: after the backlog, those recorded after the agency's
+ * `after_notice`, then live as they are committed, read from the database in audit order. A
+ * backlog delivery of a marked bulletin carries its marking too.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import { CorridorError, fail } from '../core/errors.js';
@@ -17,7 +22,10 @@ import { ackedThrough, listDeliverable } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import type { LiveBulletin } from './fanout.js';
+import { findMarkings, listMarkingsForAgency } from './key-store.js';
+import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
+import { markingMessage } from './transport/key-messages.js';
 
 /** Where a subscription writes: a gRPC server stream in production. */
 export interface DeliverySink {
@@ -60,8 +68,10 @@ export async function serveSubscription(
     else ctx.openSubscriptions.delete(agencyId);
   };
   let cursor: bigint;
+  let lastNotice: bigint;
   try {
     cursor = request.afterCursor === undefined ? await ackedThrough(ctx.db, agencyId) : requireInt8(request.afterCursor, 'after_cursor');
+    lastNotice = request.afterNotice === undefined ? 0n : requireInt8(request.afterNotice, 'after_notice');
   } catch (error) {
     releaseSlot();
     if (error instanceof CorridorError) await recordRefusal(ctx, agency, OPERATION, error, { agencyId });
@@ -80,6 +90,11 @@ export async function serveSubscription(
     }
     wake?.();
   });
+  let noticesDue = false;
+  const stopMarkings = ctx.fanout.onMarkings(() => {
+    noticesDue = true;
+    wake?.();
+  });
   // Listeners on both signals (removed in `finally`) rather than AbortSignal.any, whose
   // composite signal is only weakly held and, with it, this whole suspended subscription.
   const stopping = new AbortController();
@@ -94,7 +109,7 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant): Promise<void> => {
+  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking?: BulletinMarking): Promise<void> => {
     const message = toBinary(
       SubscribeResponseSchema,
       create(SubscribeResponseSchema, {
@@ -109,6 +124,7 @@ export async function serveSubscription(
             policyVersion: grant.policyVersion,
             withheld: grant.withheld.map((w) => ({ kind: w.kind, reason: w.reason })),
             agreements: [...grant.agreements],
+            ...(marking === undefined ? {} : { marking: markingMessage(marking) }),
           },
         },
       }),
@@ -119,26 +135,53 @@ export async function serveSubscription(
     ctx.metrics.subscriberLag.set({ agency: agencyId }, Number(ctx.fanout.head - cursor));
   };
 
+  /** Sends the notices of markings after the last one sent; a signal meanwhile makes another pass. */
+  const sendNotices = async (): Promise<void> => {
+    for (;;) {
+      noticesDue = false;
+      const markings = await listMarkingsForAgency(ctx.db, agencyId, lastNotice, ctx.limits.backlogPage);
+      for (const marking of markings) {
+        if (stopped.aborted) return;
+        const message = toBinary(
+          SubscribeResponseSchema,
+          create(SubscribeResponseSchema, {
+            event: { case: 'notice', value: { bulletinId: marking.bulletinId, cursor: marking.sequence, marking: markingMessage(marking) } },
+          }),
+        );
+        if (!sink.write(message)) await sink.drained();
+        lastNotice = marking.auditPosition;
+      }
+      if (markings.length < ctx.limits.backlogPage) return;
+    }
+  };
+
   try {
     // Backlog: read until a pass completes without the live buffer overflowing meanwhile.
     for (;;) {
       overflowed = false;
       for (;;) {
         const rows = await listDeliverable(ctx.db, agencyId, cursor, ctx.limits.backlogPage, ctx.clock.now());
+        const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
         for (const row of rows) {
           if (stopped.aborted) return;
-          await send(row.bulletin, row);
+          await send(row.bulletin, row, markings.get(row.bulletin.sequence));
         }
         if (rows.length < ctx.limits.backlogPage) break;
       }
       if (!overflowed) break;
     }
+    await sendNotices();
+    if (stopped.aborted) return;
     sink.write(toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'caughtUp', value: { cursor } } })));
 
     for (;;) {
       if (stopped.aborted) return;
       if (overflowed) {
         fail('SUBSCRIBER_TOO_SLOW', `${agencyId} fell more than ${ctx.limits.subscriberBuffer} deliveries behind; resubscribe after cursor ${cursor}`);
+      }
+      if (noticesDue) {
+        await sendNotices();
+        continue;
       }
       const next = buffer.shift();
       if (next === undefined) {
@@ -159,6 +202,7 @@ export async function serveSubscription(
     throw error;
   } finally {
     stopListening();
+    stopMarkings();
     releaseSlot();
     sink.closed.removeEventListener('abort', stop);
     ctx.shutdown.removeEventListener('abort', stop);

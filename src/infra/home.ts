@@ -10,7 +10,9 @@
  *   hub/tls.crt tls.key receipt-key.jwk   hub server certificate and receipt-signing key
  *   hub/log-key.jwk                       the audit log's checkpoint-signing key
  *   members/IDN/tls.crt tls.key           a member node's mTLS identity
- *   members/IDN/signing-key.jwk           its Ed25519 bulletin-signing key (private, 0600)
+ *   members/IDN/signing-key.jwk           its Ed25519 bulletin-signing key (private, 0600): the active one
+ *   members/IDN/signing-key.next.jwk      the next key while a rotation is pending; it replaces the
+ *                                         active one once an operator has approved it
  *   members/IDN/witness-key.jwk           its audit-log witness (cosigning) key
  *   members/IDN/audit/                    the monitor's last verified checkpoint and evidence
  *   members/IDN/node.sock                 the node's local API
@@ -75,6 +77,15 @@ export function memberTls(home: string, member: MemberId): TlsFiles {
 
 export function memberSigningKeyFile(home: string, member: MemberId): string {
   return path.join(memberDir(home, member), 'signing-key.jwk');
+}
+
+/**
+ * Where the next signing key waits while its rotation is pending: beside the active key file,
+ * `signing-key.jwk` → `signing-key.next.jwk`.
+ */
+export function nextSigningKeyFile(activeFile: string): string {
+  const base = path.basename(activeFile).replace(/\.jwk$/, '');
+  return path.join(path.dirname(activeFile), `${base}.next.jwk`);
 }
 
 export function memberSocket(home: string, member: MemberId): string {

@@ -15,7 +15,7 @@ import { connectHub } from './hub-client.js';
 import { loadTlsIdentity } from './pki/dev-pki.js';
 import { hubChannelOptions } from './retry.js';
 import { runSubscriber } from './subscriber.js';
-import type { RejectedDelivery, VerifiedDelivery } from './subscriber.js';
+import type { MarkedDelivery, RejectedDelivery, VerifiedDelivery } from './subscriber.js';
 import { createTrustStore, databasePins, hubKeyDirectory } from './trust.js';
 
 export interface AgencyClientConfig {
@@ -31,6 +31,8 @@ export interface AgencyClientConfig {
 export interface AgencyClientEvents {
   readonly onDelivery?: (delivery: VerifiedDelivery) => void;
   readonly onRejected?: (rejection: RejectedDelivery) => void;
+  /** A delivery handed on earlier is marked: its signing key was compromised when it was logged. */
+  readonly onMarked?: (marking: MarkedDelivery) => void;
   readonly onCaughtUp?: (cursor: bigint) => void;
 }
 

@@ -16,6 +16,23 @@ export interface InboxEntry {
   readonly receipt: Uint8Array;
   readonly reason: string;
   readonly policyVersion: string;
+  /** The key that signed it and the hub time it was logged (from the verified receipt). */
+  readonly kid: string;
+  readonly hubTime: Date;
+}
+
+/** A delivery the agency must no longer rely on: its signing key was compromised when it was logged. */
+export interface DeliveryMarking {
+  readonly agency: string;
+  readonly bulletinId: string;
+  readonly kid: string;
+  readonly compromisedSince: Date;
+  readonly revokedAt: Date;
+  readonly reason: string;
+  /** `hub`: the hub's notice or the delivery's marking; `local`: this node's own check against the keys it trusts. */
+  readonly source: 'hub' | 'local';
+  /** The audit position of the hub's BULLETIN_MARKED event, when the hub said so. */
+  readonly auditPosition: bigint | undefined;
 }
 
 /** A delivery that failed verification, with the first check it failed. */
@@ -49,10 +66,16 @@ async function advanceCursor(trx: Transaction<NodeDatabase>, agency: string, cur
 }
 
 /**
- * Stores a verified delivery and advances the cursor in one transaction. Returns false when the
- * agency had the bulletin already (at-least-once delivery: a duplicate is dropped).
+ * Stores a verified delivery, its marking if it has one, and advances the cursor, in one
+ * transaction. `fresh` is false when the agency had the bulletin already (at-least-once delivery:
+ * a duplicate is dropped); `newlyMarked` when the marking was not recorded before.
  */
-export async function storeDelivery(db: Kysely<NodeDatabase>, entry: InboxEntry, now: Date): Promise<boolean> {
+export async function storeDelivery(
+  db: Kysely<NodeDatabase>,
+  entry: InboxEntry,
+  now: Date,
+  marking?: DeliveryMarking,
+): Promise<{ fresh: boolean; newlyMarked: boolean }> {
   return db.transaction().execute(async (trx) => {
     const inserted = await trx
       .insertInto('inbox')
@@ -65,12 +88,15 @@ export async function storeDelivery(db: Kysely<NodeDatabase>, entry: InboxEntry,
         reason: entry.reason,
         policy_version: entry.policyVersion,
         received_at: now,
+        kid: entry.kid,
+        hub_time: entry.hubTime,
       })
       .onConflict((oc) => oc.columns(['agency_id', 'bulletin_id']).doNothing())
       .returning('bulletin_id')
       .executeTakeFirst();
+    const newlyMarked = marking === undefined ? false : await storeMarking(trx, marking, now);
     await advanceCursor(trx, entry.agency, entry.cursor, now);
-    return inserted !== undefined;
+    return { fresh: inserted !== undefined, newlyMarked };
   });
 }
 
@@ -117,4 +143,90 @@ export async function markAcked(db: Kysely<NodeDatabase>, agency: string, cursor
     .where('cursor', 'in', [...cursors])
     .where('acked_at', 'is', null)
     .execute();
+}
+
+/** Records a marking; false when the delivery was marked already (the first marking stands). */
+export async function storeMarking(db: Kysely<NodeDatabase>, marking: DeliveryMarking, now: Date): Promise<boolean> {
+  const inserted = await db
+    .insertInto('delivery_marking')
+    .values({
+      agency_id: marking.agency,
+      bulletin_id: marking.bulletinId,
+      kid: marking.kid,
+      compromised_since: marking.compromisedSince,
+      revoked_at: marking.revokedAt,
+      reason: marking.reason,
+      source: marking.source,
+      audit_position: marking.auditPosition ?? null,
+      marked_at: now,
+    })
+    .onConflict((oc) => oc.columns(['agency_id', 'bulletin_id']).doNothing())
+    .returning('bulletin_id')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
+
+/**
+ * Records the hub's notice of a marking and moves the notice position past it, in one
+ * transaction, so a resubscription resumes after exactly what was recorded. False when the
+ * delivery was marked already.
+ */
+export async function storeNotice(db: Kysely<NodeDatabase>, marking: DeliveryMarking & { readonly auditPosition: bigint }, now: Date): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const fresh = await storeMarking(trx, marking, now);
+    await trx
+      .insertInto('subscription_cursor')
+      .values({ agency_id: marking.agency, cursor: 0n, notice_position: marking.auditPosition, updated_at: now })
+      .onConflict((oc) =>
+        oc.column('agency_id').doUpdateSet({
+          notice_position: sql<bigint>`greatest(subscription_cursor.notice_position, excluded.notice_position)`,
+          updated_at: now,
+        }),
+      )
+      .execute();
+    return fresh;
+  });
+}
+
+/** The audit position of the last marking notice stored for `agency` (0 when none). */
+export async function readNoticePosition(db: Kysely<NodeDatabase>, agency: string): Promise<bigint> {
+  const row = await db.selectFrom('subscription_cursor').select('notice_position').where('agency_id', '=', agency).executeTakeFirst();
+  return row?.notice_position ?? 0n;
+}
+
+/** The marking of a stored (or announced) delivery, if any. */
+export async function findMarking(db: Kysely<NodeDatabase>, agency: string, bulletinId: string): Promise<DeliveryMarking | undefined> {
+  const row = await db
+    .selectFrom('delivery_marking')
+    .select(['agency_id', 'bulletin_id', 'kid', 'compromised_since', 'revoked_at', 'reason', 'source', 'audit_position'])
+    .where('agency_id', '=', agency)
+    .where('bulletin_id', '=', bulletinId)
+    .executeTakeFirst();
+  return row === undefined
+    ? undefined
+    : {
+        agency: row.agency_id,
+        bulletinId: row.bulletin_id,
+        kid: row.kid,
+        compromisedSince: row.compromised_since,
+        revokedAt: row.revoked_at,
+        reason: row.reason,
+        source: row.source,
+        auditPosition: row.audit_position ?? undefined,
+      };
+}
+
+/** Stored deliveries signed with `kid` and logged at or after `since` that are not marked yet. */
+export async function listUnmarkedSignedSince(db: Kysely<NodeDatabase>, agency: string, kid: string, since: Date): Promise<{ bulletinId: string; cursor: bigint }[]> {
+  const rows = await db
+    .selectFrom('inbox as i')
+    .leftJoin('delivery_marking as m', (join) => join.onRef('m.agency_id', '=', 'i.agency_id').onRef('m.bulletin_id', '=', 'i.bulletin_id'))
+    .select(['i.bulletin_id', 'i.cursor'])
+    .where('i.agency_id', '=', agency)
+    .where('i.kid', '=', kid)
+    .where('i.hub_time', '>=', since)
+    .where('m.bulletin_id', 'is', null)
+    .orderBy('i.cursor')
+    .execute();
+  return rows.map((row) => ({ bulletinId: row.bulletin_id, cursor: row.cursor }));
 }

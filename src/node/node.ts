@@ -12,11 +12,9 @@ import type { Clock } from '../core/clock.js';
 import { systemClock } from '../core/clock.js';
 import { CorridorError } from '../core/errors.js';
 import type { MemberId } from '../core/ids.js';
-import { importSigningKey } from '../core/jws.js';
 import { createKysely, createPool, provideDatabase } from '../infra/database.js';
 import type { PublishResponse } from '../gen/corridor/v1/exchange_pb.js';
 import { bindServer, grpc, shutdownServer } from '../infra/grpc.js';
-import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
 import type { NodeConfig } from './config.js';
 import { migrateNodeDatabase } from './db/migrations.js';
@@ -30,6 +28,7 @@ import type { Submission } from './outbox.js';
 import { loadTlsIdentity } from './pki/dev-pki.js';
 import { Forwarder, hubPublisher, prepareBulletin, submitDraft, verifyPublishResponse } from './publisher.js';
 import { hubChannelOptions } from './retry.js';
+import { SigningKeyring, memberKeyStates, signingKeyFiles } from './signing-keys.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from './trust.js';
 import type { TrustStore } from './trust.js';
 
@@ -65,7 +64,13 @@ export function nodeDatabaseName(member: MemberId): string {
  */
 export async function startNode(config: NodeConfig, log: Logger, clock: Clock = systemClock): Promise<RunningNode> {
   const member = config.member;
-  const signingKey = await importSigningKey(await readPrivateJwkFile(config.signingKeyFile));
+  let hub: HubConnection | undefined;
+  // The key the node signs with follows rotations: once the next key is active in the directory, it signs with that one.
+  const signingKey = await SigningKeyring.load(
+    signingKeyFiles(config.signingKeyFile),
+    () => (hub === undefined ? Promise.reject(new CorridorError('HUB_UNAVAILABLE', 'not connected to the hub')) : memberKeyStates(hub, member)),
+    log.child({ subsystem: 'keys' }),
+  );
   const tls = await loadTlsIdentity({ cert: config.tls.cert, key: config.tls.key }, config.tls.ca);
   await prepareSocketDirectory(config.socketPath);
   await removeStaleSocket(config.socketPath);
@@ -78,7 +83,6 @@ export async function startNode(config: NodeConfig, log: Logger, clock: Clock = 
   });
   const pool = createPool(database.url, 4, log);
   const db = createKysely<NodeDatabase>(pool);
-  let hub: HubConnection | undefined;
   let forwarder: Forwarder | undefined;
   const cleanup = async (): Promise<void> => {
     await forwarder?.close();
@@ -108,6 +112,8 @@ export async function startNode(config: NodeConfig, log: Logger, clock: Clock = 
     const server = buildLocalServer({ db, log: log.child({ subsystem: 'local-api' }), submit });
     await bindServer(server, socketTarget(config.socketPath), grpc.ServerCredentials.createInsecure());
     forwarder.start();
+    // A rotation approved while the node was down: pick up the next key now rather than at the first refusal.
+    signingKey.sync().catch((error: unknown) => log.debug({ code: error instanceof CorridorError ? error.code : 'INTERNAL' }, 'cannot check the key directory now'));
     log.info({ member, socket: config.socketPath, hub: config.hubAddress }, 'node listening');
 
     let closing: Promise<void> | undefined;
@@ -184,11 +190,23 @@ export interface DirectPublishResult {
  *   refuses; `HUB_UNAVAILABLE` when it cannot be reached.
  */
 export async function publishDirect(config: DirectPublishConfig, draftJson: Uint8Array, log: Logger, clock: Clock = systemClock): Promise<DirectPublishResult> {
-  const signingKey = await importSigningKey(await readPrivateJwkFile(config.signingKeyFile));
   const tls = await loadTlsIdentity({ cert: config.tls.cert, key: config.tls.key }, config.tls.ca);
-  const prepared = await prepareBulletin(draftJson, config.member, signingKey, clock);
-  const hub = connectHub(config.hubAddress, tls, { 'grpc.use_local_subchannel_pool': 1 });
+  let hub: HubConnection | undefined;
+  const keys = await SigningKeyring.load(
+    signingKeyFiles(config.signingKeyFile),
+    () => (hub === undefined ? Promise.reject(new CorridorError('HUB_UNAVAILABLE', 'not connected to the hub')) : memberKeyStates(hub, config.member)),
+    log.child({ subsystem: 'keys' }),
+  );
+  // A draft the hub would refuse for its content is refused before anything is sent.
+  let prepared = await prepareBulletin(draftJson, config.member, keys.current(), clock);
+  hub = connectHub(config.hubAddress, tls, { 'grpc.use_local_subchannel_pool': 1 });
   try {
+    // Sign with the key the directory holds active: a next key approved since is promoted first.
+    const rotated = await keys.sync().catch((error: unknown) => {
+      log.debug({ code: error instanceof CorridorError ? error.code : 'INTERNAL' }, 'cannot check the key directory now');
+      return false;
+    });
+    if (rotated) prepared = await prepareBulletin(draftJson, config.member, keys.current(), clock);
     let response: PublishResponse;
     try {
       response = await hubPublisher(hub, config.publishDeadlineMs)(prepared.jws);

@@ -38,6 +38,7 @@ import { adoptSuperseded, insertPending, markPublished, markRefused, nextPending
 import type { PendingBulletin, Submission } from './outbox.js';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.js';
 import type { BackoffPolicy } from './retry.js';
+import type { SigningKeySource } from './signing-keys.js';
 import type { TrustStore } from './trust.js';
 
 /** The largest draft JSON a node accepts, in bytes. */
@@ -143,11 +144,18 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The key a node signs with: fixed, or one that a rotation can replace while the node runs. */
+export type NodeSigningKey = SigningKey | SigningKeySource;
+
+function currentKey(key: NodeSigningKey): SigningKey {
+  return 'current' in key ? key.current() : key;
+}
+
 /** What {@link submitDraft} needs. */
 export interface PublisherDeps {
   readonly db: Kysely<NodeDatabase>;
   readonly member: MemberId;
-  readonly signingKey: SigningKey;
+  readonly signingKey: NodeSigningKey;
   readonly clock: Clock;
   readonly log: Logger;
   /** Called after a new bulletin is stored; the node wires it to {@link Forwarder.wake}. */
@@ -169,7 +177,7 @@ export interface SubmitResult {
  *   when the draft's jti is already in the outbox for a different draft.
  */
 export async function submitDraft(deps: PublisherDeps, draftJson: Uint8Array): Promise<SubmitResult> {
-  const prepared = await prepareBulletin(draftJson, deps.member, deps.signingKey, deps.clock);
+  const prepared = await prepareBulletin(draftJson, deps.member, currentKey(deps.signingKey), deps.clock);
   const stored = await insertPending(deps.db, {
     bulletinId: prepared.bulletinId,
     member: deps.member,
@@ -227,7 +235,7 @@ export async function verifyPublishResponse(
 export interface ForwarderDeps {
   readonly db: Kysely<NodeDatabase>;
   readonly member: MemberId;
-  readonly signingKey: SigningKey;
+  readonly signingKey: NodeSigningKey;
   readonly trust: Pick<TrustStore, 'verifyReceipt'>;
   readonly publish: PublishCall;
   readonly clock: Clock;
@@ -246,6 +254,8 @@ export interface ForwarderDeps {
  *  - `JWS_IAT_OUT_OF_WINDOW`: re-signed with a fresh iat, same jti and exp, and sent again. Safe:
  *    the hub answers a replay of bytes it accepted with their receipt before it checks the
  *    window, so bytes refused as too old were never accepted;
+ *  - `KEY_RETIRED`: the member's key was rotated. Once the next key is active in the directory the
+ *    node signs with it, and the bulletin is re-signed with it (same jti and exp) and sent again;
  *  - `JTI_REUSED` after a re-sign: an answer was lost and the hub holds an earlier signature
  *    (committed after its window check of a retry); the earlier signatures are sent again, and the
  *    one the hub holds comes back with its receipt;
@@ -384,6 +394,21 @@ export class Forwarder {
       await this.#resign(row);
       return;
     }
+    if (failure.kind === 'refused' && failure.code === 'KEY_RETIRED') {
+      const key = this.#deps.signingKey;
+      try {
+        if ('current' in key) await key.sync();
+      } catch (error) {
+        log.warn({ bulletinId: id, code: error instanceof CorridorError ? error.code : 'INTERNAL' }, 'cannot check the key directory for the next signing key; will retry');
+        await this.#retryLater(row);
+        return;
+      }
+      // Bytes signed with a key the hub no longer accepts were never accepted: safe to sign again.
+      if (signedWith(row.jws) !== currentKey(key).kid) {
+        await this.#resign(row);
+        return;
+      }
+    }
     // Re-signed after a lost answer: the hub may hold an earlier signature of this bulletin.
     // Sending that exact one again returns its receipt (the hub answers replays first).
     if (failure.kind === 'refused' && failure.code === 'JTI_REUSED' && row.superseded.length > 0) {
@@ -453,7 +478,8 @@ export class Forwarder {
   }
 
   async #resign(row: PendingBulletin): Promise<void> {
-    const { db, clock, log, signingKey } = this.#deps;
+    const { db, clock, log } = this.#deps;
+    const signingKey = currentKey(this.#deps.signingKey);
     const id = row.bulletinId;
     const now = clock.now();
     // Our own bytes from our own database, but parsed as strictly as anything else.
@@ -480,4 +506,9 @@ export class Forwarder {
     log.info({ bulletinId: id, replaced }, 'the hub found the signature too old; re-signed with a fresh iat, same jti and exp');
     if (delay > 0) await sleep(delay, this.#stop.signal);
   }
+}
+
+/** The kid in the header of a stored bulletin's Issuer-signed JWT. */
+function signedWith(sdJwt: Uint8Array): string {
+  return parseCompactJws(Buffer.from(parseSdJwt(sdJwt, MAX_BULLETIN_BYTES).issuerJwt, 'latin1'), MAX_BULLETIN_BYTES).header.kid;
 }

@@ -12,6 +12,13 @@
  * A delivery that fails verification is recorded in `rejected_delivery`, logged as an error, and
  * neither acknowledged nor handed on.
  *
+ * The originator's key is judged at the bulletin's logged hub time (the verified receipt's
+ * `hub_time_ms`), not at its `iat`. A bulletin logged after its key became compromised is stored
+ * and handed on **marked**, never as if nothing were wrong; so is one the hub marks, in the
+ * delivery or by a notice (a notice only narrows trust, so the hub's word suffices for it). On a
+ * notice and at every (re)connection the node also refreshes its trust store and marks, on its
+ * own, every stored delivery that a compromise it now knows of affects.
+ *
  * Attacker-controlled input: everything in a delivery. The hub may be compromised; the
  * originator's signature and the pinned keys are what make a delivery trustworthy.
  */
@@ -27,14 +34,27 @@ import { identityUri, parseBulletinId, printable } from '../core/ids.js';
 import { deliveryId } from '../core/presentation.js';
 import type { AgencyId } from '../core/ids.js';
 import type { ReceiptClaims } from '../core/receipt.js';
+import type { KeyCompromise } from '../core/key-lifecycle.js';
 import { verifyBulletin } from '../core/verify-bulletin.js';
 import { AcknowledgeRequestSchema, ExchangeService, SubscribeRequestSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
-import type { Delivery } from '../gen/corridor/v1/exchange_pb.js';
+import type { BulletinMarking, BulletinNotice, Delivery } from '../gen/corridor/v1/exchange_pb.js';
 import type { Logger } from '../infra/log.js';
 import type { NodeDatabase } from './db/schema.js';
 import { callErrorToCorridorError, classifyCallError } from './hub-errors.js';
 import type { HubConnection } from './hub-client.js';
-import { listUnacked, markAcked, readCursor, storeDelivery, storeRejection } from './inbox.js';
+import {
+  findMarking,
+  listUnacked,
+  listUnmarkedSignedSince,
+  markAcked,
+  readCursor,
+  readNoticePosition,
+  storeDelivery,
+  storeMarking,
+  storeNotice,
+  storeRejection,
+} from './inbox.js';
+import type { DeliveryMarking } from './inbox.js';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.js';
 import type { BackoffPolicy } from './retry.js';
 import type { TrustStore } from './trust.js';
@@ -55,6 +75,14 @@ export interface VerifiedDelivery {
   readonly withheld: readonly { readonly kind: string; readonly reason: string }[];
   /** The sharing agreements the hub names as the legal basis. */
   readonly agreements: readonly string[];
+  /** Present when the bulletin must not be relied on: its signing key was compromised when it was logged. */
+  readonly marking: DeliveryMarking | undefined;
+}
+
+/** A delivery marked after it was handed on: do not rely on it any more. */
+export interface MarkedDelivery extends DeliveryMarking {
+  /** The delivery's cursor, when known. */
+  readonly cursor: bigint | undefined;
 }
 
 /** A delivery that failed verification. */
@@ -71,7 +99,7 @@ export interface SubscriberOptions {
   readonly hub: HubConnection;
   readonly agency: AgencyId;
   readonly db: Kysely<NodeDatabase>;
-  readonly trust: Pick<TrustStore, 'lookup' | 'verifyReceipt' | 'hubKey'>;
+  readonly trust: Pick<TrustStore, 'lookup' | 'verifyReceipt' | 'hubKey' | 'refresh' | 'compromisedKeys'>;
   readonly log: Logger;
   readonly clock: Clock;
   /** Stops the subscriber; {@link runSubscriber} then resolves. */
@@ -81,6 +109,8 @@ export interface SubscriberOptions {
   /** Called for each new bulletin after it is stored; not for a duplicate. */
   readonly onDelivery?: (delivery: VerifiedDelivery) => void;
   readonly onRejected?: (rejection: RejectedDelivery) => void;
+  /** Called when a delivery handed on earlier (or announced) is marked. */
+  readonly onMarked?: (marking: MarkedDelivery) => void;
   /** Called when the backlog has been delivered; live deliveries follow. */
   readonly onCaughtUp?: (cursor: bigint) => void;
   readonly backoff?: BackoffPolicy;
@@ -166,8 +196,16 @@ async function subscribeOnce(
   onConnected: () => void,
   onRecorded: (cursor: bigint) => void,
 ): Promise<SessionEnd> {
-  const { hub, agency, signal, log } = options;
-  const request = create(SubscribeRequestSchema, { agencyId: agency, ...(after === undefined ? {} : { afterCursor: after }) });
+  const { hub, agency, signal, log, db } = options;
+  let afterNotice: bigint;
+  try {
+    // Learn the revocations made while we were away, and mark what they affect, before anything new arrives.
+    await refreshAndSweep(options);
+    afterNotice = await readNoticePosition(db, agency);
+  } catch (error) {
+    return signal.aborted ? { kind: 'aborted' } : { kind: 'failed', error };
+  }
+  const request = create(SubscribeRequestSchema, { agencyId: agency, afterNotice, ...(after === undefined ? {} : { afterCursor: after }) });
   const stream = hub.exchange.serverStream(ExchangeService.method.subscribe, request);
   const cancel = (): void => stream.cancel();
   signal.addEventListener('abort', cancel, { once: true });
@@ -180,6 +218,8 @@ async function subscribeOnce(
       if (event.case === 'delivery') {
         await handleDelivery(options, acker, event.value);
         onRecorded(event.value.cursor);
+      } else if (event.case === 'notice') {
+        await handleNotice(options, event.value);
       } else if (event.case === 'caughtUp') {
         log.info({ agency, cursor: event.value.cursor.toString() }, 'caught up; live deliveries follow');
         options.onCaughtUp?.(event.value.cursor);
@@ -204,7 +244,7 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     throw new CorridorError('JWS_MALFORMED', `the hub sent a delivery with cursor ${delivery.cursor}, outside 1..${MAX_INT8}; stopping`);
   }
   const bulletinId = printable(delivery.bulletinId, 100);
-  let verified: { claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array };
+  let verified: VerifiedDeliveryChecks;
   try {
     verified = await verifyDelivery(options.trust, agency, delivery, clock.now());
   } catch (error) {
@@ -218,7 +258,14 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     options.onRejected?.({ agency, cursor: delivery.cursor, bulletinId, code: error.code, reason: error.message });
     return;
   }
-  const fresh = await storeDelivery(
+  // Our own judgment first; else the hub's marking in the delivery; else a notice that came first.
+  const candidate =
+    verified.compromise !== undefined
+      ? localMarking(agency, delivery.bulletinId, verified.compromise)
+      : delivery.marking === undefined
+        ? undefined
+        : hubMarking(agency, delivery.bulletinId, delivery.marking);
+  const { fresh, newlyMarked } = await storeDelivery(
     db,
     {
       agency,
@@ -229,13 +276,21 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
       // Hub-supplied text, stored and shown: no control characters (PostgreSQL refuses NUL), bounded.
       reason: printable(delivery.reason, 1000),
       policyVersion: printable(delivery.policyVersion, 100),
+      kid: verified.kid,
+      hubTime: new Date(verified.receipt.hub_time_ms),
     },
     clock.now(),
+    candidate,
   );
   acker.add(delivery.cursor);
+  const marking = candidate ?? (await findMarking(db, agency, delivery.bulletinId));
   if (!fresh) {
     log.debug({ agency, cursor: delivery.cursor.toString(), bulletinId }, 'duplicate delivery dropped');
+    if (newlyMarked && marking !== undefined) reportMarking(options, marking, delivery.cursor);
     return;
+  }
+  if (marking !== undefined) {
+    log.warn({ agency, cursor: delivery.cursor.toString(), bulletinId, kid: marking.kid, source: marking.source }, 'delivery stored MARKED: its signing key was compromised when it was logged');
   }
   log.info({ agency, cursor: delivery.cursor.toString(), bulletinId, category: verified.claims.category }, 'delivery verified and stored');
   options.onDelivery?.({
@@ -249,39 +304,134 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     policyVersion: printable(delivery.policyVersion, 100),
     withheld: delivery.withheld.slice(0, 16).map((w) => ({ kind: printable(w.kind, 20), reason: printable(w.reason, 500) })),
     agreements: delivery.agreements.slice(0, 16).map((a) => printable(a, 80)),
+    marking,
   });
 }
 
 /**
+ * The hub's notice that a delivered bulletin is marked: recorded (with the notice position, so a
+ * resubscription resumes after it) and reported; then the trust store learns the revocation and
+ * every other stored delivery it affects is marked too.
+ */
+async function handleNotice(options: SubscriberOptions, notice: BulletinNotice): Promise<void> {
+  const { agency, db, clock, log } = options;
+  const marking = notice.marking;
+  if (marking === undefined || marking.auditPosition < 1n || marking.auditPosition > MAX_INT8 || notice.cursor > MAX_INT8) {
+    throw new CorridorError('JWS_MALFORMED', 'the hub sent a marking notice without a marking or with an impossible position; stopping');
+  }
+  const recorded = { ...hubMarking(agency, printable(notice.bulletinId, 100), marking), auditPosition: marking.auditPosition };
+  if (await storeNotice(db, recorded, clock.now())) {
+    log.warn({ agency, bulletinId: recorded.bulletinId, kid: recorded.kid, auditPosition: marking.auditPosition.toString() }, 'the hub marked a delivered bulletin: its signing key was compromised');
+    reportMarking(options, recorded, notice.cursor === 0n ? undefined : notice.cursor);
+  }
+  await refreshAndSweep(options);
+}
+
+/**
+ * Refreshes the trust store (learning revocations) and marks every stored delivery signed with a
+ * key now known to be compromised and logged at or after the compromise. A failure to reach the
+ * hub is not fatal here: the subscription itself will say so.
+ */
+async function refreshAndSweep(options: SubscriberOptions): Promise<void> {
+  const { agency, db, clock, log, trust } = options;
+  try {
+    await trust.refresh();
+  } catch (error) {
+    if (!(error instanceof CorridorError) || !NOT_A_VERDICT.has(error.code)) throw error;
+    log.debug({ agency, code: error.code }, 'cannot refresh the key directory now');
+  }
+  for (const compromise of await trust.compromisedKeys()) {
+    for (const affected of await listUnmarkedSignedSince(db, agency, compromise.kid, compromise.since)) {
+      const marking = localMarking(agency, affected.bulletinId, compromise);
+      if (await storeMarking(db, marking, clock.now())) {
+        log.warn({ agency, bulletinId: affected.bulletinId, kid: compromise.kid }, 'a stored delivery is marked: its signing key was compromised when it was logged');
+        reportMarking(options, marking, affected.cursor);
+      }
+    }
+  }
+}
+
+function reportMarking(options: SubscriberOptions, marking: DeliveryMarking, cursor: bigint | undefined): void {
+  options.onMarked?.({ ...marking, cursor });
+}
+
+function localMarking(agency: AgencyId, bulletinId: string, compromise: KeyCompromise): DeliveryMarking {
+  return {
+    agency,
+    bulletinId,
+    kid: compromise.kid,
+    compromisedSince: compromise.since,
+    revokedAt: compromise.revokedAt,
+    reason: 'the key directory lists its signing key as revoked and compromised from before it was logged',
+    source: 'local',
+    auditPosition: undefined,
+  };
+}
+
+/** The hub's marking, as hub-supplied text: printable, bounded, times in range. */
+function hubMarking(agency: AgencyId, bulletinId: string, marking: BulletinMarking): DeliveryMarking {
+  const time = (ms: bigint): Date => new Date(ms < 0n || ms > 8_640_000_000_000_000n ? 0 : Number(ms));
+  return {
+    agency,
+    bulletinId,
+    kid: printable(marking.kid, 64),
+    compromisedSince: time(marking.compromisedSinceMs),
+    revokedAt: time(marking.revokedMs),
+    reason: printable(marking.reason === '' ? marking.code : marking.reason, 1000),
+    source: 'hub',
+    auditPosition: marking.auditPosition === 0n || marking.auditPosition > MAX_INT8 ? undefined : marking.auditPosition,
+  };
+}
+
+/** What {@link verifyDelivery} establishes. */
+export interface VerifiedDeliveryChecks {
+  readonly claims: BulletinClaims;
+  readonly receipt: ReceiptClaims;
+  readonly receiptJws: Uint8Array;
+  /** The key that signed the bulletin. */
+  readonly kid: string;
+  /** Its compromise, when the bulletin was logged at or after it. */
+  readonly compromise: KeyCompromise | undefined;
+}
+
+/**
  * The recipient's checks on one delivery; throws a coded error at the first failure.
- * Unlike the hub, it does not apply the submission window: a backlog delivery may be old.
+ * Unlike the hub, it does not apply the submission window: a backlog delivery may be old. The
+ * hub's receipt is verified first, for the bulletin's logged hub time: the originator's key is
+ * judged at that time, not at the bulletin's `iat`.
  */
 export async function verifyDelivery(
   trust: Pick<TrustStore, 'lookup' | 'verifyReceipt' | 'hubKey'>,
   agency: AgencyId,
   delivery: Pick<Delivery, 'bulletinId' | 'sdJwt' | 'receipt' | 'cursor'>,
   now: Date,
-): Promise<{ claims: BulletinClaims; receipt: ReceiptClaims; receiptJws: Uint8Array }> {
+): Promise<VerifiedDeliveryChecks> {
   const id = parseBulletinId(delivery.bulletinId);
-  const verified = await verifyBulletin(delivery.sdJwt, (member, kid) => trust.lookup(member, kid), {
-    hubKey: (kid) => trust.hubKey(kid),
-    aud: identityUri({ kind: 'agency', id: agency }),
-    nonce: deliveryId(agency, delivery.cursor),
-    now,
-  });
+  const receiptJws = delivery.receipt?.jws;
+  if (receiptJws === undefined || receiptJws.byteLength === 0) fail('JWS_MALFORMED', 'the delivery carries no hub receipt');
+  // Signed by a pinned hub key; that it names these bytes is checked below, once the bulletin has been parsed and verified.
+  const receipt = await trust.verifyReceipt(receiptJws);
+  const verified = await verifyBulletin(
+    delivery.sdJwt,
+    (member, kid, loggedAt) => trust.lookup(member, kid, loggedAt),
+    {
+      hubKey: (kid) => trust.hubKey(kid),
+      aud: identityUri({ kind: 'agency', id: agency }),
+      nonce: deliveryId(agency, delivery.cursor),
+      now,
+    },
+    { loggedAt: new Date(receipt.hub_time_ms) },
+  );
   const claims = verified.claims;
   if (claims.issuer !== id.member) {
     fail('JWS_ISSUER_MISMATCH', `the bulletin is signed by member ${claims.issuer} but delivered as ${printable(delivery.bulletinId, 100)}`);
   }
   if (claims.jti !== id.jti) fail('JWS_MALFORMED', `the bulletin's jti is not the one in ${printable(delivery.bulletinId, 100)}`);
-  const receiptJws = delivery.receipt?.jws;
-  if (receiptJws === undefined || receiptJws.byteLength === 0) fail('JWS_MALFORMED', 'the delivery carries no hub receipt');
-  const receipt = await trust.verifyReceipt(receiptJws);
   if (receipt.sub !== delivery.bulletinId) fail('JWS_MALFORMED', `the receipt is for ${printable(receipt.sub, 100)}, not ${printable(delivery.bulletinId, 100)}`);
   if (receipt.bulletin_sha256 !== Buffer.from(sha256(Buffer.from(verified.issuerJwt, 'latin1'))).toString('base64url')) {
     fail('JWS_MALFORMED', 'the receipt names other bytes than the bulletin delivered');
   }
-  return { claims, receipt, receiptJws };
+  return { claims, receipt, receiptJws, kid: verified.signer.kid, compromise: verified.signer.compromise };
 }
 
 /**

@@ -44,6 +44,8 @@ describe('corridor demo', () => {
     // The tampered bulletin is refused, with its reason.
     expect(first.stdout).toMatch(/widened after signing: the signature does not verify/);
     expect(first.stdout).toMatch(/demo complete: \d+ new deliveries/);
+    // Indonesia's node checks the hub's audit log and cosigns it as a witness.
+    expect(first.stdout).toMatch(/^audit      IDN's monitor: verified checkpoint \S+ size \d+ root \S+; cosigned by IDN[A-Z, ]* \(\d of \d needed\): (final|not final yet)$/m);
     expect(first.stdout.trim().endsWith('stopped')).toBe(true);
 
     const second = await runCli(['demo', '--exit-after-publishing'], env, 120_000);
@@ -53,5 +55,6 @@ describe('corridor demo', () => {
     expect(second.stdout.match(/^already /gm)).toHaveLength(DEMO_PUBLICATIONS.length);
     expect(second.stdout).not.toMatch(/^delivered /m);
     expect(second.stdout).toContain('demo complete: 0 new deliveries');
+    expect(second.stdout).toMatch(/^audit      IDN's monitor: verified checkpoint /m);
   });
 });

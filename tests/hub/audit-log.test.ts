@@ -111,8 +111,10 @@ describe('checkpoints', () => {
     for (const entry of leaves.entries) expect(Buffer.from(leafHash(entry.leafBytes))).toEqual(Buffer.from(entry.leafHash));
   });
 
-  it('are refused for a size the hub never signed, and a missing final checkpoint is NOT_FOUND', async () => {
+  it('are NOT_FOUND for a size the hub never signed; a final one before any reached the quorum is "not yet"', async () => {
     await expect(checkpoint(idnNode, 10n ** 12n)).rejects.toMatchObject({ code: 5 });
+    // No witness has cosigned anything yet in this region.
+    await expect(idnNode.audit.unary(AuditService.method.getCheckpoint, create(GetCheckpointRequestSchema, { final: true }))).rejects.toMatchObject({ code: 11 });
   });
 });
 
@@ -260,6 +262,13 @@ describe('witness cosignatures', () => {
       idnNode.audit.unary(AuditService.method.addCosignature, create(AddCosignatureRequestSchema, { checkpoint: body, signatureLine: cosign(body, await witness(IDN), now - 7200) })),
     );
     expect(stale).toMatchObject({ code: 3 });
+    // A witness that adds a line to the checkpoint text signs something the hub never served.
+    const extended = `${body}extension line\n`;
+    const changedText = await grpcError(async () =>
+      idnNode.audit.unary(AuditService.method.addCosignature, create(AddCosignatureRequestSchema, { checkpoint: extended, signatureLine: cosign(extended, await witness(IDN), now) })),
+    );
+    expect(changedText).toMatchObject({ code: 3 });
+    expect(changedText.details).toMatch(/differs from the one the hub signed/);
     const operator = await grpcError(async () => auditor.audit.unary(AuditService.method.addCosignature, create(AddCosignatureRequestSchema, { checkpoint: body, signatureLine: 'x' })));
     expect(operator).toMatchObject({ code: 7 });
   });

@@ -343,7 +343,7 @@ describe('bad agreement changes', () => {
     const record = agreement();
     const first = await statement({ action: 'put', version: 1, agreement: record });
     await change(first);
-    await expectRefused(() => change(first), { status: grpc.status.FAILED_PRECONDITION, code: 'VERSION_CONFLICT', message: /is at version 1; your statement makes version 1, not 2/, ...auditor });
+    await expectRefused(() => change(first), { status: grpc.status.FAILED_PRECONDITION, code: 'VERSION_CONFLICT', message: /exists \(version 1\); amend it instead/, ...auditor });
     await expectRefused(async () => change(await statement({ action: 'end', version: 2, agreement_id: 'no-such-agreement', reason: 'x' })), {
       status: grpc.status.NOT_FOUND,
       code: 'NOT_FOUND',

@@ -6,9 +6,11 @@
 import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { CorridorError } from '../../core/errors.js';
+import { keyLifecycleMigration } from './migration-0005-key-lifecycle.js';
 import type { HubDatabase } from './schema.js';
 
-const migrations: Record<string, Migration> = {
+/** Every migration by name, in order; exported for the upgrade tests. */
+export const migrations: Record<string, Migration> = {
   '0001_exchange_core': {
     async up(db: Kysely<unknown>): Promise<void> {
       await sql`
@@ -264,6 +266,7 @@ const migrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '0005_key_lifecycle': keyLifecycleMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

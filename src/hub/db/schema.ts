@@ -3,6 +3,7 @@ import type { ColumnType, Generated } from 'kysely';
 
 type Int8 = ColumnType<bigint, bigint | number, bigint | number>;
 type Timestamp = ColumnType<Date, Date, Date>;
+type NullableTimestamp = ColumnType<Date | null, Date | null | undefined, Date | null>;
 
 export interface HubDatabase {
   member: { id: string; name: string; active: ColumnType<boolean, boolean | undefined, boolean>; record_sha256: Uint8Array; updated_at: Timestamp };
@@ -11,8 +12,41 @@ export interface HubDatabase {
     member_id: string;
     alg: string;
     jwk: ColumnType<PublicJwkRow, string, string>;
+    /** pending, active, retired, revoked or rejected (migration 0005). */
     status: string;
     added_at: Timestamp;
+    source: 'region' | 'rotation';
+    activated_at: NullableTimestamp;
+    retired_at: NullableTimestamp;
+    revoked_at: NullableTimestamp;
+    rejected_at: NullableTimestamp;
+    compromised_since: NullableTimestamp;
+    reason: string | null;
+    rotation_statement: Uint8Array | null;
+    signed_by_kid: string | null;
+  };
+  /** One row per key transition, beside its audit event; insert-only. */
+  member_key_change: {
+    position: Int8;
+    kid: string;
+    member_id: string;
+    from_status: string | null;
+    to_status: string;
+    actor: string;
+    statement: Uint8Array | null;
+    changed_at: Timestamp;
+  };
+  /** A bulletin marked because its signing key was revoked as compromised; insert-only. */
+  bulletin_marking: {
+    sequence: Int8;
+    bulletin_id: string;
+    kid: string;
+    code: string;
+    compromised_since: Timestamp;
+    revoked_at: Timestamp;
+    reason: string;
+    audit_position: Int8;
+    marked_at: Timestamp;
   };
   agency: {
     id: string;

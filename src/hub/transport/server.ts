@@ -16,21 +16,30 @@ import {
   GetCheckpointResponseSchema,
   GetConsistencyProofRequestSchema,
   GetConsistencyProofResponseSchema,
+  GetBulletinEvidenceRequestSchema,
+  GetBulletinEvidenceResponseSchema,
   GetEntriesRequestSchema,
   GetEntriesResponseSchema,
   GetInclusionProofRequestSchema,
   GetInclusionProofResponseSchema,
   GetTileRequestSchema,
   GetTileResponseSchema,
+  ListCheckpointsRequestSchema,
+  ListCheckpointsResponseSchema,
   ListEventsRequestSchema,
   ListEventsResponseSchema,
   LogEntrySchema,
+  SignedCheckpointSchema,
   file_corridor_v1_audit,
 } from '../../gen/corridor/v1/audit_pb.js';
 import {
+  ChangeKeyStateRequestSchema,
+  ChangeKeyStateResponseSchema,
   DirectoryService,
   GetKeyDirectoryRequestSchema,
   GetKeyDirectoryResponseSchema,
+  ProposeKeyRequestSchema,
+  ProposeKeyResponseSchema,
   file_corridor_v1_directory,
 } from '../../gen/corridor/v1/directory_pb.js';
 import {
@@ -59,19 +68,23 @@ import {
   file_corridor_v1_policy,
 } from '../../gen/corridor/v1/policy_pb.js';
 import { decodeRequest, grpc, serverDefinition } from '../../infra/grpc.js';
+import { agreementsInForce } from '../../core/agreement.js';
 import { agreementHistoryFor, changeAgreement, listAgreementsFor } from '../agreements.js';
 import { explainDelivery, simulateDraft } from '../explain.js';
 import { agreementMessage, explanationMessage } from './policy-messages.js';
 import { acknowledge } from '../acknowledge.js';
 import { addCosignature, getCheckpoint, getConsistencyProof, getEntries, getInclusionProof, getTile } from '../audit-log.js';
+import { getBulletinEvidence, listCheckpointPage } from '../audit-evidence.js';
 import { principalFromCertificate, requireKind } from '../authn.js';
 import type { Principal } from '../authn.js';
 import type { HubContext } from '../context.js';
 import { publishBulletin } from '../publish.js';
-import { getBulletin, keyDirectory, listEvents } from '../queries.js';
+import { changeKeyState, keyDirectory, proposeKey } from '../keys.js';
+import { getBulletin, listEvents } from '../queries.js';
 import { recordRefusal } from '../refusals.js';
 import { receiptMessage, serveSubscription } from '../subscribe.js';
 import { toServiceError } from './errors.js';
+import { markingMessage, memberKeyMessage } from './key-messages.js';
 
 export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName, PolicyService.typeName] as const;
 
@@ -85,6 +98,8 @@ const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
   Subscribe: 1024,
   GetBulletin: 1024,
   GetKeyDirectory: 1024,
+  ProposeKey: 16 * 1024,
+  ChangeKeyState: 16 * 1024,
   ListEvents: 4 * 1024,
   ChangeAgreement: 80 * 1024,
   ListAgreements: 1024,
@@ -97,6 +112,8 @@ const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
   GetEntries: 1024,
   GetTile: 1024,
   AddCosignature: 4 * 1024,
+  ListCheckpoints: 1024,
+  GetBulletinEvidence: 1024,
 };
 
 /**
@@ -187,8 +204,8 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     }),
     getBulletin: unary(ctx, 'GetBulletin', async (call) => {
       const { principal, request } = await admitKind(ctx, call, GetBulletinRequestSchema, 'GetBulletin', 'member', 'agency');
-      const { bulletin, sdJwt } = await getBulletin(ctx, principal, request.bulletinId);
-      return create(GetBulletinResponseSchema, { sdJwt, receipt: receiptMessage(bulletin) });
+      const { bulletin, sdJwt, marking } = await getBulletin(ctx, principal, request.bulletinId);
+      return create(GetBulletinResponseSchema, { sdJwt, receipt: receiptMessage(bulletin), ...(marking === undefined ? {} : { marking: markingMessage(marking) }) });
     }),
     subscribe: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
       const closed = new AbortController();
@@ -229,7 +246,19 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
   server.addService(serverDefinition(DirectoryService), {
     getKeyDirectory: unary(ctx, 'GetKeyDirectory', async (call) => {
       const { request } = await admit(ctx, call, GetKeyDirectoryRequestSchema, 'GetKeyDirectory');
-      return create(GetKeyDirectoryResponseSchema, keyDirectory(ctx, request.memberId));
+      const keys = await keyDirectory(ctx, request.memberId);
+      return create(GetKeyDirectoryResponseSchema, { memberKeys: keys.map(memberKeyMessage), hubJwksJson: ctx.receiptJwks });
+    }),
+    proposeKey: unary(ctx, 'ProposeKey', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ProposeKeyRequestSchema, 'ProposeKey', 'member');
+      const { key, auditPosition } = await proposeKey(ctx, principal, request.statement);
+      return create(ProposeKeyResponseSchema, { key: memberKeyMessage(key), auditPosition });
+    }),
+    changeKeyState: unary(ctx, 'ChangeKeyState', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ChangeKeyStateRequestSchema, 'ChangeKeyState', 'operator');
+      const certificate = call.getAuthContext().sslPeerCertificate?.raw ?? new Uint8Array();
+      const result = await changeKeyState(ctx, principal, certificate, request.statement);
+      return create(ChangeKeyStateResponseSchema, { keys: result.keys.map(memberKeyMessage), bulletinsMarked: result.markings.length, auditPosition: result.auditPosition });
     }),
   });
 
@@ -285,6 +314,29 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
       const result = await refusalsRecorded(ctx, principal, 'AddCosignature', () => addCosignature(ctx, principal.id, request.checkpoint, request.signatureLine));
       return create(AddCosignatureResponseSchema, result);
     }),
+    listCheckpoints: unary(ctx, 'ListCheckpoints', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, ListCheckpointsRequestSchema, 'ListCheckpoints', 'operator');
+      const page = await refusalsRecorded(ctx, principal, 'ListCheckpoints', () => listCheckpointPage(ctx, request.afterSize, request.pageSize));
+      return create(ListCheckpointsResponseSchema, {
+        checkpoints: page.checkpoints.map((view) =>
+          create(SignedCheckpointSchema, {
+            note: view.note,
+            treeSize: view.checkpoint.treeSize,
+            rootHash: view.checkpoint.rootHash,
+            cosignedBy: [...view.cosignedBy],
+            final: view.final,
+            signedMs: BigInt(view.checkpoint.signedAt.getTime()),
+          }),
+        ),
+        nextAfterSize: page.nextAfterSize,
+        quorum: ctx.identity.quorum,
+      });
+    }),
+    getBulletinEvidence: unary(ctx, 'GetBulletinEvidence', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, GetBulletinEvidenceRequestSchema, 'GetBulletinEvidence', 'operator');
+      const evidence = await refusalsRecorded(ctx, principal, 'GetBulletinEvidence', () => getBulletinEvidence(ctx, principal, request.bulletinId));
+      return create(GetBulletinEvidenceResponseSchema, { ...evidence, events: [...evidence.events] });
+    }),
   });
 
   server.addService(serverDefinition(PolicyService), {
@@ -292,7 +344,8 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
       const { principal, request } = await admitKind(ctx, call, ChangeAgreementRequestSchema, 'ChangeAgreement', 'operator');
       const certificate = call.getAuthContext().sslPeerCertificate?.raw ?? new Uint8Array();
       const version = await changeAgreement(ctx, principal, certificate, request.statement);
-      return create(ChangeAgreementResponseSchema, { version: agreementMessage(version, !version.ended) });
+      // The latest version alone decides: ended, not yet valid or expired is not in force.
+      return create(ChangeAgreementResponseSchema, { version: agreementMessage(version, agreementsInForce([version], ctx.clock.now()).length > 0) });
     }),
     listAgreements: unary(ctx, 'ListAgreements', async (call) => {
       const { principal, request } = await admitKind(ctx, call, ListAgreementsRequestSchema, 'ListAgreements', 'operator', 'member');

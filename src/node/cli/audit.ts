@@ -33,6 +33,11 @@ const KIND_NAMES: Record<string, EventKind> = {
   'key-added': EventKind.KEY_ADDED,
   'key-retired': EventKind.KEY_RETIRED,
   agreement: EventKind.AGREEMENT_CHANGE,
+  'key-proposed': EventKind.KEY_PROPOSED,
+  'key-activated': EventKind.KEY_ACTIVATED,
+  'key-revoked': EventKind.KEY_REVOKED,
+  'key-rejected': EventKind.KEY_REJECTED,
+  'bulletin-marked': EventKind.BULLETIN_MARKED,
 };
 
 export const AUDIT_KINDS = Object.keys(KIND_NAMES);
@@ -110,6 +115,8 @@ function eventLine(event: AuditEvent): string {
     leaf?.kind === EventKind.AGREEMENT_CHANGE || leaf?.kind === EventKind.DELIVER ? (leaf.objectId ? `agreement=${leaf.objectId.replace(/ /g, ',')}` : '') : '',
     leaf?.code ?? '',
     event.details?.reason ? `— ${event.details.reason}` : '',
+    // The hub leaves out details that do not match the leaf's commitment: say so rather than show nothing.
+    event.details === undefined && event.detailsSalt.byteLength > 0 ? '(stored details do not match the leaf; run corridor audit verify)' : '',
   ];
   // Leaves hold reasons that quote what principals sent: keep terminal control codes out.
   return printable(parts.filter((p) => p !== '').join('  '), 2000);

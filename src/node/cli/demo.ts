@@ -12,7 +12,7 @@ import { asMemberId, asOperatorId } from '../../core/ids.js';
 import { systemClock } from '../../core/clock.js';
 import type { MemberId } from '../../core/ids.js';
 import { importSigningKey } from '../../core/jws.js';
-import { AuditService, EventKind, ListEventsRequestSchema } from '../../gen/corridor/v1/audit_pb.js';
+import { AuditService, EventKind, GetCheckpointRequestSchema, ListEventsRequestSchema } from '../../gen/corridor/v1/audit_pb.js';
 import { ExchangeService, PublishRequestSchema } from '../../gen/corridor/v1/exchange_pb.js';
 import { readHubConfig } from '../../hub/config.js';
 import { startHub } from '../../hub/hub.js';
@@ -32,6 +32,7 @@ import { prepareBulletin } from '../publisher.js';
 import { DEMO_AGREEMENTS, DEMO_PUBLICATIONS } from '../demo/region.js';
 import { agreementVersions, changeAgreementAtHub } from '../agreements.js';
 import { describeFailure, homeFrom, tlsFor, untilSignal } from './common.js';
+import { openMonitor, roundLines } from './node-audit.js';
 import { pkiInit } from './pki.js';
 
 const EXAMPLES = new URL('../../../examples/', import.meta.url);
@@ -134,7 +135,9 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
         });
       }
       say(`demo complete: ${delivered} new deliveries stored and acknowledged`);
+      await showAuditCheck(home, hubAddress, asMemberId('IDN'), operator, say, log);
     } else {
+      await showAuditCheck(home, hubAddress, asMemberId('IDN'), operator, say, log);
       say('running; Ctrl-C stops the region');
       await untilSignal();
     }
@@ -147,6 +150,37 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
     await hub.close();
     await cluster.release();
     say('stopped');
+  }
+}
+
+/**
+ * One round of `member`'s audit monitor, as `corridor node audit monitor --once` runs it: the
+ * node verifies the hub's latest checkpoint against the one it verified before, every new entry,
+ * its own publications and its agencies' deliveries, and cosigns it as a witness.
+ */
+async function showAuditCheck(home: string, hubAddress: string, member: MemberId, operator: HubConnection | undefined, say: (line: string) => void, log: Logger): Promise<void> {
+  try {
+    // Let the log integrate what was just recorded, so that the round covers it.
+    if (operator !== undefined) await waitForIntegration(operator, await lastPosition(operator, 0n));
+    const config = await readNodeConfig({ ...process.env, CORRIDOR_HOME: home }, { member, hubAddress });
+    const monitor = await openMonitor(config, { log: log.child({ component: `monitor-${member}` }), maxMergeDelayMs: 300_000, witness: true });
+    try {
+      const lines = roundLines(await monitor.round(), member);
+      [...lines.out, ...lines.err].forEach((line, i) => say(`audit      ${i === 0 ? `${member}'s monitor: ` : ''}${line.trim()}`));
+    } finally {
+      await monitor.close();
+    }
+  } catch (error) {
+    say(`audit      ${member}'s monitor could not complete a round: ${describeFailure(error)}`);
+  }
+}
+
+async function waitForIntegration(operator: HubConnection, position: bigint): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const latest = await operator.audit.unary(AuditService.method.getCheckpoint, create(GetCheckpointRequestSchema, {})).catch(() => undefined);
+    if (latest !== undefined && latest.treeSize >= position) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

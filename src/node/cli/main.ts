@@ -8,9 +8,12 @@ import { startHub } from '../../hub/hub.js';
 import { createLogger } from '../../infra/log.js';
 import { registerAgreementCommands } from './agreement.js';
 import { AUDIT_KINDS, auditLog } from './audit.js';
+import { registerAuditTools } from './audit-tools.js';
 import { describeFailure, homeFrom, untilSignal } from './common.js';
 import { registerDemoCommand } from './demo.js';
+import { registerKeyCommands } from './key.js';
 import { registerNodeCommands } from './node.js';
+import { registerNodeAuditCommands } from './node-audit.js';
 import { pkiInit } from './pki.js';
 import { registerPolicyCommands } from './policy.js';
 
@@ -57,6 +60,7 @@ export function buildProgram(): Command {
     });
 
   registerNodeCommands(program);
+  registerNodeAuditCommands(program);
 
   const audit = program.command('audit').description('the exchange record (operators)');
   audit
@@ -77,8 +81,10 @@ export function buildProgram(): Command {
     .action(async (options: Parameters<typeof auditLog>[0]) => {
       await auditLog({ ...options, ...homeOption(program) }, (line) => console.log(line));
     });
+  registerAuditTools(audit, program);
 
   registerAgreementCommands(program);
+  registerKeyCommands(program);
   registerPolicyCommands(program);
   registerDemoCommand(program);
   return program;
@@ -103,7 +109,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.exitOverride();
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    // A command that finished but wants a non-zero status (a refused publication, an audit alarm) says so here.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     // commander has already printed help, version or a usage error.
     if (typeof error === 'object' && error !== null && 'exitCode' in error && typeof error.exitCode === 'number' && 'code' in error && String(error.code).startsWith('commander.')) {

@@ -7,7 +7,7 @@ import type { Submission } from '../outbox.js';
 import { readNodeConfig } from '../config.js';
 import { getSubmission, isNodeListening, publishDirect, startNode, submitToNode } from '../node.js';
 import { handlingInstruction } from '../../core/policy.js';
-import type { RejectedDelivery, VerifiedDelivery } from '../subscriber.js';
+import type { MarkedDelivery, RejectedDelivery, VerifiedDelivery } from '../subscriber.js';
 import { homeFrom, hubAddressFrom, nonEmpty, readInput, untilSignal } from './common.js';
 
 interface GlobalOptions {
@@ -105,6 +105,7 @@ export function registerNodeCommands(program: Command): void {
         {
           onDelivery: (delivery) => console.log(options.json === true ? deliveryJson(delivery) : deliveryLine(delivery)),
           onRejected: (rejection) => console.error(rejectionLine(rejection)),
+          onMarked: (marking) => console.log(options.json === true ? markingJson(marking) : markingLine(marking)),
           onCaughtUp: (cursor) => {
             if (options.json !== true) console.error(`caught up at cursor ${cursor}; waiting for live bulletins`);
             resolveCaughtUp?.();
@@ -139,7 +140,33 @@ export function deliveryLine(delivery: VerifiedDelivery): string {
   // The originator's handling binds the recipient (Protocol art. 10 (2)): always shown.
   const handling = handlingInstruction(claims.handling.code, claims.handling.restrictions);
   const withheld = delivery.withheld.length === 0 ? '' : `  [withheld: ${delivery.withheld.map((w) => w.kind).join(', ')}]`;
-  return `#${delivery.cursor}  ${delivery.bulletinId}  ${claims.category}  TLP:${claims.handling.tlp}  "${claims.content.title}"  {${handling}}${withheld}  (${delivery.reason})`;
+  const marked =
+    delivery.marking === undefined ? '' : `  [MARKED: signing key ${delivery.marking.kid} compromised since ${delivery.marking.compromisedSince.toISOString()}; do not rely on it]`;
+  return `#${delivery.cursor}  ${delivery.bulletinId}  ${claims.category}  TLP:${claims.handling.tlp}  "${claims.content.title}"  {${handling}}${withheld}${marked}  (${delivery.reason})`;
+}
+
+/** A notice that a delivery received earlier must no longer be relied on. */
+export function markingLine(marking: MarkedDelivery): string {
+  const cursor = marking.cursor === undefined ? '' : `#${marking.cursor} `;
+  const by = marking.source === 'hub' ? `the hub${marking.auditPosition === undefined ? '' : ` (audit position ${marking.auditPosition})`}` : 'this node';
+  return (
+    `MARKED ${cursor}${marking.bulletinId}: signing key ${marking.kid} revoked at ${marking.revokedAt.toISOString()}, compromised since ` +
+    `${marking.compromisedSince.toISOString()}; do not rely on this bulletin (marked by ${by}: ${marking.reason})`
+  );
+}
+
+function markingJson(marking: MarkedDelivery): string {
+  return JSON.stringify({
+    marked: true,
+    cursor: marking.cursor?.toString(),
+    bulletinId: marking.bulletinId,
+    kid: marking.kid,
+    compromisedSince: marking.compromisedSince.toISOString(),
+    revokedAt: marking.revokedAt.toISOString(),
+    reason: marking.reason,
+    source: marking.source,
+    auditPosition: marking.auditPosition?.toString(),
+  });
 }
 
 function deliveryJson(delivery: VerifiedDelivery): string {
@@ -158,6 +185,9 @@ function deliveryJson(delivery: VerifiedDelivery): string {
     handlingInstruction: handlingInstruction(delivery.claims.handling.code, delivery.claims.handling.restrictions),
     withheld: delivery.withheld,
     agreements: delivery.agreements,
+    ...(delivery.marking === undefined
+      ? {}
+      : { marking: { kid: delivery.marking.kid, compromisedSince: delivery.marking.compromisedSince.toISOString(), reason: delivery.marking.reason, source: delivery.marking.source } }),
   });
 }
 

@@ -6,6 +6,8 @@
 import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { CorridorError } from '../../core/errors.js';
+import { keyRolloverMigration } from './migration-0002-key-rollover.js';
+import { tlogProofMigration } from './migration-0003-tlog-proof.js';
 import type { NodeDatabase } from './schema.js';
 
 const migrations: Record<string, Migration> = {
@@ -101,6 +103,8 @@ const migrations: Record<string, Migration> = {
       `.execute(db);
     },
   },
+  '0002_key_rollover': keyRolloverMigration,
+  '0003_outbox_tlog_proof': tlogProofMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -39,9 +39,35 @@ export interface NodeDatabase {
     next_attempt_at: Timestamp;
     created_at: Timestamp;
     updated_at: Timestamp;
+    /** A C2SP tlog-proof of the PUBLISH event, stored once the audit monitor verified it (migration 0003). */
+    tlog_proof: ColumnType<string | null, string | null | undefined, string | null>;
   };
   /** Member signing keys, pinned to their member the first time the hub's directory names them. */
   pinned_key: { kid: string; member_id: string; alg: string; jwk: Jsonb; first_seen: Timestamp };
+  /** What the node knows of each pinned key's lifecycle; each time is written once. */
+  pinned_key_state: {
+    kid: string;
+    accepted_by: 'first-sight' | 'rotation';
+    rotation_statement: Uint8Array | null;
+    signed_by_kid: string | null;
+    activated_at: NullableTimestamp;
+    retired_at: NullableTimestamp;
+    revoked_at: NullableTimestamp;
+    compromised_since: NullableTimestamp;
+    updated_at: Timestamp;
+  };
+  /** Deliveries the agency must no longer rely on: their signing key was compromised when they were logged. */
+  delivery_marking: {
+    agency_id: string;
+    bulletin_id: string;
+    kid: string;
+    compromised_since: Timestamp;
+    revoked_at: Timestamp;
+    reason: string;
+    source: 'hub' | 'local';
+    audit_position: NullableInt8;
+    marked_at: Timestamp;
+  };
   /** The hub's receipt-signing keys, pinned the first time they are seen. */
   hub_key: { kid: string; alg: string; jwk: Jsonb; first_seen: Timestamp };
   /** Verified deliveries, stored before they are acknowledged. */
@@ -56,8 +82,17 @@ export interface NodeDatabase {
     received_at: Timestamp;
     /** When the hub confirmed our acknowledgement; null until then (re-sent after a restart). */
     acked_at: NullableTimestamp;
+    /** The key that signed it and the hub time it was logged (null only if unreadable in an old row). */
+    kid: ColumnType<string | null, string | null | undefined, string | null>;
+    hub_time: ColumnType<Date | null, Date | null | undefined, Date | null>;
   };
-  subscription_cursor: { agency_id: string; cursor: Int8; updated_at: Timestamp };
+  subscription_cursor: {
+    agency_id: string;
+    cursor: Int8;
+    updated_at: Timestamp;
+    /** The audit position of the last marking notice stored. */
+    notice_position: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  };
   /** Deliveries that failed verification: never acknowledged, never handed on; kept as evidence. */
   rejected_delivery: {
     id: Generated<bigint>;

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/audit.proto.
  */
 export const file_corridor_v1_audit: GenFile = /*@__PURE__*/
-  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEiqgIKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCRIaChJkZXRhaWxzX2NvbW1pdG1lbnQYDSABKAwSEQoJbWVtYmVyX2lkGA4gASgJIkkKDEV2ZW50RGV0YWlscxIOCgZyZWFzb24YASABKAkSFgoOcG9saWN5X3ZlcnNpb24YAiABKAkSEQoJb3BlcmF0aW9uGAMgASgJIs4BChFMaXN0RXZlbnRzUmVxdWVzdBIlCgVraW5kcxgBIAMoDjIWLmNvcnJpZG9yLnYxLkV2ZW50S2luZBINCgVhY3RvchgCIAEoCRITCgtidWxsZXRpbl9pZBgDIAEoCRIRCglhZ2VuY3lfaWQYBCABKAkSDAoEY29kZRgFIAEoCRIQCghzaW5jZV9tcxgGIAEoAxIQCgh1bnRpbF9tcxgHIAEoAxIWCg5hZnRlcl9wb3NpdGlvbhgIIAEoBBIRCglwYWdlX3NpemUYCSABKA0iWgoSTGlzdEV2ZW50c1Jlc3BvbnNlEicKBmV2ZW50cxgBIAMoCzIXLmNvcnJpZG9yLnYxLkF1ZGl0RXZlbnQSGwoTbmV4dF9hZnRlcl9wb3NpdGlvbhgCIAEoBCLEAQoKQXVkaXRFdmVudBIQCghwb3NpdGlvbhgBIAEoBBIkCgRsZWFmGAIgASgLMhYuY29ycmlkb3IudjEuQXVkaXRMZWFmEhIKCmxlYWZfYnl0ZXMYAyABKAwSEQoJbGVhZl9oYXNoGAQgASgMEioKB2RldGFpbHMYBSABKAsyGS5jb3JyaWRvci52MS5FdmVudERldGFpbHMSFQoNZGV0YWlsc19ieXRlcxgGIAEoDBIUCgxkZXRhaWxzX3NhbHQYByABKAwiOAoUR2V0Q2hlY2twb2ludFJlcXVlc3QSEQoJdHJlZV9zaXplGAEgASgEEg0KBWZpbmFsGAIgASgIIpgBChVHZXRDaGVja3BvaW50UmVzcG9uc2USEgoKY2hlY2twb2ludBgBIAEoCRIRCgl0cmVlX3NpemUYAiABKAQSEQoJcm9vdF9oYXNoGAMgASgMEhMKC2Nvc2lnbmVkX2J5GAQgAygJEg4KBnF1b3J1bRgFIAEoDRINCgVmaW5hbBgGIAEoCBIRCglzaWduZWRfbXMYByABKAMiWwoYR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0Eg8KBWluZGV4GAEgASgESAASEwoJbGVhZl9oYXNoGAIgASgMSAASEQoJdHJlZV9zaXplGAMgASgEQgYKBGxlYWYiXwoZR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRINCgVpbmRleBgBIAEoBBIRCgl0cmVlX3NpemUYAiABKAQSEQoJbGVhZl9oYXNoGAMgASgMEg0KBXByb29mGAQgAygMIkUKGkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0EhIKCmZpcnN0X3NpemUYASABKAQSEwoLc2Vjb25kX3NpemUYAiABKAQiVQobR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEhIKCmZpcnN0X3NpemUYASABKAQSEwoLc2Vjb25kX3NpemUYAiABKAQSDQoFcHJvb2YYAyADKAwiLwoRR2V0RW50cmllc1JlcXVlc3QSDQoFc3RhcnQYASABKAQSCwoDZW5kGAIgASgEIjwKEkdldEVudHJpZXNSZXNwb25zZRImCgdlbnRyaWVzGAEgAygLMhUuY29ycmlkb3IudjEuTG9nRW50cnkiUgoITG9nRW50cnkSDQoFaW5kZXgYASABKAQSEQoJbGVhZl9oYXNoGAIgASgMEhIKCmxlYWZfYnl0ZXMYAyABKAwSEAoId2l0aGhlbGQYBCABKAgiPQoOR2V0VGlsZVJlcXVlc3QSDQoFbGV2ZWwYASABKA0SDQoFaW5kZXgYAiABKAQSDQoFd2lkdGgYAyABKA0iHwoPR2V0VGlsZVJlc3BvbnNlEgwKBGRhdGEYASABKAwiQwoVQWRkQ29zaWduYXR1cmVSZXF1ZXN0EhIKCmNoZWNrcG9pbnQYASABKAkSFgoOc2lnbmF0dXJlX2xpbmUYAiABKAkiPQoWQWRkQ29zaWduYXR1cmVSZXNwb25zZRIUCgxjb3NpZ25hdHVyZXMYASABKA0SDQoFZmluYWwYAiABKAgqogMKCUV2ZW50S2luZBIaChZFVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSRVZFTlRfS0lORF9QVUJMSVNIEAESFQoRRVZFTlRfS0lORF9SRUZVU0UQAhIWChJFVkVOVF9LSU5EX0RFTElWRVIQAxITCg9FVkVOVF9LSU5EX0RFTlkQBBISCg5FVkVOVF9LSU5EX0FDSxAFEh4KGkVWRU5UX0tJTkRfUkVHSVNUUllfQ0hBTkdFEAYSGAoURVZFTlRfS0lORF9LRVlfQURERUQQBxIaChZFVkVOVF9LSU5EX0tFWV9SRVRJUkVEEAgSHwobRVZFTlRfS0lORF9BR1JFRU1FTlRfQ0hBTkdFEAkSGwoXRVZFTlRfS0lORF9LRVlfUFJPUE9TRUQQChIcChhFVkVOVF9LSU5EX0tFWV9BQ1RJVkFURUQQCxIaChZFVkVOVF9LSU5EX0tFWV9SRVZPS0VEEAwSGwoXRVZFTlRfS0lORF9LRVlfUkVKRUNURUQQDRIeChpFVkVOVF9LSU5EX0JVTExFVElOX01BUktFRBAOMvMECgxBdWRpdFNlcnZpY2USTQoKTGlzdEV2ZW50cxIeLmNvcnJpZG9yLnYxLkxpc3RFdmVudHNSZXF1ZXN0Gh8uY29ycmlkb3IudjEuTGlzdEV2ZW50c1Jlc3BvbnNlElYKDUdldENoZWNrcG9pbnQSIS5jb3JyaWRvci52MS5HZXRDaGVja3BvaW50UmVxdWVzdBoiLmNvcnJpZG9yLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRJiChFHZXRJbmNsdXNpb25Qcm9vZhIlLmNvcnJpZG9yLnYxLkdldEluY2x1c2lvblByb29mUmVxdWVzdBomLmNvcnJpZG9yLnYxLkdldEluY2x1c2lvblByb29mUmVzcG9uc2USaAoTR2V0Q29uc2lzdGVuY3lQcm9vZhInLmNvcnJpZG9yLnYxLkdldENvbnNpc3RlbmN5UHJvb2ZSZXF1ZXN0GiguY29ycmlkb3IudjEuR2V0Q29uc2lzdGVuY3lQcm9vZlJlc3BvbnNlEk0KCkdldEVudHJpZXMSHi5jb3JyaWRvci52MS5HZXRFbnRyaWVzUmVxdWVzdBofLmNvcnJpZG9yLnYxLkdldEVudHJpZXNSZXNwb25zZRJECgdHZXRUaWxlEhsuY29ycmlkb3IudjEuR2V0VGlsZVJlcXVlc3QaHC5jb3JyaWRvci52MS5HZXRUaWxlUmVzcG9uc2USWQoOQWRkQ29zaWduYXR1cmUSIi5jb3JyaWRvci52MS5BZGRDb3NpZ25hdHVyZVJlcXVlc3QaIy5jb3JyaWRvci52MS5BZGRDb3NpZ25hdHVyZVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Chdjb3JyaWRvci92MS9hdWRpdC5wcm90bxILY29ycmlkb3IudjEiqgIKCUF1ZGl0TGVhZhIJCgF2GAEgASgNEiQKBGtpbmQYAiABKA4yFi5jb3JyaWRvci52MS5FdmVudEtpbmQSEwoLaHViX3RpbWVfbXMYAyABKAMSDQoFYWN0b3IYBCABKAkSEwoLYnVsbGV0aW5faWQYBSABKAkSEQoJYWdlbmN5X2lkGAYgASgJEhUKDW9iamVjdF9kaWdlc3QYByABKAwSDAoEY29kZRgIIAEoCRIOCgZyZWFzb24YCSABKAkSFgoOcG9saWN5X3ZlcnNpb24YCiABKAkSEQoJb3BlcmF0aW9uGAsgASgJEhEKCW9iamVjdF9pZBgMIAEoCRIaChJkZXRhaWxzX2NvbW1pdG1lbnQYDSABKAwSEQoJbWVtYmVyX2lkGA4gASgJIkkKDEV2ZW50RGV0YWlscxIOCgZyZWFzb24YASABKAkSFgoOcG9saWN5X3ZlcnNpb24YAiABKAkSEQoJb3BlcmF0aW9uGAMgASgJIuQBChFMaXN0RXZlbnRzUmVxdWVzdBIlCgVraW5kcxgBIAMoDjIWLmNvcnJpZG9yLnYxLkV2ZW50S2luZBINCgVhY3RvchgCIAEoCRITCgtidWxsZXRpbl9pZBgDIAEoCRIRCglhZ2VuY3lfaWQYBCABKAkSDAoEY29kZRgFIAEoCRIQCghzaW5jZV9tcxgGIAEoAxIQCgh1bnRpbF9tcxgHIAEoAxIWCg5hZnRlcl9wb3NpdGlvbhgIIAEoBBIRCglwYWdlX3NpemUYCSABKA0SFAoMYWN0b3JfbWVtYmVyGAogASgJIloKEkxpc3RFdmVudHNSZXNwb25zZRInCgZldmVudHMYASADKAsyFy5jb3JyaWRvci52MS5BdWRpdEV2ZW50EhsKE25leHRfYWZ0ZXJfcG9zaXRpb24YAiABKAQixAEKCkF1ZGl0RXZlbnQSEAoIcG9zaXRpb24YASABKAQSJAoEbGVhZhgCIAEoCzIWLmNvcnJpZG9yLnYxLkF1ZGl0TGVhZhISCgpsZWFmX2J5dGVzGAMgASgMEhEKCWxlYWZfaGFzaBgEIAEoDBIqCgdkZXRhaWxzGAUgASgLMhkuY29ycmlkb3IudjEuRXZlbnREZXRhaWxzEhUKDWRldGFpbHNfYnl0ZXMYBiABKAwSFAoMZGV0YWlsc19zYWx0GAcgASgMIjgKFEdldENoZWNrcG9pbnRSZXF1ZXN0EhEKCXRyZWVfc2l6ZRgBIAEoBBINCgVmaW5hbBgCIAEoCCKYAQoVR2V0Q2hlY2twb2ludFJlc3BvbnNlEhIKCmNoZWNrcG9pbnQYASABKAkSEQoJdHJlZV9zaXplGAIgASgEEhEKCXJvb3RfaGFzaBgDIAEoDBITCgtjb3NpZ25lZF9ieRgEIAMoCRIOCgZxdW9ydW0YBSABKA0SDQoFZmluYWwYBiABKAgSEQoJc2lnbmVkX21zGAcgASgDIlsKGEdldEluY2x1c2lvblByb29mUmVxdWVzdBIPCgVpbmRleBgBIAEoBEgAEhMKCWxlYWZfaGFzaBgCIAEoDEgAEhEKCXRyZWVfc2l6ZRgDIAEoBEIGCgRsZWFmIl8KGUdldEluY2x1c2lvblByb29mUmVzcG9uc2USDQoFaW5kZXgYASABKAQSEQoJdHJlZV9zaXplGAIgASgEEhEKCWxlYWZfaGFzaBgDIAEoDBINCgVwcm9vZhgEIAMoDCJFChpHZXRDb25zaXN0ZW5jeVByb29mUmVxdWVzdBISCgpmaXJzdF9zaXplGAEgASgEEhMKC3NlY29uZF9zaXplGAIgASgEIlUKG0dldENvbnNpc3RlbmN5UHJvb2ZSZXNwb25zZRISCgpmaXJzdF9zaXplGAEgASgEEhMKC3NlY29uZF9zaXplGAIgASgEEg0KBXByb29mGAMgAygMIi8KEUdldEVudHJpZXNSZXF1ZXN0Eg0KBXN0YXJ0GAEgASgEEgsKA2VuZBgCIAEoBCI8ChJHZXRFbnRyaWVzUmVzcG9uc2USJgoHZW50cmllcxgBIAMoCzIVLmNvcnJpZG9yLnYxLkxvZ0VudHJ5IlIKCExvZ0VudHJ5Eg0KBWluZGV4GAEgASgEEhEKCWxlYWZfaGFzaBgCIAEoDBISCgpsZWFmX2J5dGVzGAMgASgMEhAKCHdpdGhoZWxkGAQgASgIIj0KDkdldFRpbGVSZXF1ZXN0Eg0KBWxldmVsGAEgASgNEg0KBWluZGV4GAIgASgEEg0KBXdpZHRoGAMgASgNIh8KD0dldFRpbGVSZXNwb25zZRIMCgRkYXRhGAEgASgMIkMKFUFkZENvc2lnbmF0dXJlUmVxdWVzdBISCgpjaGVja3BvaW50GAEgASgJEhYKDnNpZ25hdHVyZV9saW5lGAIgASgJIj0KFkFkZENvc2lnbmF0dXJlUmVzcG9uc2USFAoMY29zaWduYXR1cmVzGAEgASgNEg0KBWZpbmFsGAIgASgIIj8KFkxpc3RDaGVja3BvaW50c1JlcXVlc3QSEgoKYWZ0ZXJfc2l6ZRgBIAEoBBIRCglwYWdlX3NpemUYAiABKA0idgoXTGlzdENoZWNrcG9pbnRzUmVzcG9uc2USMgoLY2hlY2twb2ludHMYASADKAsyHS5jb3JyaWRvci52MS5TaWduZWRDaGVja3BvaW50EhcKD25leHRfYWZ0ZXJfc2l6ZRgCIAEoBBIOCgZxdW9ydW0YAyABKA0ifQoQU2lnbmVkQ2hlY2twb2ludBIMCgRub3RlGAEgASgJEhEKCXRyZWVfc2l6ZRgCIAEoBBIRCglyb290X2hhc2gYAyABKAwSEwoLY29zaWduZWRfYnkYBCADKAkSDQoFZmluYWwYBSABKAgSEQoJc2lnbmVkX21zGAYgASgDIjEKGkdldEJ1bGxldGluRXZpZGVuY2VSZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJIr4BChtHZXRCdWxsZXRpbkV2aWRlbmNlUmVzcG9uc2USGQoRaXNzdWVyX3NpZ25lZF9qd3QYASABKAwSDwoHcmVjZWlwdBgCIAEoDBInCgZldmVudHMYAyADKAsyFy5jb3JyaWRvci52MS5BdWRpdEV2ZW50EhsKE21lbWJlcl9rZXlfandrX2pzb24YBCABKAkSFgoObWVtYmVyX2tleV9hbGcYBSABKAkSFQoNaHViX2p3a3NfanNvbhgGIAEoCSqiAwoJRXZlbnRLaW5kEhoKFkVWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIWChJFVkVOVF9LSU5EX1BVQkxJU0gQARIVChFFVkVOVF9LSU5EX1JFRlVTRRACEhYKEkVWRU5UX0tJTkRfREVMSVZFUhADEhMKD0VWRU5UX0tJTkRfREVOWRAEEhIKDkVWRU5UX0tJTkRfQUNLEAUSHgoaRVZFTlRfS0lORF9SRUdJU1RSWV9DSEFOR0UQBhIYChRFVkVOVF9LSU5EX0tFWV9BRERFRBAHEhoKFkVWRU5UX0tJTkRfS0VZX1JFVElSRUQQCBIfChtFVkVOVF9LSU5EX0FHUkVFTUVOVF9DSEFOR0UQCRIbChdFVkVOVF9LSU5EX0tFWV9QUk9QT1NFRBAKEhwKGEVWRU5UX0tJTkRfS0VZX0FDVElWQVRFRBALEhoKFkVWRU5UX0tJTkRfS0VZX1JFVk9LRUQQDBIbChdFVkVOVF9LSU5EX0tFWV9SRUpFQ1RFRBANEh4KGkVWRU5UX0tJTkRfQlVMTEVUSU5fTUFSS0VEEA4yuwYKDEF1ZGl0U2VydmljZRJNCgpMaXN0RXZlbnRzEh4uY29ycmlkb3IudjEuTGlzdEV2ZW50c1JlcXVlc3QaHy5jb3JyaWRvci52MS5MaXN0RXZlbnRzUmVzcG9uc2USVgoNR2V0Q2hlY2twb2ludBIhLmNvcnJpZG9yLnYxLkdldENoZWNrcG9pbnRSZXF1ZXN0GiIuY29ycmlkb3IudjEuR2V0Q2hlY2twb2ludFJlc3BvbnNlEmIKEUdldEluY2x1c2lvblByb29mEiUuY29ycmlkb3IudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXF1ZXN0GiYuY29ycmlkb3IudjEuR2V0SW5jbHVzaW9uUHJvb2ZSZXNwb25zZRJoChNHZXRDb25zaXN0ZW5jeVByb29mEicuY29ycmlkb3IudjEuR2V0Q29uc2lzdGVuY3lQcm9vZlJlcXVlc3QaKC5jb3JyaWRvci52MS5HZXRDb25zaXN0ZW5jeVByb29mUmVzcG9uc2USTQoKR2V0RW50cmllcxIeLmNvcnJpZG9yLnYxLkdldEVudHJpZXNSZXF1ZXN0Gh8uY29ycmlkb3IudjEuR2V0RW50cmllc1Jlc3BvbnNlEkQKB0dldFRpbGUSGy5jb3JyaWRvci52MS5HZXRUaWxlUmVxdWVzdBocLmNvcnJpZG9yLnYxLkdldFRpbGVSZXNwb25zZRJZCg5BZGRDb3NpZ25hdHVyZRIiLmNvcnJpZG9yLnYxLkFkZENvc2lnbmF0dXJlUmVxdWVzdBojLmNvcnJpZG9yLnYxLkFkZENvc2lnbmF0dXJlUmVzcG9uc2USXAoPTGlzdENoZWNrcG9pbnRzEiMuY29ycmlkb3IudjEuTGlzdENoZWNrcG9pbnRzUmVxdWVzdBokLmNvcnJpZG9yLnYxLkxpc3RDaGVja3BvaW50c1Jlc3BvbnNlEmgKE0dldEJ1bGxldGluRXZpZGVuY2USJy5jb3JyaWRvci52MS5HZXRCdWxsZXRpbkV2aWRlbmNlUmVxdWVzdBooLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluRXZpZGVuY2VSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * AuditLeaf is one exchange event, serialized once; its exact bytes are stored and
@@ -216,6 +216,14 @@ export type ListEventsRequest = Message<"corridor.v1.ListEventsRequest"> & {
    * @generated from field: uint32 page_size = 9;
    */
   pageSize: number;
+
+  /**
+   * Only events caused by this member state: its node (actor "member:IDN") or one of its
+   * agencies (actor "agency:IDN:…").
+   *
+   * @generated from field: string actor_member = 10;
+   */
+  actorMember: string;
 };
 
 /**
@@ -689,6 +697,182 @@ export const AddCosignatureResponseSchema: GenMessage<AddCosignatureResponse> = 
   messageDesc(file_corridor_v1_audit, 17);
 
 /**
+ * @generated from message corridor.v1.ListCheckpointsRequest
+ */
+export type ListCheckpointsRequest = Message<"corridor.v1.ListCheckpointsRequest"> & {
+  /**
+   * Checkpoints of tree sizes larger than this.
+   *
+   * @generated from field: uint64 after_size = 1;
+   */
+  afterSize: bigint;
+
+  /**
+   * At most this many checkpoints (default 100, at most 1000).
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message corridor.v1.ListCheckpointsRequest.
+ * Use `create(ListCheckpointsRequestSchema)` to create a new message.
+ */
+export const ListCheckpointsRequestSchema: GenMessage<ListCheckpointsRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 18);
+
+/**
+ * @generated from message corridor.v1.ListCheckpointsResponse
+ */
+export type ListCheckpointsResponse = Message<"corridor.v1.ListCheckpointsResponse"> & {
+  /**
+   * @generated from field: repeated corridor.v1.SignedCheckpoint checkpoints = 1;
+   */
+  checkpoints: SignedCheckpoint[];
+
+  /**
+   * Pass as after_size for the next page; 0 when there is none.
+   *
+   * @generated from field: uint64 next_after_size = 2;
+   */
+  nextAfterSize: bigint;
+
+  /**
+   * The number of cosignatures from different member states that makes a checkpoint final.
+   *
+   * @generated from field: uint32 quorum = 3;
+   */
+  quorum: number;
+};
+
+/**
+ * Describes the message corridor.v1.ListCheckpointsResponse.
+ * Use `create(ListCheckpointsResponseSchema)` to create a new message.
+ */
+export const ListCheckpointsResponseSchema: GenMessage<ListCheckpointsResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 19);
+
+/**
+ * One checkpoint as stored: the hub's signed note with the witnesses' cosignature lines appended,
+ * and the size and root the hub recorded beside it (a verifier trusts the note, not these).
+ *
+ * @generated from message corridor.v1.SignedCheckpoint
+ */
+export type SignedCheckpoint = Message<"corridor.v1.SignedCheckpoint"> & {
+  /**
+   * @generated from field: string note = 1;
+   */
+  note: string;
+
+  /**
+   * @generated from field: uint64 tree_size = 2;
+   */
+  treeSize: bigint;
+
+  /**
+   * @generated from field: bytes root_hash = 3;
+   */
+  rootHash: Uint8Array;
+
+  /**
+   * @generated from field: repeated string cosigned_by = 4;
+   */
+  cosignedBy: string[];
+
+  /**
+   * @generated from field: bool final = 5;
+   */
+  final: boolean;
+
+  /**
+   * @generated from field: int64 signed_ms = 6;
+   */
+  signedMs: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.SignedCheckpoint.
+ * Use `create(SignedCheckpointSchema)` to create a new message.
+ */
+export const SignedCheckpointSchema: GenMessage<SignedCheckpoint> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 20);
+
+/**
+ * @generated from message corridor.v1.GetBulletinEvidenceRequest
+ */
+export type GetBulletinEvidenceRequest = Message<"corridor.v1.GetBulletinEvidenceRequest"> & {
+  /**
+   * "<member>:<jti>".
+   *
+   * @generated from field: string bulletin_id = 1;
+   */
+  bulletinId: string;
+};
+
+/**
+ * Describes the message corridor.v1.GetBulletinEvidenceRequest.
+ * Use `create(GetBulletinEvidenceRequestSchema)` to create a new message.
+ */
+export const GetBulletinEvidenceRequestSchema: GenMessage<GetBulletinEvidenceRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 21);
+
+/**
+ * @generated from message corridor.v1.GetBulletinEvidenceResponse
+ */
+export type GetBulletinEvidenceResponse = Message<"corridor.v1.GetBulletinEvidenceResponse"> & {
+  /**
+   * The originator's Issuer-signed JWT, exactly as published (the part of the SD-JWT before the
+   * first "~"); the PUBLISH leaf's object_digest is its SHA-256. No Disclosure is ever included.
+   *
+   * @generated from field: bytes issuer_signed_jwt = 1;
+   */
+  issuerSignedJwt: Uint8Array;
+
+  /**
+   * The hub's receipt for the bulletin, a compact JWS exactly as signed.
+   *
+   * @generated from field: bytes receipt = 2;
+   */
+  receipt: Uint8Array;
+
+  /**
+   * Every event about the bulletin (PUBLISH, DELIVER, DENY, ACK, refusals naming it), by position,
+   * with leaf bytes, details bytes and salt.
+   *
+   * @generated from field: repeated corridor.v1.AuditEvent events = 3;
+   */
+  events: AuditEvent[];
+
+  /**
+   * The originator's public signing key that verifies the JWT (its kid is the JWT's), as a JWK,
+   * and the algorithm pinned to it.
+   *
+   * @generated from field: string member_key_jwk_json = 4;
+   */
+  memberKeyJwkJson: string;
+
+  /**
+   * @generated from field: string member_key_alg = 5;
+   */
+  memberKeyAlg: string;
+
+  /**
+   * The hub's receipt keys, as a JWKS document.
+   *
+   * @generated from field: string hub_jwks_json = 6;
+   */
+  hubJwksJson: string;
+};
+
+/**
+ * Describes the message corridor.v1.GetBulletinEvidenceResponse.
+ * Use `create(GetBulletinEvidenceResponseSchema)` to create a new message.
+ */
+export const GetBulletinEvidenceResponseSchema: GenMessage<GetBulletinEvidenceResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_audit, 22);
+
+/**
  * @generated from enum corridor.v1.EventKind
  */
 export enum EventKind {
@@ -888,6 +1072,30 @@ export const AuditService: GenService<{
     methodKind: "unary";
     input: typeof AddCosignatureRequestSchema;
     output: typeof AddCosignatureResponseSchema;
+  },
+  /**
+   * Every checkpoint the hub signed, smallest first, a page at a time, each with its signed note
+   * and the cosignatures gathered so far: what `corridor audit verify` checks the whole tree
+   * against. Operators only.
+   *
+   * @generated from rpc corridor.v1.AuditService.ListCheckpoints
+   */
+  listCheckpoints: {
+    methodKind: "unary";
+    input: typeof ListCheckpointsRequestSchema;
+    output: typeof ListCheckpointsResponseSchema;
+  },
+  /**
+   * What an evidence bundle about one bulletin is made of: the originator's Issuer-signed JWT
+   * (never its Disclosures), the hub's receipt, every event about the bulletin with its leaf and
+   * details, and the keys that verify the signatures. Operators only.
+   *
+   * @generated from rpc corridor.v1.AuditService.GetBulletinEvidence
+   */
+  getBulletinEvidence: {
+    methodKind: "unary";
+    input: typeof GetBulletinEvidenceRequestSchema;
+    output: typeof GetBulletinEvidenceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_corridor_v1_audit, 0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/directory.proto.
  */
 export const file_corridor_v1_directory: GenFile = /*@__PURE__*/
-  fileDesc("Chtjb3JyaWRvci92MS9kaXJlY3RvcnkucHJvdG8SC2NvcnJpZG9yLnYxIisKFkdldEtleURpcmVjdG9yeVJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJIl0KF0dldEtleURpcmVjdG9yeVJlc3BvbnNlEisKC21lbWJlcl9rZXlzGAEgAygLMhYuY29ycmlkb3IudjEuTWVtYmVyS2V5EhUKDWh1Yl9qd2tzX2pzb24YAiABKAkibAoJTWVtYmVyS2V5EhEKCW1lbWJlcl9pZBgBIAEoCRILCgNraWQYAiABKAkSCwoDYWxnGAMgASgJEhAKCGp3a19qc29uGAQgASgJEg4KBnN0YXR1cxgFIAEoCRIQCghhZGRlZF9tcxgGIAEoAzJwChBEaXJlY3RvcnlTZXJ2aWNlElwKD0dldEtleURpcmVjdG9yeRIjLmNvcnJpZG9yLnYxLkdldEtleURpcmVjdG9yeVJlcXVlc3QaJC5jb3JyaWRvci52MS5HZXRLZXlEaXJlY3RvcnlSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chtjb3JyaWRvci92MS9kaXJlY3RvcnkucHJvdG8SC2NvcnJpZG9yLnYxIisKFkdldEtleURpcmVjdG9yeVJlcXVlc3QSEQoJbWVtYmVyX2lkGAEgASgJIl0KF0dldEtleURpcmVjdG9yeVJlc3BvbnNlEisKC21lbWJlcl9rZXlzGAEgAygLMhYuY29ycmlkb3IudjEuTWVtYmVyS2V5EhUKDWh1Yl9qd2tzX2pzb24YAiABKAkioAIKCU1lbWJlcktleRIRCgltZW1iZXJfaWQYASABKAkSCwoDa2lkGAIgASgJEgsKA2FsZxgDIAEoCRIQCghqd2tfanNvbhgEIAEoCRIOCgZzdGF0dXMYBSABKAkSEAoIYWRkZWRfbXMYBiABKAMSFAoMYWN0aXZhdGVkX21zGAcgASgDEhIKCnJldGlyZWRfbXMYCCABKAMSEgoKcmV2b2tlZF9tcxgJIAEoAxITCgtyZWplY3RlZF9tcxgKIAEoAxIcChRjb21wcm9taXNlZF9zaW5jZV9tcxgLIAEoAxIaChJyb3RhdGlvbl9zdGF0ZW1lbnQYDCABKAwSFQoNc2lnbmVkX2J5X2tpZBgNIAEoCRIOCgZyZWFzb24YDiABKAkiJgoRUHJvcG9zZUtleVJlcXVlc3QSEQoJc3RhdGVtZW50GAEgASgMIlEKElByb3Bvc2VLZXlSZXNwb25zZRIjCgNrZXkYASABKAsyFi5jb3JyaWRvci52MS5NZW1iZXJLZXkSFgoOYXVkaXRfcG9zaXRpb24YAiABKAQiKgoVQ2hhbmdlS2V5U3RhdGVSZXF1ZXN0EhEKCXN0YXRlbWVudBgBIAEoDCJwChZDaGFuZ2VLZXlTdGF0ZVJlc3BvbnNlEiQKBGtleXMYASADKAsyFi5jb3JyaWRvci52MS5NZW1iZXJLZXkSGAoQYnVsbGV0aW5zX21hcmtlZBgCIAEoDRIWCg5hdWRpdF9wb3NpdGlvbhgDIAEoBDKaAgoQRGlyZWN0b3J5U2VydmljZRJcCg9HZXRLZXlEaXJlY3RvcnkSIy5jb3JyaWRvci52MS5HZXRLZXlEaXJlY3RvcnlSZXF1ZXN0GiQuY29ycmlkb3IudjEuR2V0S2V5RGlyZWN0b3J5UmVzcG9uc2USTQoKUHJvcG9zZUtleRIeLmNvcnJpZG9yLnYxLlByb3Bvc2VLZXlSZXF1ZXN0Gh8uY29ycmlkb3IudjEuUHJvcG9zZUtleVJlc3BvbnNlElkKDkNoYW5nZUtleVN0YXRlEiIuY29ycmlkb3IudjEuQ2hhbmdlS2V5U3RhdGVSZXF1ZXN0GiMuY29ycmlkb3IudjEuQ2hhbmdlS2V5U3RhdGVSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message corridor.v1.GetKeyDirectoryRequest
@@ -36,6 +36,8 @@ export const GetKeyDirectoryRequestSchema: GenMessage<GetKeyDirectoryRequest> = 
  */
 export type GetKeyDirectoryResponse = Message<"corridor.v1.GetKeyDirectoryResponse"> & {
   /**
+   * Every member key in every state, with its history.
+   *
    * @generated from field: repeated corridor.v1.MemberKey member_keys = 1;
    */
   memberKeys: MemberKey[];
@@ -84,14 +86,70 @@ export type MemberKey = Message<"corridor.v1.MemberKey"> & {
   jwkJson: string;
 
   /**
+   * "pending", "active", "retired", "revoked" or "rejected".
+   *
    * @generated from field: string status = 5;
    */
   status: string;
 
   /**
+   * Hub time the key was added (from the region file) or proposed, milliseconds since the epoch.
+   *
    * @generated from field: int64 added_ms = 6;
    */
   addedMs: bigint;
+
+  /**
+   * Hub times of its transitions; 0 when it has not happened.
+   *
+   * @generated from field: int64 activated_ms = 7;
+   */
+  activatedMs: bigint;
+
+  /**
+   * @generated from field: int64 retired_ms = 8;
+   */
+  retiredMs: bigint;
+
+  /**
+   * @generated from field: int64 revoked_ms = 9;
+   */
+  revokedMs: bigint;
+
+  /**
+   * @generated from field: int64 rejected_ms = 10;
+   */
+  rejectedMs: bigint;
+
+  /**
+   * For a key revoked as compromised: bulletins logged at or after this hub time are marked. 0 when none.
+   *
+   * @generated from field: int64 compromised_since_ms = 11;
+   */
+  compromisedSinceMs: bigint;
+
+  /**
+   * The rotation statement that proposed the key, exactly as the member signed it; empty for a
+   * key from the region file. A node trusts a new key of a member it knows only through this
+   * statement, verified with a key it already trusts.
+   *
+   * @generated from field: bytes rotation_statement = 12;
+   */
+  rotationStatement: Uint8Array;
+
+  /**
+   * The kid of the key that signed the rotation statement.
+   *
+   * @generated from field: string signed_by_kid = 13;
+   */
+  signedByKid: string;
+
+  /**
+   * The operator's reason for a revocation or rejection.
+   *
+   * @generated from field: string reason = 14;
+   */
+  reason: string;
 };
 
 /**
@@ -102,9 +160,113 @@ export const MemberKeySchema: GenMessage<MemberKey> = /*@__PURE__*/
   messageDesc(file_corridor_v1_directory, 2);
 
 /**
+ * @generated from message corridor.v1.ProposeKeyRequest
+ */
+export type ProposeKeyRequest = Message<"corridor.v1.ProposeKeyRequest"> & {
+  /**
+   * The rotation statement (compact JWS), exactly as signed.
+   *
+   * @generated from field: bytes statement = 1;
+   */
+  statement: Uint8Array;
+};
+
+/**
+ * Describes the message corridor.v1.ProposeKeyRequest.
+ * Use `create(ProposeKeyRequestSchema)` to create a new message.
+ */
+export const ProposeKeyRequestSchema: GenMessage<ProposeKeyRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_directory, 3);
+
+/**
+ * @generated from message corridor.v1.ProposeKeyResponse
+ */
+export type ProposeKeyResponse = Message<"corridor.v1.ProposeKeyResponse"> & {
+  /**
+   * The key as recorded: pending.
+   *
+   * @generated from field: corridor.v1.MemberKey key = 1;
+   */
+  key?: MemberKey | undefined;
+
+  /**
+   * The position of the KEY_PROPOSED event.
+   *
+   * @generated from field: uint64 audit_position = 2;
+   */
+  auditPosition: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.ProposeKeyResponse.
+ * Use `create(ProposeKeyResponseSchema)` to create a new message.
+ */
+export const ProposeKeyResponseSchema: GenMessage<ProposeKeyResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_directory, 4);
+
+/**
+ * @generated from message corridor.v1.ChangeKeyStateRequest
+ */
+export type ChangeKeyStateRequest = Message<"corridor.v1.ChangeKeyStateRequest"> & {
+  /**
+   * The operator's statement (compact JWS), exactly as signed.
+   *
+   * @generated from field: bytes statement = 1;
+   */
+  statement: Uint8Array;
+};
+
+/**
+ * Describes the message corridor.v1.ChangeKeyStateRequest.
+ * Use `create(ChangeKeyStateRequestSchema)` to create a new message.
+ */
+export const ChangeKeyStateRequestSchema: GenMessage<ChangeKeyStateRequest> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_directory, 5);
+
+/**
+ * @generated from message corridor.v1.ChangeKeyStateResponse
+ */
+export type ChangeKeyStateResponse = Message<"corridor.v1.ChangeKeyStateResponse"> & {
+  /**
+   * Every key whose state the change moved, as it is now (an approval also retires the member's
+   * previous key).
+   *
+   * @generated from field: repeated corridor.v1.MemberKey keys = 1;
+   */
+  keys: MemberKey[];
+
+  /**
+   * Bulletins marked because the revoked key was compromised.
+   *
+   * @generated from field: uint32 bulletins_marked = 2;
+   */
+  bulletinsMarked: number;
+
+  /**
+   * The position of the change's first event.
+   *
+   * @generated from field: uint64 audit_position = 3;
+   */
+  auditPosition: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.ChangeKeyStateResponse.
+ * Use `create(ChangeKeyStateResponseSchema)` to create a new message.
+ */
+export const ChangeKeyStateResponseSchema: GenMessage<ChangeKeyStateResponse> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_directory, 6);
+
+/**
  * DirectoryService publishes the keys a node needs to verify what it receives:
- * member signing keys (JWKS, kid = RFC 7638 thumbprint) and the hub's receipt keys.
- * Open to every authenticated principal.
+ * member signing keys (JWKS, kid = RFC 7638 thumbprint) with their lifecycle, and the hub's
+ * receipt keys. GetKeyDirectory is open to every authenticated principal.
+ *
+ * A member signing key is pending (proposed, not yet usable), active (signs new bulletins),
+ * retired (replaced by its successor: verifies what was logged while it was active, signs
+ * nothing new), revoked (withdrawn by an operator; with a compromise date, what was logged from
+ * that date on is marked) or rejected (a proposal an operator refused). Every transition is an
+ * audit event carrying the member id.
  *
  * @generated from service corridor.v1.DirectoryService
  */
@@ -116,6 +278,30 @@ export const DirectoryService: GenService<{
     methodKind: "unary";
     input: typeof GetKeyDirectoryRequestSchema;
     output: typeof GetKeyDirectoryResponseSchema;
+  },
+  /**
+   * A member node proposes its next signing key with a rotation statement (compact JWS, typ
+   * "corridor-key-rotation+jwt") signed with its current active key. The key is pending until
+   * an operator approves or rejects it. Members only, for their own member id.
+   *
+   * @generated from rpc corridor.v1.DirectoryService.ProposeKey
+   */
+  proposeKey: {
+    methodKind: "unary";
+    input: typeof ProposeKeyRequestSchema;
+    output: typeof ProposeKeyResponseSchema;
+  },
+  /**
+   * An operator approves or rejects a pending key, or revokes a key, with a statement (typ
+   * "corridor-key-change+jwt") signed with the private key of the operator's own certificate.
+   * Operators only.
+   *
+   * @generated from rpc corridor.v1.DirectoryService.ChangeKeyState
+   */
+  changeKeyState: {
+    methodKind: "unary";
+    input: typeof ChangeKeyStateRequestSchema;
+    output: typeof ChangeKeyStateResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_corridor_v1_directory, 0);

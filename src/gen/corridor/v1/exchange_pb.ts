@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corridor/v1/exchange.proto.
  */
 export const file_corridor_v1_exchange: GenFile = /*@__PURE__*/
-  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiIAoOUHVibGlzaFJlcXVlc3QSDgoGc2Rfand0GAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIlEKEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBQg8KDV9hZnRlcl9jdXJzb3IicwoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSABCBwoFZXZlbnQizwEKCERlbGl2ZXJ5Eg4KBmN1cnNvchgBIAEoBBITCgtidWxsZXRpbl9pZBgCIAEoCRIOCgZzZF9qd3QYAyABKAwSJQoHcmVjZWlwdBgEIAEoCzIULmNvcnJpZG9yLnYxLlJlY2VpcHQSDgoGcmVhc29uGAUgASgJEhYKDnBvbGljeV92ZXJzaW9uGAYgASgJEisKCHdpdGhoZWxkGAcgAygLMhkuY29ycmlkb3IudjEuV2l0aGhlbGRLaW5kEhIKCmFncmVlbWVudHMYCCADKAkiLAoMV2l0aGhlbGRLaW5kEgwKBGtpbmQYASABKAkSDgoGcmVhc29uGAIgASgJIhoKCENhdWdodFVwEg4KBmN1cnNvchgBIAEoBCI4ChJBY2tub3dsZWRnZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEg8KB2N1cnNvcnMYAiADKAQiTwoTQWNrbm93bGVkZ2VSZXNwb25zZRIaChJuZXdseV9hY2tub3dsZWRnZWQYASABKA0SHAoUYWNrbm93bGVkZ2VkX3Rocm91Z2gYAiABKAQiKQoSR2V0QnVsbGV0aW5SZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJIkwKE0dldEJ1bGxldGluUmVzcG9uc2USDgoGc2Rfand0GAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0MskCCg9FeGNoYW5nZVNlcnZpY2USRAoHUHVibGlzaBIbLmNvcnJpZG9yLnYxLlB1Ymxpc2hSZXF1ZXN0GhwuY29ycmlkb3IudjEuUHVibGlzaFJlc3BvbnNlEkwKCVN1YnNjcmliZRIdLmNvcnJpZG9yLnYxLlN1YnNjcmliZVJlcXVlc3QaHi5jb3JyaWRvci52MS5TdWJzY3JpYmVSZXNwb25zZTABElAKC0Fja25vd2xlZGdlEh8uY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXF1ZXN0GiAuY29ycmlkb3IudjEuQWNrbm93bGVkZ2VSZXNwb25zZRJQCgtHZXRCdWxsZXRpbhIfLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVxdWVzdBogLmNvcnJpZG9yLnYxLkdldEJ1bGxldGluUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiIAoOUHVibGlzaFJlcXVlc3QSDgoGc2Rfand0GAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIn0KEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBEhkKDGFmdGVyX25vdGljZRgDIAEoBEgBiAEBQg8KDV9hZnRlcl9jdXJzb3JCDwoNX2FmdGVyX25vdGljZSKiAQoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSAASLQoGbm90aWNlGAMgASgLMhsuY29ycmlkb3IudjEuQnVsbGV0aW5Ob3RpY2VIAEIHCgVldmVudCL+AQoIRGVsaXZlcnkSDgoGY3Vyc29yGAEgASgEEhMKC2J1bGxldGluX2lkGAIgASgJEg4KBnNkX2p3dBgDIAEoDBIlCgdyZWNlaXB0GAQgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIOCgZyZWFzb24YBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSKwoId2l0aGhlbGQYByADKAsyGS5jb3JyaWRvci52MS5XaXRoaGVsZEtpbmQSEgoKYWdyZWVtZW50cxgIIAMoCRItCgdtYXJraW5nGAkgASgLMhwuY29ycmlkb3IudjEuQnVsbGV0aW5NYXJraW5nIoYBCg9CdWxsZXRpbk1hcmtpbmcSDAoEY29kZRgBIAEoCRILCgNraWQYAiABKAkSHAoUY29tcHJvbWlzZWRfc2luY2VfbXMYAyABKAMSEgoKcmV2b2tlZF9tcxgEIAEoAxIOCgZyZWFzb24YBSABKAkSFgoOYXVkaXRfcG9zaXRpb24YBiABKAQiZAoOQnVsbGV0aW5Ob3RpY2USEwoLYnVsbGV0aW5faWQYASABKAkSDgoGY3Vyc29yGAIgASgEEi0KB21hcmtpbmcYAyABKAsyHC5jb3JyaWRvci52MS5CdWxsZXRpbk1hcmtpbmciLAoMV2l0aGhlbGRLaW5kEgwKBGtpbmQYASABKAkSDgoGcmVhc29uGAIgASgJIhoKCENhdWdodFVwEg4KBmN1cnNvchgBIAEoBCI4ChJBY2tub3dsZWRnZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEg8KB2N1cnNvcnMYAiADKAQiTwoTQWNrbm93bGVkZ2VSZXNwb25zZRIaChJuZXdseV9hY2tub3dsZWRnZWQYASABKA0SHAoUYWNrbm93bGVkZ2VkX3Rocm91Z2gYAiABKAQiKQoSR2V0QnVsbGV0aW5SZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJInsKE0dldEJ1bGxldGluUmVzcG9uc2USDgoGc2Rfand0GAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0Ei0KB21hcmtpbmcYAyABKAsyHC5jb3JyaWRvci52MS5CdWxsZXRpbk1hcmtpbmcyyQIKD0V4Y2hhbmdlU2VydmljZRJECgdQdWJsaXNoEhsuY29ycmlkb3IudjEuUHVibGlzaFJlcXVlc3QaHC5jb3JyaWRvci52MS5QdWJsaXNoUmVzcG9uc2USTAoJU3Vic2NyaWJlEh0uY29ycmlkb3IudjEuU3Vic2NyaWJlUmVxdWVzdBoeLmNvcnJpZG9yLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESUAoLQWNrbm93bGVkZ2USHy5jb3JyaWRvci52MS5BY2tub3dsZWRnZVJlcXVlc3QaIC5jb3JyaWRvci52MS5BY2tub3dsZWRnZVJlc3BvbnNlElAKC0dldEJ1bGxldGluEh8uY29ycmlkb3IudjEuR2V0QnVsbGV0aW5SZXF1ZXN0GiAuY29ycmlkb3IudjEuR2V0QnVsbGV0aW5SZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message corridor.v1.PublishRequest
@@ -132,6 +132,15 @@ export type SubscribeRequest = Message<"corridor.v1.SubscribeRequest"> & {
    * @generated from field: optional uint64 after_cursor = 2;
    */
   afterCursor?: bigint | undefined;
+
+  /**
+   * Send notices of bulletin markings recorded after this audit position (the largest
+   * BulletinNotice.marking.audit_position the agency has stored). When absent, every marking of
+   * a bulletin delivered to the agency is sent again.
+   *
+   * @generated from field: optional uint64 after_notice = 3;
+   */
+  afterNotice?: bigint | undefined;
 };
 
 /**
@@ -162,6 +171,15 @@ export type SubscribeResponse = Message<"corridor.v1.SubscribeResponse"> & {
      */
     value: CaughtUp;
     case: "caughtUp";
+  } | {
+    /**
+     * A bulletin delivered to this agency has been marked (its signing key was revoked as
+     * compromised). Sent live, and before caught_up for markings after after_notice.
+     *
+     * @generated from field: corridor.v1.BulletinNotice notice = 3;
+     */
+    value: BulletinNotice;
+    case: "notice";
   } | { case: undefined; value?: undefined };
 };
 
@@ -232,6 +250,13 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
    * @generated from field: repeated string agreements = 8;
    */
   agreements: string[];
+
+  /**
+   * Present when the bulletin has been marked since it was published.
+   *
+   * @generated from field: corridor.v1.BulletinMarking marking = 9;
+   */
+  marking?: BulletinMarking | undefined;
 };
 
 /**
@@ -240,6 +265,92 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
   messageDesc(file_corridor_v1_exchange, 5);
+
+/**
+ * The hub's marking of a bulletin whose signing key was revoked as compromised from a time at or
+ * before the bulletin's hub time. A recipient must no longer rely on the bulletin.
+ *
+ * @generated from message corridor.v1.BulletinMarking
+ */
+export type BulletinMarking = Message<"corridor.v1.BulletinMarking"> & {
+  /**
+   * "SIGNING_KEY_COMPROMISED".
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The revoked key.
+   *
+   * @generated from field: string kid = 2;
+   */
+  kid: string;
+
+  /**
+   * Bulletins logged from this hub time on are marked (milliseconds since the epoch).
+   *
+   * @generated from field: int64 compromised_since_ms = 3;
+   */
+  compromisedSinceMs: bigint;
+
+  /**
+   * Hub time of the revocation.
+   *
+   * @generated from field: int64 revoked_ms = 4;
+   */
+  revokedMs: bigint;
+
+  /**
+   * The operator's reason for the revocation.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * The audit position of the bulletin's BULLETIN_MARKED event.
+   *
+   * @generated from field: uint64 audit_position = 6;
+   */
+  auditPosition: bigint;
+};
+
+/**
+ * Describes the message corridor.v1.BulletinMarking.
+ * Use `create(BulletinMarkingSchema)` to create a new message.
+ */
+export const BulletinMarkingSchema: GenMessage<BulletinMarking> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_exchange, 6);
+
+/**
+ * @generated from message corridor.v1.BulletinNotice
+ */
+export type BulletinNotice = Message<"corridor.v1.BulletinNotice"> & {
+  /**
+   * @generated from field: string bulletin_id = 1;
+   */
+  bulletinId: string;
+
+  /**
+   * The cursor the bulletin was delivered with to this agency.
+   *
+   * @generated from field: uint64 cursor = 2;
+   */
+  cursor: bigint;
+
+  /**
+   * @generated from field: corridor.v1.BulletinMarking marking = 3;
+   */
+  marking?: BulletinMarking | undefined;
+};
+
+/**
+ * Describes the message corridor.v1.BulletinNotice.
+ * Use `create(BulletinNoticeSchema)` to create a new message.
+ */
+export const BulletinNoticeSchema: GenMessage<BulletinNotice> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_exchange, 7);
 
 /**
  * @generated from message corridor.v1.WithheldKind
@@ -263,7 +374,7 @@ export type WithheldKind = Message<"corridor.v1.WithheldKind"> & {
  * Use `create(WithheldKindSchema)` to create a new message.
  */
 export const WithheldKindSchema: GenMessage<WithheldKind> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 6);
+  messageDesc(file_corridor_v1_exchange, 8);
 
 /**
  * @generated from message corridor.v1.CaughtUp
@@ -282,7 +393,7 @@ export type CaughtUp = Message<"corridor.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 7);
+  messageDesc(file_corridor_v1_exchange, 9);
 
 /**
  * @generated from message corridor.v1.AcknowledgeRequest
@@ -306,7 +417,7 @@ export type AcknowledgeRequest = Message<"corridor.v1.AcknowledgeRequest"> & {
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 8);
+  messageDesc(file_corridor_v1_exchange, 10);
 
 /**
  * @generated from message corridor.v1.AcknowledgeResponse
@@ -332,7 +443,7 @@ export type AcknowledgeResponse = Message<"corridor.v1.AcknowledgeResponse"> & {
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 9);
+  messageDesc(file_corridor_v1_exchange, 11);
 
 /**
  * @generated from message corridor.v1.GetBulletinRequest
@@ -349,7 +460,7 @@ export type GetBulletinRequest = Message<"corridor.v1.GetBulletinRequest"> & {
  * Use `create(GetBulletinRequestSchema)` to create a new message.
  */
 export const GetBulletinRequestSchema: GenMessage<GetBulletinRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 10);
+  messageDesc(file_corridor_v1_exchange, 12);
 
 /**
  * @generated from message corridor.v1.GetBulletinResponse
@@ -367,6 +478,13 @@ export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
    * @generated from field: corridor.v1.Receipt receipt = 2;
    */
   receipt?: Receipt | undefined;
+
+  /**
+   * Present when the bulletin has been marked.
+   *
+   * @generated from field: corridor.v1.BulletinMarking marking = 3;
+   */
+  marking?: BulletinMarking | undefined;
 };
 
 /**
@@ -374,7 +492,7 @@ export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
  * Use `create(GetBulletinResponseSchema)` to create a new message.
  */
 export const GetBulletinResponseSchema: GenMessage<GetBulletinResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 11);
+  messageDesc(file_corridor_v1_exchange, 13);
 
 /**
  * ExchangeService is how member nodes publish bulletins and agencies receive them.
