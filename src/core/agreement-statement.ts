@@ -9,13 +9,12 @@
  * one that key type allows (ES256 for P-256, Ed25519 for Ed25519), never the header's choice.
  */
 import type { KeyObject } from 'node:crypto';
-import { CompactSign, compactVerify } from 'jose';
 import { z } from 'zod';
 import { agreementSchema, parseAgreement } from './agreement.js';
 import type { Agreement } from './agreement.js';
 import { fail } from './errors.js';
-import { printable } from './ids.js';
-import { checkType, parseCompactJws } from './jws.js';
+import { checkFresh, openOperatorStatement, signOperatorStatement } from './operator-statement.js';
+import type { StatementWindow } from './operator-statement.js';
 import { describeIssues } from './region.js';
 
 export const AGREEMENT_STATEMENT_TYP = 'corridor-agreement+jwt';
@@ -41,20 +40,9 @@ export type AgreementChange =
   | { readonly action: 'put'; readonly version: number; readonly agreement: Agreement; readonly issuedAt: number }
   | { readonly action: 'end'; readonly version: number; readonly agreementId: string; readonly reason: string; readonly issuedAt: number };
 
-/** The JWS algorithm a key type signs with: one per type, so the header cannot choose. */
-export function statementAlgorithm(key: KeyObject): 'ES256' | 'Ed25519' {
-  if (key.asymmetricKeyType === 'ed25519') return 'Ed25519';
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
-  fail('REQUEST_INVALID', `an operator key must be P-256 or Ed25519, not ${key.asymmetricKeyType ?? 'unknown'}`);
-}
-
 /** Signs a change with the operator's certificate private key; `kid` names the operator. */
 export async function signAgreementStatement(privateKey: KeyObject, operatorId: string, payload: Record<string, unknown>): Promise<Uint8Array> {
-  const alg = statementAlgorithm(privateKey);
-  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg, kid: operatorId, typ: AGREEMENT_STATEMENT_TYP })
-    .sign(privateKey);
-  return new TextEncoder().encode(jws);
+  return signOperatorStatement(privateKey, operatorId, AGREEMENT_STATEMENT_TYP, payload);
 }
 
 /**
@@ -65,28 +53,13 @@ export async function signAgreementStatement(privateKey: KeyObject, operatorId: 
 export async function verifyAgreementStatement(
   bytes: Uint8Array,
   publicKey: KeyObject,
-  expected: { readonly operatorId: string; readonly nowSeconds: number; readonly maxAgeSeconds: number; readonly maxSkewSeconds: number },
+  expected: { readonly operatorId: string } & StatementWindow,
 ): Promise<AgreementChange> {
-  const jws = parseCompactJws(bytes, MAX_STATEMENT_BYTES);
-  const alg = statementAlgorithm(publicKey);
-  if (jws.header.alg !== alg) fail('JWS_ALG_NOT_ALLOWED', `your certificate key signs with ${alg}, not "${printable(jws.header.alg, 20)}"`);
-  try {
-    await compactVerify(jws.text, publicKey, { algorithms: [alg] });
-  } catch (cause) {
-    fail('JWS_BAD_SIGNATURE', 'the statement is not signed by the key of the certificate you connected with', cause);
-  }
-  checkType(jws, AGREEMENT_STATEMENT_TYP);
-  if (jws.header.kid !== expected.operatorId) {
-    fail('JWS_ISSUER_MISMATCH', `the statement names "${printable(jws.header.kid, 40)}" as its signer, but you are ${expected.operatorId}`);
-  }
-  const parsed = statementSchema.safeParse(jws.payload);
+  const payload = await openOperatorStatement(bytes, publicKey, { typ: AGREEMENT_STATEMENT_TYP, maxBytes: MAX_STATEMENT_BYTES, operatorId: expected.operatorId });
+  const parsed = statementSchema.safeParse(payload);
   if (!parsed.success) fail('REQUEST_INVALID', `agreement statement invalid: ${describeIssues(parsed.error.issues)}`);
   const statement = parsed.data;
-  const earliest = expected.nowSeconds - expected.maxAgeSeconds;
-  const latest = expected.nowSeconds + expected.maxSkewSeconds;
-  if (statement.iat < earliest || statement.iat > latest) {
-    fail('JWS_IAT_OUT_OF_WINDOW', `the statement's iat ${statement.iat} is outside [${earliest}, ${latest}]; sign it again now`);
-  }
+  checkFresh(statement.iat, expected);
   if (statement.action === 'put') {
     return { action: 'put', version: statement.version, agreement: parseAgreement(statement.agreement), issuedAt: statement.iat };
   }

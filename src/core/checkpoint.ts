@@ -17,6 +17,7 @@
 import { sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { fail } from './errors.js';
+import { HASH_SIZE, MAX_TREE_SIZE } from './merkle.js';
 import { printable } from './ids.js';
 import {
   DEFAULT_NOTE_LIMITS,
@@ -38,10 +39,8 @@ import type { NoteLimits, NoteSignature, NoteVerifier } from './note.js';
 
 /** Signature type byte of timestamped Ed25519 cosignatures (signed-note, tlog-cosignature). */
 export const SIGNATURE_TYPE_COSIGNATURE_V1 = 0x04;
-/** Largest tree size a checkpoint may state (uint64). */
-export const MAX_TREE_SIZE = 2n ** 64n - 1n;
 /** Size of an RFC 6962 SHA-256 root hash. */
-export const ROOT_HASH_BYTES = 32;
+export const ROOT_HASH_BYTES = HASH_SIZE;
 /**
  * Longest origin accepted, in UTF-8 bytes. tlog-checkpoint sets no limit, but the ML-DSA-44
  * cosignature encodes the origin as `opaque<1..2^8-1>`, so a longer origin could never gather

@@ -16,11 +16,11 @@
  * trusts was used.
  */
 import type { KeyObject } from 'node:crypto';
-import { CompactSign, compactVerify } from 'jose';
 import { z } from 'zod';
-import { statementAlgorithm } from './agreement-statement.js';
+import { checkFresh, openOperatorStatement, signOperatorStatement } from './operator-statement.js';
+import type { StatementWindow } from './operator-statement.js';
 import { fail } from './errors.js';
-import { asMemberId, isMemberId, printable } from './ids.js';
+import { asMemberId, isMemberId } from './ids.js';
 import type { MemberId } from './ids.js';
 import { checkType, importVerificationKey, jwkThumbprint, parseCompactJws, signCompact, verifySignature } from './jws.js';
 import type { ParsedJws, SigningAlgorithm, SigningKey, VerificationKey } from './jws.js';
@@ -145,11 +145,7 @@ export type KeyChangePayload =
 
 /** Signs a key change with the operator's certificate private key; `kid` names the operator. */
 export async function signKeyChangeStatement(privateKey: KeyObject, operatorId: string, payload: KeyChangePayload): Promise<Uint8Array> {
-  const alg = statementAlgorithm(privateKey);
-  const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ alg, kid: operatorId, typ: KEY_CHANGE_TYP })
-    .sign(privateKey);
-  return new TextEncoder().encode(jws);
+  return signOperatorStatement(privateKey, operatorId, KEY_CHANGE_TYP, payload);
 }
 
 /**
@@ -157,24 +153,9 @@ export async function signKeyChangeStatement(privateKey: KeyObject, operatorId: 
  * authenticated the call: framing, signature (algorithm pinned by key type), `typ`, `kid` = the
  * operator, `iat` within the window (a statement is signed just before it is sent), the schema.
  */
-export async function verifyKeyChangeStatement(
-  bytes: Uint8Array,
-  publicKey: KeyObject,
-  expected: { readonly operatorId: string; readonly nowSeconds: number; readonly maxAgeSeconds: number; readonly maxSkewSeconds: number },
-): Promise<KeyChange> {
-  const jws = parseCompactJws(bytes, MAX_KEY_STATEMENT_BYTES);
-  const alg = statementAlgorithm(publicKey);
-  if (jws.header.alg !== alg) fail('JWS_ALG_NOT_ALLOWED', `your certificate key signs with ${alg}, not "${printable(jws.header.alg, 20)}"`);
-  try {
-    await compactVerify(jws.text, publicKey, { algorithms: [alg] });
-  } catch (cause) {
-    fail('JWS_BAD_SIGNATURE', 'the statement is not signed by the key of the certificate you connected with', cause);
-  }
-  checkType(jws, KEY_CHANGE_TYP);
-  if (jws.header.kid !== expected.operatorId) {
-    fail('JWS_ISSUER_MISMATCH', `the statement names "${printable(jws.header.kid, 40)}" as its signer, but you are ${expected.operatorId}`);
-  }
-  const parsed = changeSchema.safeParse(jws.payload);
+export async function verifyKeyChangeStatement(bytes: Uint8Array, publicKey: KeyObject, expected: { readonly operatorId: string } & StatementWindow): Promise<KeyChange> {
+  const payload = await openOperatorStatement(bytes, publicKey, { typ: KEY_CHANGE_TYP, maxBytes: MAX_KEY_STATEMENT_BYTES, operatorId: expected.operatorId });
+  const parsed = changeSchema.safeParse(payload);
   if (!parsed.success) fail('REQUEST_INVALID', `key change statement invalid: ${describeIssues(parsed.error.issues)}`);
   const statement = parsed.data;
   checkFresh(statement.iat, expected);
@@ -196,9 +177,3 @@ export async function verifyKeyChangeStatement(
   }
 }
 
-/** `iat` within [now − maxAge, now + maxSkew]: a statement held back and sent later is refused. */
-export function checkFresh(iat: number, window: { readonly nowSeconds: number; readonly maxAgeSeconds: number; readonly maxSkewSeconds: number }): void {
-  const earliest = window.nowSeconds - window.maxAgeSeconds;
-  const latest = window.nowSeconds + window.maxSkewSeconds;
-  if (iat < earliest || iat > latest) fail('JWS_IAT_OUT_OF_WINDOW', `the statement's iat ${iat} is outside [${earliest}, ${latest}]; sign it again now`);
-}

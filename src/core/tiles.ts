@@ -11,8 +11,8 @@
  *
  * Hashing is RFC 6962 / RFC 9162 §2.1.1 interior nodes: `SHA-256(0x01 ‖ left ‖ right)`.
  */
-import { createHash } from 'node:crypto';
 import { fail } from './errors.js';
+import { HASH_SIZE, MAX_TREE_SIZE, nodeHash } from './merkle.js';
 import { printable } from './ids.js';
 
 /** Merkle levels per tile. */
@@ -20,7 +20,7 @@ export const TILE_HEIGHT = 8;
 /** Hashes in a full tile (2^{@link TILE_HEIGHT}). */
 export const TILE_WIDTH = 256;
 /** Bytes per SHA-256 hash. */
-export const HASH_SIZE = 32;
+export { HASH_SIZE };
 /** Highest tile level a path may name (tlog-tiles). */
 export const MAX_TILE_LEVEL = 63;
 /** Highest Merkle level of a complete subtree inside a uint64-sized tree. */
@@ -55,9 +55,8 @@ export interface HashInTile {
 /** Returns the bytes of a tile (the stored version may be wider than `tile.width`). */
 export type TileReader = (tile: Tile) => Promise<Uint8Array> | Uint8Array;
 
-const MAX_UINT64 = 2n ** 64n - 1n;
+const MAX_UINT64 = MAX_TREE_SIZE;
 const WIDTH_BITS = 8n;
-const NODE_PREFIX = Uint8Array.of(0x01);
 const TILE_PATH = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*[0-9]{3})(?:\.p\/([1-9][0-9]{0,2}))?$/;
 const MAX_PATH_LENGTH = 100; // "tile/63/" + 7 groups for 2^64 + ".p/255" is well under this
 
@@ -234,7 +233,7 @@ function perfectSubtreeHash(tileData: Uint8Array, offset: number, count: number)
   while (row.length > 1) {
     const next: Uint8Array[] = [];
     for (let i = 0; i < row.length; i += 2) {
-      next.push(new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(row[i] as Uint8Array).update(row[i + 1] as Uint8Array).digest()));
+      next.push(nodeHash(row[i] as Uint8Array, row[i + 1] as Uint8Array));
     }
     row = next;
   }

@@ -4,10 +4,10 @@ import { CompactSign } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseAgreement } from '../../src/core/agreement.js';
 import type { AgreementFile } from '../../src/core/agreement.js';
+import { statementAlgorithm } from '../../src/core/operator-statement.js';
 import {
   AGREEMENT_STATEMENT_TYP,
   signAgreementStatement,
-  statementAlgorithm,
   verifyAgreementStatement,
 } from '../../src/core/agreement-statement.js';
 import { CorridorError } from '../../src/core/errors.js';

@@ -10,8 +10,8 @@
 import { createHash, generateKeyPairSync, sign as edSign, verify as edVerify } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_TREE_SIZE } from '../../src/core/merkle.js';
 import {
-  MAX_TREE_SIZE,
   cosign,
   cosignatureMessage,
   cosignatureSigner,

@@ -43,7 +43,7 @@ import type { HubConnection } from '../hub-client.js';
 import { readRegionFile } from '../pki/dev-pki.js';
 import { HUB_DEADLINE_MS, callHub, connectAsOperator, readJsonFile } from './agreement.js';
 import type { OperatorOptions } from './agreement.js';
-import { homeFrom } from './common.js';
+import { homeFrom, parseTime } from './common.js';
 
 type Print = (line: string) => void;
 /** The ListEvents filters the tools use. */
@@ -451,12 +451,6 @@ async function eachEvent(hub: HubConnection, filter: EventFilter, maxPosition: b
     if (response.nextAfterPosition === 0n) return;
     after = response.nextAfterPosition;
   }
-}
-
-function parseTime(value: string, flag: string): number {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new CorridorError('REQUEST_INVALID', `${flag} must be a date or time, e.g. 2026-11-22 or 2026-11-22T08:00:00Z`);
-  return ms;
 }
 
 // ---------------------------------------------------------------------------------------------

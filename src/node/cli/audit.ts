@@ -5,7 +5,7 @@ import { AuditService, EventKind, ListEventsRequestSchema } from '../../gen/corr
 import type { AuditEvent } from '../../gen/corridor/v1/audit_pb.js';
 import { connectHub } from '../hub-client.js';
 import { readRegionFile } from '../pki/dev-pki.js';
-import { homeFrom, hubAddressFrom, tlsFor } from './common.js';
+import { homeFrom, hubAddressFrom, parseTime, tlsFor } from './common.js';
 
 export interface AuditLogOptions {
   home?: string;
@@ -83,12 +83,6 @@ export async function auditLog(options: AuditLogOptions, print: (line: string) =
   } finally {
     hub.close();
   }
-}
-
-function parseTime(value: string, flag: string): number {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`${flag} must be a date or time, e.g. 2026-11-22 or 2026-11-22T08:00:00Z`);
-  return ms;
 }
 
 async function defaultOperator(home: string): Promise<string> {

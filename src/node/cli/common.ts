@@ -64,3 +64,17 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', handler);
   });
 }
+
+/**
+ * A date or an ISO 8601 time from a command-line flag (2026-11-22, 2026-11-22T08:00:00Z,
+ * 2026-11-22T10:00:00+02:00), in milliseconds since the Unix epoch. Looser forms that
+ * `Date.parse` would guess at (local times, "Nov 22") are refused: an audit period must mean
+ * the same on every operator's machine.
+ */
+export function parseTime(value: string, flag: string): number {
+  const ms = Date.parse(value);
+  if (!ISO_TIME.test(value) || Number.isNaN(ms)) throw new Error(`${flag} must be a date or time, e.g. 2026-11-22 or 2026-11-22T08:00:00Z`);
+  return ms;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;

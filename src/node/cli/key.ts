@@ -14,6 +14,7 @@ import type { KeyChangeRequest } from '../key-admin.js';
 import { SigningKeyring, memberKeyStates, rotateSigningKey, signingKeyFiles } from '../signing-keys.js';
 import { connectAsMember, connectAsOperator } from './agreement.js';
 import type { HubOptions, OperatorOptions } from './agreement.js';
+import { parseTime } from './common.js';
 
 type Print = (line: string) => void;
 
@@ -89,15 +90,6 @@ export async function keyStatusCommand(member: string, options: HubOptions, prin
   }
 }
 
-/** Parses an ISO 8601 time with a zone, e.g. 2026-03-01T00:00:00Z. */
-function parseTime(value: string, flag: string): Date {
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value) || Number.isNaN(date.getTime())) {
-    throw new Error(`${flag} must be an ISO 8601 time such as 2026-03-01T06:00:00Z`);
-  }
-  return date;
-}
-
 export function registerKeyCommands(program: Command): void {
   const home = (): HubOptions => {
     const value = program.opts<{ home?: string }>().home;
@@ -155,7 +147,7 @@ export function registerKeyCommands(program: Command): void {
     .option(...hubFlag)
     .option(...operatorFlag)
     .action(async (options: OperatorOptions & { member: string; kid: string; reason: string; compromisedSince?: string }) => {
-      const since = options.compromisedSince === undefined ? undefined : parseTime(options.compromisedSince, '--compromised-since');
+      const since = options.compromisedSince === undefined ? undefined : new Date(parseTime(options.compromisedSince, '--compromised-since'));
       await keyChangeCommand(
         { ...options, ...home() },
         { action: 'revoke', member: options.member, kid: options.kid, reason: options.reason, ...(since === undefined ? {} : { compromisedSince: since }) },

@@ -23,7 +23,7 @@ import type { HubConnection } from '../hub-client.js';
 import { MAX_DRAFT_BYTES } from '../publisher.js';
 import { HUB_DEADLINE_MS, callHub, connectAsMember, connectAsOperator, readJsonFile } from './agreement.js';
 import type { HubOptions, OperatorOptions } from './agreement.js';
-import { nonEmpty } from './common.js';
+import { nonEmpty, parseTime } from './common.js';
 
 type Print = (line: string) => void;
 
@@ -138,12 +138,6 @@ export async function simulateCommand(file: string, options: SimulateOptions, pr
   } finally {
     hub.close();
   }
-}
-
-function parseTime(value: string, flag: string): number {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`${flag} must be a date or time, e.g. 2026-11-22 or 2026-11-22T08:00:00Z`);
-  return ms;
 }
 
 function failFromHub(message: string): never {
