@@ -5,8 +5,10 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/infra/database.js';
+import { buildProgram } from '../../src/node/cli/main.js';
 import { freshDatabaseUrl } from '../helpers/database.js';
 import { TEST_REGION } from '../helpers/hub.js';
 import { runCli, startCli } from '../helpers/processes.js';
@@ -83,12 +85,17 @@ afterAll(async () => {
 
 describe('corridor CLI', () => {
   it('has --help on every command', async () => {
-    const commands = [
-      [], ['pki'], ['pki', 'init'], ['hub'], ['hub', 'start'], ['node'], ['node', 'start'], ['node', 'publish'], ['node', 'status'], ['node', 'subscribe'],
-      ['audit'], ['audit', 'log'], ['agreement'], ['agreement', 'add'], ['agreement', 'amend'], ['agreement', 'end'], ['agreement', 'list'], ['agreement', 'show'],
-      ['policy'], ['policy', 'explain'], ['policy', 'simulate'], ['demo'],
-    ];
-    for (const command of commands) {
+    // Every command the program registers, found by walking it, so a new command cannot go without help.
+    const names: string[][] = [];
+    const walk = (command: Command, path: string[]): void => {
+      names.push(path);
+      expect(command.helpInformation(), `corridor ${path.join(' ')} --help`).toMatch(/^Usage: corridor/);
+      for (const sub of command.commands) walk(sub, [...path, sub.name()]);
+    };
+    walk(buildProgram(), []);
+    expect(names.length).toBeGreaterThan(30);
+    // And through the installed binary, as a user runs it.
+    for (const command of [[], ['node', 'publish'], ['audit', 'verify']]) {
       const result = await runCli([...command, '--help'], env);
       expect(result.code, `corridor ${command.join(' ')} --help`).toBe(0);
       expect(result.stdout).toMatch(/Usage: corridor/);
