@@ -5,10 +5,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { VALIDATE_PROTO_PATH, renderValidateProto } from '../scripts/validate-proto.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
 const buf = path.join(root, 'node_modules', '.bin', 'buf');
+
+describe('proto/vendor/buf/validate/validate.proto', () => {
+  it('is what scripts/validate-proto.ts derives from the installed @bufbuild/protovalidate', async () => {
+    expect(await readFile(path.join(root, VALIDATE_PROTO_PATH), 'utf8'), 'stale: run npm run gen').toBe(renderValidateProto());
+  });
+
+  it('declares every message, enum and extension of the descriptor it comes from', async () => {
+    const text = await readFile(path.join(root, VALIDATE_PROTO_PATH), 'utf8');
+    for (const name of ['FieldRules', 'MessageRules', 'OneofRules', 'PredefinedRules', 'StringRules', 'RepeatedRules', 'Ignore', 'KnownRegex']) {
+      expect(text).toMatch(new RegExp(`^(message|enum) ${name} \\{$`, 'm'));
+    }
+    expect(text).toMatch(/^ {2}optional \.buf\.validate\.FieldRules field = 1159;$/m);
+    expect(text).toMatch(/^ {2}extensions 1000 to max;$/m);
+  });
+});
 
 describe('proto/corridor/v1', () => {
   it('passes buf lint', async () => {

@@ -9,6 +9,12 @@ import type { AgencyId, MemberId } from './ids.js';
 import type { BulletinCategory, HandlingCode, TlpLevel } from './vocabulary.js';
 import { describeIssues } from './region.js';
 import { fail } from './errors.js';
+import { checkLifecycle, lifecycleClaimSchema } from './lifecycle.js';
+import { parseContent } from './content.js';
+import type { BulletinContent } from './content.js';
+import { personalDataFields } from './personal-data.js';
+import type { JsonObject } from './sd-jwt.js';
+import type { Lifecycle } from './lifecycle.js';
 
 /** The longest retention an originator may set: ten years. */
 export const MAX_RETENTION_SECONDS = 10 * 366 * 24 * 3600;
@@ -32,68 +38,12 @@ export const handlingSchema = z.strictObject({
   personal_data: z.boolean(),
 });
 
-const iso3 = z.string().regex(/^[A-Z]{3}$/, 'ISO 3166-1 alpha-3');
-const shortText = z.string().trim().min(1).max(200);
-
 /**
- * A person suspected of organising or facilitating smuggling. The role is in clear; every
- * identifying field is personal data, carried as a selectively disclosable claim (see
- * `personal-data.ts`), so a withheld field is simply absent for the recipient.
+ * The `content` claim is checked apart, against `corridor.v1.BulletinContent` and its
+ * protovalidate rules (`content.ts`), once the category and the lifecycle are known.
  */
-export const suspectSchema = z.strictObject({
-  role: z.enum(['organiser', 'recruiter', 'transporter', 'financier', 'document_supplier', 'facilitator']),
-  name: shortText.optional(),
-  nationality: iso3.optional(),
-  aliases: z.array(shortText).max(32).default([]),
-  phones: z.array(z.string().regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number: digits, spaces, (), - and an optional leading +')).max(32).default([]),
-  accounts: z.array(shortText).max(32).default([]),
-  documents: z
-    .array(z.strictObject({ type: z.enum(['passport', 'visa', 'identity_card', 'residence_permit', 'seaman_book', 'other']), number: shortText, issuing_state: iso3 }))
-    .max(16)
-    .default([]),
-});
-
-/** A vessel, vehicle or aircraft: the whole record is one selectively disclosable element. */
-export const conveyanceSchema = z.strictObject({
-  type: z.enum(['vessel', 'vehicle', 'aircraft']),
-  name: shortText.optional(),
-  /** IMO or MMSI number, registration plate, tail number or flight number. */
-  identifier: shortText.optional(),
-  flag: iso3.optional(),
-  description: z.string().trim().min(1).max(1000).optional(),
-});
-
-/**
- * A smuggled migrant, or a group of them: protection-marked data (Protocol art. 5 and 16), one
- * selectively disclosable element each, released only for a protection purpose.
- */
-export const migrantSchema = z.strictObject({
-  name: shortText.optional(),
-  count: z.number().int().min(1).max(100_000).optional(),
-  nationalities: z.array(iso3).max(32).default([]),
-  age: z.number().int().min(0).max(130).optional(),
-  vulnerabilities: z
-    .array(z.enum(['child', 'unaccompanied_child', 'pregnant', 'injured', 'ill', 'elderly', 'disabled', 'trafficking_victim', 'other']))
-    .max(16)
-    .default([]),
-  needs: z.string().trim().min(1).max(1000).optional(),
-  location: z.string().trim().min(1).max(200).optional(),
-});
-
-export const contentSchema = z.strictObject({
-  title: z.string().trim().min(1).max(200),
-  summary: z.string().trim().min(1).max(20_000),
-  /** States the bulletin concerns: origin, transit and destination states on the route. */
-  states_concerned: z.array(z.string().regex(/^[A-Z]{3}$/, 'ISO 3166-1 alpha-3')).max(64).default([]),
-  /** BCP 47 language tag of the text. */
-  language: z.string().regex(/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/, 'a BCP 47 language tag').default('en'),
-  /** Suspected smugglers and facilitators: personal data, selectively disclosable per field. */
-  suspects: z.array(suspectSchema).max(32).default([]),
-  /** Vessels, vehicles and aircraft used: personal data, one disclosable element each. */
-  conveyances: z.array(conveyanceSchema).max(32).default([]),
-  /** Smuggled migrants: protected personal data, one disclosable element each. */
-  migrants: z.array(migrantSchema).max(64).default([]),
-});
+// Optional here only so that a missing content is reported by `parseContent`, in its words.
+const contentClaimSchema = z.unknown().optional();
 
 const claimsSchema = z.strictObject({
   iss: z.string().refine((uri) => parseIdentityUri(uri)?.kind === 'member', 'must be a member URI such as urn:corridor:member:IDN'),
@@ -102,7 +52,9 @@ const claimsSchema = z.strictObject({
   exp: numericDate,
   category: z.enum(BULLETIN_CATEGORIES),
   handling: handlingSchema,
-  content: contentSchema,
+  content: contentClaimSchema,
+  /** Present on a follow-up: what it does to which earlier bulletin (see `lifecycle.ts`). */
+  lifecycle: lifecycleClaimSchema.optional(),
 });
 
 export interface Handling {
@@ -120,7 +72,10 @@ export interface BulletinClaims {
   readonly expiresAt: number;
   readonly category: BulletinCategory;
   readonly handling: Handling;
-  readonly content: z.infer<typeof contentSchema>;
+  /** The content, validated (`content.ts`); for a withdrawal, only its title, summary, states and language. */
+  readonly content: BulletinContent;
+  /** Undefined for an original bulletin; for a follow-up, the bulletin it supersedes and how. */
+  readonly lifecycle: Lifecycle | undefined;
 }
 
 /**
@@ -155,13 +110,17 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
   if (c.exp <= c.iat) fail('CONTENT_INVALID', 'bulletin claims invalid: exp: must be after iat');
   if (c.exp - c.iat > MAX_RETENTION_SECONDS) fail('CONTENT_INVALID', 'bulletin claims invalid: exp: retention may not exceed ten years');
   const handling = checkHandling(c.handling, 'bulletin claims invalid');
-  const carriesPersonalData = c.content.suspects.length > 0 || c.content.conveyances.length > 0 || c.content.migrants.length > 0;
-  if (carriesPersonalData && !c.handling.personal_data) {
-    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.personal_data: the content names persons, conveyances or migrants, so it must be true');
+  const content = parseContent(c.content, { category: c.category, withdrawal: c.lifecycle?.action === 'withdrawal' }, 'bulletin claims invalid');
+  if (carriesPersonalData(content, c.content) && !c.handling.personal_data) {
+    fail('CONTENT_INVALID', 'bulletin claims invalid: handling.personal_data: the content names persons, carriers, documents, accounts or migrants, so it must be true');
   }
   if (c.handling.personal_data && c.handling.tlp === 'CLEAR') {
     fail('CONTENT_INVALID', 'bulletin claims invalid: handling.tlp: personal data is never TLP:CLEAR; use GREEN or stricter');
   }
+  const lifecycle =
+    c.lifecycle === undefined
+      ? undefined
+      : checkLifecycle(c.lifecycle, { issuer: issuer.id, id: `${issuer.id}:${c.jti}`, personalData: c.handling.personal_data }, 'bulletin claims invalid');
   return {
     issuer: issuer.id,
     jti: c.jti,
@@ -169,8 +128,18 @@ export function parseBulletinClaims(payload: unknown): BulletinClaims {
     expiresAt: c.exp,
     category: c.category,
     handling,
-    content: c.content,
+    content,
+    lifecycle,
   };
+}
+
+/**
+ * Whether validated content holds personal data: a suspect (even one named by role alone), or
+ * any field of the personal-data catalogue (`personal-data.ts`). What a recipient was not
+ * given is absent, so on a partial view this can only find less, never more.
+ */
+function carriesPersonalData(content: BulletinContent, json: unknown): boolean {
+  return content.suspects.length > 0 || personalDataFields({ content: json as JsonObject }).length > 0;
 }
 
 /** The rules on handling that its schema alone cannot say; returns the handling in domain form. */
@@ -205,16 +174,21 @@ export const draftSchema = z.strictObject({
   jti: z.string().refine(isJti, '16 to 64 base64url characters').optional(),
   category: z.enum(BULLETIN_CATEGORIES),
   handling: handlingSchema,
-  content: contentSchema,
+  /** The content claim exactly as it will be signed; checked by {@link parseDraft} (see `content.ts`). */
+  content: z.record(z.string(), z.unknown()),
   /** How long recipients may keep the bulletin, in days (default 365). */
   retention_days: z.number().int().min(1).max(3660).default(365),
+  /** For a follow-up: `{ action: update | correction | withdrawal, supersedes: ID, reason? }`. */
+  lifecycle: lifecycleClaimSchema.optional(),
 });
 export type BulletinDraft = z.infer<typeof draftSchema>;
 
 export function parseDraft(value: unknown): BulletinDraft {
   const parsed = draftSchema.safeParse(value);
   if (!parsed.success) fail('CONTENT_INVALID', `bulletin draft invalid: ${describeIssues(parsed.error.issues)}`);
-  return parsed.data;
+  const draft = parsed.data;
+  parseContent(draft.content, { category: draft.category, withdrawal: draft.lifecycle?.action === 'withdrawal' }, 'bulletin draft invalid');
+  return draft;
 }
 
 /** Builds the claims a node signs for a draft: the node chooses `jti` (unless given), `iat` and `exp`. */
@@ -231,5 +205,6 @@ export function draftToClaims(
     category: draft.category,
     handling: draft.handling,
     content: draft.content,
+    ...(draft.lifecycle === undefined ? {} : { lifecycle: draft.lifecycle }),
   };
 }

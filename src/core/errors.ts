@@ -19,6 +19,12 @@ export type ErrorCode =
   | 'JTI_REUSED'
   | 'CONTENT_INVALID'
   | 'POLICY_REFUSED'
+  // a bulletin's lifecycle: a follow-up by someone other than the originator, of a bulletin
+  // already withdrawn, of one already superseded by a later follow-up, or past its retention
+  | 'NOT_ORIGINATOR'
+  | 'BULLETIN_WITHDRAWN'
+  | 'BULLETIN_SUPERSEDED'
+  | 'RETENTION_ENDED'
   // the key directory: a signing key that is not active (at hub time for a publication, at the
   // bulletin's logged time for a recipient), and a lifecycle transition its state does not allow
   | 'KEY_PENDING'
@@ -38,6 +44,12 @@ export type ErrorCode =
   | 'NOT_FOUND'
   // records that change by versions
   | 'VERSION_CONFLICT'
+  // cooperation requests: a member that is not the party an action belongs to (only the
+  // addressee answers, only the requester withdraws), a request already answered or withdrawn,
+  // and an addressee with no designated central authority
+  | 'NOT_A_PARTY'
+  | 'REQUEST_CLOSED'
+  | 'NO_CENTRAL_AUTHORITY'
   // delivery
   | 'SUBSCRIBER_TOO_SLOW'
   | 'TOO_MANY_SUBSCRIPTIONS'

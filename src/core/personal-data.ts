@@ -8,24 +8,52 @@
  * signed array (see `PlacedDisclosure.path`).
  */
 import { fail } from './errors.js';
-import type { JsonObject, JsonValue, PlacedDisclosure } from './sd-jwt.js';
+import type { JsonObject, PlacedDisclosure } from './sd-jwt.js';
 import type { PersonalDataKind } from './vocabulary.js';
 
-/** Fields of a suspect that are one disclosable property each. */
-const SUSPECT_PROPERTIES: Readonly<Record<string, PersonalDataKind>> = { name: 'identity', nationality: 'identity' };
-/** Lists in a suspect whose elements are one disclosable element each. */
-const SUSPECT_LISTS: Readonly<Record<string, PersonalDataKind>> = {
-  aliases: 'identity',
-  phones: 'contact',
-  accounts: 'financial',
-  documents: 'document',
-};
-/** Lists in the content whose elements are one disclosable element each. */
-const CONTENT_LISTS: Readonly<Record<string, PersonalDataKind>> = { conveyances: 'conveyance', migrants: 'migrant' };
+/**
+ * The catalogue: where personal data sits in a bulletin's claims (`corridor.v1.BulletinContent`,
+ * the fields marked PROTECTED in `proto/corridor/v1/bulletin.proto`), as a tree of the names and
+ * list positions on the way to each field. A leaf reached by a name is one disclosable object
+ * property; a leaf reached through a list (`items`) is one disclosable list element.
+ */
+type Catalogue = PersonalDataKind | { readonly fields?: Readonly<Record<string, Catalogue>>; readonly items?: Catalogue };
 
-const SUSPECT_FIELD = /^\/content\/suspects\/(?:0|[1-9][0-9]*)\/([a-z_]+)$/;
-const SUSPECT_ELEMENT = /^\/content\/suspects\/(?:0|[1-9][0-9]*)\/([a-z_]+)\/(?:0|[1-9][0-9]*)$/;
-const CONTENT_ELEMENT = /^\/content\/([a-z_]+)\/(?:0|[1-9][0-9]*)$/;
+const CATALOGUE: Catalogue = {
+  fields: {
+    content: {
+      fields: {
+        suspects: {
+          items: {
+            fields: {
+              name: 'identity',
+              nationality: 'identity',
+              aliases: { items: 'identity' },
+              phones: { items: 'contact' },
+              accounts: { items: 'financial' },
+              documents: { items: 'document' },
+            },
+          },
+        },
+        migrants: { items: 'migrant' },
+        conveyances: { items: { fields: { identity: 'conveyance' } } },
+        fraudulent_document: { fields: { document_numbers: { items: 'document' } } },
+        financial_flow: { fields: { accounts: { items: 'financial' } } },
+      },
+    },
+  },
+};
+
+/** A canonical array index in a JSON Pointer: no sign, no leading zero. */
+const INDEX = /^(?:0|[1-9][0-9]*)$/;
+
+function fieldsOf(node: Catalogue): Readonly<Record<string, Catalogue>> | undefined {
+  return typeof node === 'string' ? undefined : node.fields;
+}
+
+function itemsOf(node: Catalogue): Catalogue | undefined {
+  return typeof node === 'string' ? undefined : node.items;
+}
 
 /** A personal-data field: where it is and what kind of data it holds. */
 export interface PersonalDataField {
@@ -35,48 +63,56 @@ export interface PersonalDataField {
 
 /** The kind of personal data at a disclosable path; undefined for a path that is not personal data. */
 export function personalDataKindOf(path: string): PersonalDataKind | undefined {
-  const field = SUSPECT_FIELD.exec(path);
-  if (field !== null) return own(SUSPECT_PROPERTIES, field[1]);
-  const element = SUSPECT_ELEMENT.exec(path);
-  if (element !== null) return own(SUSPECT_LISTS, element[1]);
-  const listed = CONTENT_ELEMENT.exec(path);
-  if (listed !== null) return own(CONTENT_LISTS, listed[1]);
-  return undefined;
+  const [root, ...segments] = path.split('/');
+  if (root !== '' || segments.length === 0) return undefined;
+  let node: Catalogue = CATALOGUE;
+  for (const segment of segments) {
+    const fields = fieldsOf(node);
+    const items = itemsOf(node);
+    if (items !== undefined && INDEX.test(segment)) node = items;
+    else if (fields !== undefined && Object.hasOwn(fields, segment)) node = fields[segment] as Catalogue;
+    else return undefined;
+  }
+  return typeof node === 'string' ? node : undefined;
 }
 
-function own(table: Readonly<Record<string, PersonalDataKind>>, name: string | undefined): PersonalDataKind | undefined {
-  return name !== undefined && Object.hasOwn(table, name) ? table[name] : undefined;
-}
-
-function isObject(value: JsonValue | undefined): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * Visits every catalogued place in `value` that holds something: `onProperty` for a property
+ * leaf the object has, `onElement` for each element of a list leaf, in document order.
+ */
+function walkCatalogue(
+  node: Catalogue,
+  value: unknown,
+  path: string,
+  visit: { readonly onProperty: (path: string, kind: PersonalDataKind) => void; readonly onElement: (path: string, kind: PersonalDataKind, element: unknown) => void },
+): void {
+  const fields = fieldsOf(node);
+  if (fields !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [name, child] of Object.entries(fields)) {
+      if (!Object.hasOwn(value, name)) continue;
+      if (typeof child === 'string') visit.onProperty(`${path}/${name}`, child);
+      else walkCatalogue(child, (value as Record<string, unknown>)[name], `${path}/${name}`, visit);
+    }
+  }
+  const items = itemsOf(node);
+  if (items !== undefined && Array.isArray(value)) {
+    value.forEach((element: unknown, index: number) => {
+      if (typeof items === 'string') visit.onElement(`${path}/${index}`, items, element);
+      else walkCatalogue(items, element, `${path}/${index}`, visit);
+    });
+  }
 }
 
 /**
  * The personal-data fields of clear claims, as the originator's node makes them disclosable:
- * every path {@link personalDataKindOf} names, in document order.
+ * every path {@link personalDataKindOf} names that the claims hold, in document order.
  */
 export function personalDataFields(claims: JsonObject): PersonalDataField[] {
   const fields: PersonalDataField[] = [];
-  const content = claims['content'];
-  if (!isObject(content)) return fields;
-  const suspects = content['suspects'];
-  if (Array.isArray(suspects)) {
-    suspects.forEach((suspect: JsonValue, index: number) => {
-      if (!isObject(suspect)) return;
-      for (const [name, kind] of Object.entries(SUSPECT_PROPERTIES)) {
-        if (Object.hasOwn(suspect, name)) fields.push({ path: `/content/suspects/${index}/${name}`, kind });
-      }
-      for (const [name, kind] of Object.entries(SUSPECT_LISTS)) {
-        const list = suspect[name];
-        if (Array.isArray(list)) list.forEach((_: JsonValue, element: number) => fields.push({ path: `/content/suspects/${index}/${name}/${element}`, kind }));
-      }
-    });
-  }
-  for (const [name, kind] of Object.entries(CONTENT_LISTS)) {
-    const list = content[name];
-    if (Array.isArray(list)) list.forEach((_: JsonValue, element: number) => fields.push({ path: `/content/${name}/${element}`, kind }));
-  }
+  const add = (path: string, kind: PersonalDataKind): void => {
+    fields.push({ path, kind });
+  };
+  walkCatalogue(CATALOGUE, claims, '', { onProperty: add, onElement: add });
   return fields;
 }
 
@@ -107,29 +143,16 @@ export function classifyDisclosures(signedPayload: unknown, disclosed: readonly 
 }
 
 function refuseClearPersonalData(signedPayload: unknown): void {
-  if (typeof signedPayload !== 'object' || signedPayload === null || Array.isArray(signedPayload)) return;
-  const content = (signedPayload as Record<string, unknown>)['content'];
-  if (typeof content !== 'object' || content === null || Array.isArray(content)) return;
-  const record = content as Record<string, unknown>;
   const clear = (path: string): never =>
     fail('CONTENT_INVALID', `bulletin claims invalid: ${path}: personal data must be selectively disclosable (an SD-JWT Disclosure), not in clear`);
-  const placeholdersOnly = (list: unknown, path: string): void => {
-    if (!Array.isArray(list)) return;
-    list.forEach((element: unknown, index) => {
+  walkCatalogue(CATALOGUE, signedPayload, '', {
+    // In the signed payload a disclosable property is only a digest in `_sd`: present by name, it is in clear.
+    onProperty: clear,
+    // A disclosable element is only `{"...": digest}`.
+    onElement: (path, _kind, element) => {
       const isPlaceholder =
         typeof element === 'object' && element !== null && !Array.isArray(element) && Object.keys(element).length === 1 && Object.hasOwn(element, '...');
-      if (!isPlaceholder) clear(`${path}/${index}`);
-    });
-  };
-  const suspects = record['suspects'];
-  if (Array.isArray(suspects)) {
-    suspects.forEach((suspect: unknown, index) => {
-      if (typeof suspect !== 'object' || suspect === null || Array.isArray(suspect)) return;
-      for (const name of Object.keys(SUSPECT_PROPERTIES)) {
-        if (Object.hasOwn(suspect, name)) clear(`/content/suspects/${index}/${name}`);
-      }
-      for (const name of Object.keys(SUSPECT_LISTS)) placeholdersOnly((suspect as Record<string, unknown>)[name], `/content/suspects/${index}/${name}`);
-    });
-  }
-  for (const name of Object.keys(CONTENT_LISTS)) placeholdersOnly(record[name], `/content/${name}`);
+      if (!isPlaceholder) clear(path);
+    },
+  });
 }

@@ -33,6 +33,9 @@ export type DecisionCode =
   | 'RELEASED_UNDER_AGREEMENT'
   | 'RELEASED_TO_ORIGINATOR_STATE'
   | 'RELEASED_CLEAR'
+  // a follow-up to an agency that received the bulletin it follows up, when today's policy alone
+  // would not release it (see `followUpDecision` in lifecycle.ts): the clear claims, no Disclosure
+  | 'RELEASED_TO_ORIGINAL_RECIPIENT'
   // deny
   | 'NAMED_AGENCIES_ONLY'
   | 'NOT_RELEASED'

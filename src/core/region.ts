@@ -35,6 +35,11 @@ const regionFileSchema = z.strictObject({
         signingKeys: z.array(publicJwkSchema).max(16).default([]),
         /** The member node's witness key for the audit log: a C2SP cosignature/v1 vkey. */
         witnessKey: z.string().min(1).max(200).optional(),
+        /**
+         * The member's designated central authority (UNTOC art. 27; Protocol art. 8 (6)): one of
+         * its own agencies, to which other members address cooperation requests.
+         */
+        centralAuthority: z.string().refine(isAgencyId, 'an agency id of this member, e.g. IDN:police').optional(),
       }),
     )
     .min(1),
@@ -63,6 +68,11 @@ const regionFileSchema = z.strictObject({
       quorum: z.number().int().min(1).max(64),
     })
     .optional(),
+  /**
+   * The region's default retention, in days from a bulletin's hub time: no bulletin's personal
+   * data is kept longer, whatever its `exp` and agreements say (see `core/retention.ts`).
+   */
+  retentionDays: z.number().int().min(1).max(3660).optional(),
 });
 
 export interface MemberRecord {
@@ -71,6 +81,8 @@ export interface MemberRecord {
   readonly signingKeys: readonly PublicJwk[];
   /** The node's witness key (a cosignature/v1 vkey), when it witnesses the audit log. */
   readonly witnessKey?: string | undefined;
+  /** The agency of this member that receives cooperation requests addressed to it; none designated when undefined. */
+  readonly centralAuthority?: AgencyId | undefined;
 }
 
 /** How the audit log is signed and witnessed. */
@@ -105,6 +117,8 @@ export interface Region {
   readonly operators: readonly OperatorRecord[];
   /** Undefined in a region file written before the audit log existed; `corridor pki init` adds it. */
   readonly audit?: AuditLogSettings | undefined;
+  /** The region's default retention in days; undefined for none (each bulletin's `exp` and agreements decide). */
+  readonly retentionDays?: number | undefined;
 }
 
 /** Validates a parsed region file and checks its cross-references. */
@@ -112,7 +126,15 @@ export function parseRegion(value: unknown): Region {
   const parsed = regionFileSchema.safeParse(value);
   if (!parsed.success) fail('CONFIG_INVALID', `region file: ${describeIssues(parsed.error.issues)}`);
   const file = parsed.data;
-  const members = file.members.map((m): MemberRecord => ({ id: asMemberId(m.id), name: m.name, signingKeys: m.signingKeys, witnessKey: m.witnessKey }));
+  const members = file.members.map(
+    (m): MemberRecord => ({
+      id: asMemberId(m.id),
+      name: m.name,
+      signingKeys: m.signingKeys,
+      witnessKey: m.witnessKey,
+      centralAuthority: m.centralAuthority === undefined ? undefined : asAgencyId(m.centralAuthority),
+    }),
+  );
   const memberIds = new Set<string>(members.map((m) => m.id));
   requireUnique('member', members.map((m) => m.id));
   const agencies = file.agencies.map((a): AgencyRecord => {
@@ -141,6 +163,12 @@ export function parseRegion(value: unknown): Region {
     };
   });
   requireUnique('agency', agencies.map((a) => a.id));
+  for (const member of members) {
+    if (member.centralAuthority === undefined) continue;
+    const authority = agencies.find((a) => a.id === member.centralAuthority);
+    if (authority === undefined) fail('CONFIG_INVALID', `region file: the central authority ${member.centralAuthority} of member ${member.id} is not an agency of the region`);
+    if (authority.member !== member.id) fail('CONFIG_INVALID', `region file: the central authority of member ${member.id} must be one of its own agencies, not ${member.centralAuthority}`);
+  }
   const operators = file.operators.map((o) => ({ id: asOperatorId(o.id), name: o.name }));
   requireUnique('operator', operators.map((o) => o.id));
   for (const member of members) {
@@ -163,7 +191,7 @@ export function parseRegion(value: unknown): Region {
   if (file.audit !== undefined && file.audit.quorum > members.length) {
     fail('CONFIG_INVALID', `region file: the audit quorum ${file.audit.quorum} is more than the ${members.length} member states that could cosign`);
   }
-  return { region: file.region, name: file.name, members, agencies, operators, audit: file.audit };
+  return { region: file.region, name: file.name, members, agencies, operators, audit: file.audit, retentionDays: file.retentionDays };
 }
 
 function requireUnique(what: string, ids: readonly string[]): void {

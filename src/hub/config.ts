@@ -33,6 +33,30 @@ const configSchema = z.strictObject({
       batchSize: z.number().int().min(1).max(100_000).default(4096),
     })
     .prefault({}),
+  retention: z
+    .strictObject({
+      /** The default retention in days; the stricter of this and the region file's `retentionDays` applies. */
+      defaultDays: z.number().int().min(1).max(3660).optional(),
+      /** How often the purge job looks for bulletins whose retention has ended, in milliseconds. */
+      purgeIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+      /** Bulletins purged per transaction (each one audited). */
+      batchSize: z.number().int().min(1).max(10_000).default(100),
+    })
+    .prefault({}),
+  /** Cooperation requests: the answer deadline per urgency, and how often overdue requests are looked for. */
+  requests: z
+    .strictObject({
+      /** Seconds the addressee has to answer (Directive (EU) 2023/977: 8 hours, 3 days, 7 days). */
+      deadlineSeconds: z
+        .strictObject({
+          urgent: z.number().int().min(1).max(366 * 86_400).default(8 * 3600),
+          high: z.number().int().min(1).max(366 * 86_400).default(3 * 86_400),
+          normal: z.number().int().min(1).max(366 * 86_400).default(7 * 86_400),
+        })
+        .prefault({}),
+      overdueCheckIntervalMs: z.number().int().min(10).max(3_600_000).default(30_000),
+    })
+    .prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   limits: z
     .strictObject({
@@ -52,6 +76,12 @@ export interface AuditIntegratorSettings {
   readonly batchSize: number;
 }
 
+export interface RetentionSettings {
+  readonly defaultDays: number | undefined;
+  readonly purgeIntervalMs: number;
+  readonly batchSize: number;
+}
+
 export type HubConfigInput = z.input<typeof configSchema>;
 
 export interface HubConfig {
@@ -64,9 +94,17 @@ export interface HubConfig {
   readonly receiptKeyFile: string;
   readonly logKeyFile: string;
   readonly audit: AuditIntegratorSettings;
+  readonly retention: RetentionSettings;
   readonly logLevel: string;
   readonly limits: HubLimits;
   readonly shutdownGraceMs: number;
+  readonly requests: RequestSettings;
+}
+
+/** Deadlines of cooperation requests and the overdue check's period. */
+export interface RequestSettings {
+  readonly deadlineSeconds: { readonly urgent: number; readonly high: number; readonly normal: number };
+  readonly overdueCheckIntervalMs: number;
 }
 
 /** Validates a configuration object; paths not given derive from the state directory. */
@@ -86,9 +124,11 @@ export function parseHubConfig(input: unknown): HubConfig {
     receiptKeyFile: c.receiptKeyFile ?? hubReceiptKeyFile(c.home),
     logKeyFile: c.logKeyFile ?? hubLogKeyFile(c.home),
     audit: c.audit,
+    retention: { defaultDays: c.retention.defaultDays, purgeIntervalMs: c.retention.purgeIntervalMs, batchSize: c.retention.batchSize },
     logLevel: c.logLevel,
     limits: c.limits,
     shutdownGraceMs: c.shutdownGraceMs,
+    requests: c.requests,
   };
 }
 

@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { SigningKey } from '../core/jws.js';
 import type { HubDatabase } from './db/schema.js';
 import type { AuditIntegrator, AuditLogIdentity, TileCache } from './audit-log.js';
+import type { RequestSettings } from './config.js';
 import type { IdentityReader } from './authn.js';
 import type { Fanout } from './fanout.js';
 import type { HubMetrics } from './metrics.js';
@@ -50,4 +51,8 @@ export interface HubContext {
   readonly integrator: AuditIntegrator;
   /** Open subscriptions per agency, to bound what one agency can hold open. */
   readonly openSubscriptions: Map<string, number>;
+  /** The region's default retention in days (the stricter of the region file's and the configuration's); undefined for none. */
+  readonly retentionDefaultDays: number | undefined;
+  /** Cooperation requests: deadlines per urgency, the overdue check's period. */
+  readonly requests: RequestSettings;
 }

@@ -25,6 +25,10 @@ import { createKysely, createPool, provideDatabase } from '../infra/database.js'
 import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
 import { findBulletinBySequence, latestSequence, listRecipients } from './store.js';
+import { effectiveDefaultDays } from '../core/retention.js';
+import { findStatus } from './lifecycle.js';
+import { RetentionPurger } from './retention.js';
+import type { PurgedBulletin } from './retention.js';
 import { AuditIntegrator, TileCache } from './audit-log.js';
 import type { AuditLogIdentity } from './audit-log.js';
 import type { HubConfig } from './config.js';
@@ -37,6 +41,7 @@ import { createHubMetrics } from './metrics.js';
 import { importRegion, loadRegistry } from './registry.js';
 import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
+import { OverdueCheck, recordOverdueRequests } from './requests.js';
 
 export interface RunningHub {
   /** The bound gRPC port (useful with port 0). */
@@ -44,6 +49,10 @@ export interface RunningHub {
   /** The bound metrics port, or undefined when metrics are off. */
   readonly metricsPort: number | undefined;
   readonly region: string;
+  /** Runs the retention purge now (it also runs every `retention.purgeIntervalMs`); what it purged. */
+  purgeExpired(): Promise<readonly PurgedBulletin[]>;
+  /** Records every cooperation request past its due time as overdue now (the periodic check's work); returns how many. */
+  checkOverdue(): Promise<number>;
   /** Graceful shutdown; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -82,6 +91,19 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       onIntegrated: (result) => metrics.auditTreeSize.set(Number(result.toSize)),
       onFailure: (code) => metrics.auditIntegrationFailures.inc({ code }),
     });
+    const retentionDefaultDays = effectiveDefaultDays(region.retentionDays, config.retention.defaultDays);
+    const purger = new RetentionPurger({
+      db,
+      clock,
+      defaultDays: retentionDefaultDays,
+      log: log.child({ subsystem: 'retention' }),
+      intervalMs: config.retention.purgeIntervalMs,
+      batchSize: config.retention.batchSize,
+      onPurged: (purged) => {
+        metrics.retentionPurged.inc(purged.length);
+        integrator.wake();
+      },
+    });
     const shutdown = new AbortController();
     // Every open subscription listens for shutdown (and removes its listener when it ends).
     setMaxListeners(0, shutdown.signal);
@@ -89,7 +111,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     const fanout = new Fanout(
       async (sequence) => {
         const bulletin = await findBulletinBySequence(db, sequence);
-        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, bulletin) };
+        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, bulletin), status: await findStatus(db, bulletin) };
       },
       await latestSequence(db),
       fanoutLog,
@@ -111,12 +133,17 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       tiles: new TileCache(),
       integrator,
       openSubscriptions: new Map(),
+      requests: config.requests,
+      retentionDefaultDays,
     };
 
     const health = new HealthImplementation(Object.fromEntries([['', 'SERVING'], ...SERVICE_NAMES.map((name) => [name, 'SERVING'])]));
     const server = buildServer(ctx, health);
     const port = await bindServer(server, config.listen, serverCredentials(tls));
     integrator.start();
+    const overdue = new OverdueCheck(ctx, config.requests.overdueCheckIntervalMs);
+    overdue.start();
+    purger.start();
     const metricsServer = config.metricsListen === 'off' ? undefined : await serveMetrics(config.metricsListen, metrics.registry);
     const metricsAddress = metricsServer?.address();
     log.info({ port, region: region.region, metrics: config.metricsListen, agencies: registry.agencies.size }, 'hub listening');
@@ -126,6 +153,8 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       port,
       metricsPort: metricsAddress !== null && typeof metricsAddress === 'object' ? metricsAddress.port : undefined,
       region: region.region,
+      checkOverdue: () => recordOverdueRequests(ctx),
+      purgeExpired: () => purger.runNow(),
       close: () => {
         closing ??= (async () => {
           log.info('hub shutting down');
@@ -134,6 +163,8 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
           shutdown.abort();
           await shutdownServer(server, config.shutdownGraceMs);
           fanout.close();
+          await purger.close();
+          await overdue.close();
           await integrator.close();
           await new Promise<void>((resolve) => (metricsServer === undefined ? resolve() : metricsServer.close(() => resolve())));
           await cleanupDatabase();

@@ -12,6 +12,7 @@ export interface HubMetrics {
   readonly commitSeconds: Histogram<'operation'>;
   readonly auditTreeSize: Gauge;
   readonly auditIntegrationFailures: Counter<'code'>;
+  readonly retentionPurged: Counter;
 }
 
 export function createHubMetrics(options: { collectDefaults: boolean }): HubMetrics {
@@ -47,6 +48,11 @@ export function createHubMetrics(options: { collectDefaults: boolean }): HubMetr
       name: 'corridor_audit_integration_failures_total',
       help: 'Integration batches that failed; LOG_INCONSISTENT means the stored log does not add up and nothing more is signed',
       labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    retentionPurged: new Counter({
+      name: 'corridor_retention_purged_total',
+      help: 'Bulletins whose retention ended and whose Disclosures and event details were purged',
       registers: [registry],
     }),
   };

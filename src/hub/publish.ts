@@ -7,11 +7,17 @@
  *   keys, and it must be active (a pending, retired or revoked key is refused with its own code)
  *   → algorithm pinned per key, then the signature → `typ` → `iat` window and `exp` →
  *   `(iss, jti)` unique → every Disclosure against the signed digests (RFC 9901 §7.1) → personal
- *   data only as Disclosures, nothing else disclosable → claim schema → commit: under the ledger
- *   lock, the key still active at this hub time (key transitions take the same lock), the
- *   agreements in force at this hub time, one policy decision per agency, one
+ *   data only as Disclosures, nothing else disclosable → claim schema and the content rules of
+ *   `bulletin.proto`, over the disclosed values (`core/content.ts`; a follow-up of another
+ *   member's bulletin is refused here, `NOT_ORIGINATOR`) → commit: under the ledger
+ *   lock, the key still active at this hub time (key transitions take the same lock), for a
+ *   follow-up the bulletin it supersedes (`lifecycle.ts`: the originator's, the latest of its
+ *   thread, not withdrawn, within retention), the
+ *   agreements in force at this hub time, one policy decision per agency (a follow-up also to
+ *   every agency that received what it supersedes), one
  *   presentation with the hub's Key Binding JWT per delivery, the bulletin, the decisions and
- *   their audit events, and the receipt, in one transaction → fan-out.
+ *   their audit events, the follow-up record, the retention end and the search index, and the
+ *   receipt, in one transaction → fan-out.
  *
  * The receipt is returned only after the commit. A refusal leaves one REFUSE audit event.
  */
@@ -39,6 +45,13 @@ import { findMemberKey, timeOfState, verificationKeyOf } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
 import type { RegistryView } from './registry.js';
+import { bulletinStatus, followUpDecision } from '../core/lifecycle.js';
+import type { BulletinStatus } from '../core/lifecycle.js';
+import { retentionEnd } from '../core/retention.js';
+import { searchFacets } from '../core/search-facets.js';
+import { checkFollowUpTarget, recordFollowUp } from './lifecycle.js';
+import { insertRetention } from './retention.js';
+import { indexBulletin } from './search.js';
 
 export interface PublishResult {
   readonly bulletin: StoredBulletin;
@@ -93,13 +106,17 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
       jti: envelope.jti,
       kid: key.kid,
       issuerJwt: sdJwt.issuerJwt,
+      clearClaims: jws.payload,
       claims,
       disclosures: submitted,
     });
     if (!result.replayed) {
       ctx.metrics.published.inc();
-      ctx.log.info({ bulletinId: id, sequence: result.bulletin.sequence.toString(), recipients: result.recipients.size }, 'bulletin published');
-      ctx.fanout.offer({ bulletin: result.bulletin, recipients: result.recipients });
+      ctx.log.info(
+        { bulletinId: id, sequence: result.bulletin.sequence.toString(), recipients: result.recipients.size, ...(claims.lifecycle === undefined ? {} : { supersedes: claims.lifecycle.supersedes, action: claims.lifecycle.action }) },
+        'bulletin published',
+      );
+      ctx.fanout.offer({ bulletin: result.bulletin, recipients: result.recipients, status: result.status });
     }
     return { bulletin: result.bulletin, replayed: result.replayed };
   } catch (error) {
@@ -134,6 +151,8 @@ interface VerifiedBulletin {
   readonly jti: string;
   readonly kid: string;
   readonly issuerJwt: string;
+  /** The signed claims as they are in clear (Disclosures not applied): what search indexes. */
+  readonly clearClaims: unknown;
   readonly claims: BulletinClaims;
   /** In submitted order. */
   readonly disclosures: readonly ClassifiedDisclosure[];
@@ -142,7 +161,7 @@ interface VerifiedBulletin {
 async function commitBulletin(
   ctx: HubContext,
   verified: VerifiedBulletin,
-): Promise<{ bulletin: StoredBulletin; replayed: boolean; recipients: Map<string, DeliveryGrant> }> {
+): Promise<{ bulletin: StoredBulletin; replayed: boolean; recipients: Map<string, DeliveryGrant>; status?: BulletinStatus }> {
   const started = performance.now();
   const issuerJwtBytes = Buffer.from(verified.issuerJwt, 'latin1');
   const digest = sha256(issuerJwtBytes);
@@ -164,7 +183,20 @@ async function commitBulletin(
     // Agreement changes take the same lock, so these are exactly the agreements in force at hubTime.
     const inForce = agreementsInForce(await loadAgreementVersions(trx), hubTime);
     const forPolicy = { issuer: verified.claims.issuer, category: verified.claims.category, handling: verified.claims.handling, personalData };
-    const decisions = [...registry.agencies.values()].map((agency) => ({ agency: agency.id, decision: decide(agency, forPolicy, inForce) }));
+    // A follow-up: checked under the lock (originator, latest of its thread, not withdrawn, within
+    // retention), and delivered to every agency that received what it supersedes as well.
+    const lifecycle = verified.claims.lifecycle;
+    const target = lifecycle === undefined ? undefined : await checkFollowUpTarget(trx, verified.member, lifecycle, hubTime);
+    const decisions = [...registry.agencies.values()].map((agency) => {
+      const decision = decide(agency, forPolicy, inForce);
+      return {
+        agency: agency.id,
+        decision:
+          lifecycle === undefined || target === undefined
+            ? decision
+            : followUpDecision(decision, { supersedes: lifecycle.supersedes, personalData }, target.recipients.has(agency.id)),
+      };
+    });
 
     const sequence = ledger.nextSequence();
     const [published] = await ledger.append([
@@ -203,6 +235,14 @@ async function commitBulletin(
       receipt,
     };
     await insertBulletin(trx, bulletin, { kid: verified.kid, category: verified.claims.category, tlp: verified.claims.handling.tlp }, verified.disclosures);
+    if (lifecycle !== undefined && target !== undefined) {
+      await recordFollowUp(ledger, { sequence, id: verified.id, principal: verified.principal, issuerJwtSha256: digest, lifecycle }, target);
+    }
+    // Retention ends at the earliest of exp, the limits of the agreements it is released under and the region default.
+    const releasedUnder = new Set(decisions.flatMap(({ decision }) => (decision.kind === 'deliver' ? decision.agreements : [])));
+    const agreementsUsed = inForce.filter((v) => releasedUnder.has(`${v.agreement.id}@${v.version}`));
+    await insertRetention(trx, sequence, retentionEnd({ hubTime, expiresAt: bulletin.expiresAt }, agreementsUsed, ctx.retentionDefaultDays));
+    await indexBulletin(trx, { sequence, issuer: verified.member, hubTime }, searchFacets(verified.clearClaims, verified.member), verified.disclosures);
 
     const presented = await Promise.all(
       decisions.map(async ({ agency, decision }) =>
@@ -250,7 +290,11 @@ async function commitBulletin(
         }
       });
     }
-    return { bulletin, replayed: false, recipients };
+    const status =
+      lifecycle === undefined
+        ? undefined
+        : bulletinStatus(verified.id, { supersedes: lifecycle.supersedes, action: lifecycle.action }, { id: verified.id, action: lifecycle.action });
+    return { bulletin, replayed: false, recipients, ...(status === undefined ? {} : { status }) };
   });
   ctx.metrics.commitSeconds.observe({ operation: OPERATION }, (performance.now() - started) / 1000);
   return result;

@@ -11,12 +11,14 @@ import { requireEpochMs, requireInt8 } from '../core/numbers.js';
 import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
 import type { AuditEvent, AuditLeaf, EventDetails, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinById, findDelivery, listAuditRows, loadDisclosures } from './store.js';
+import { findBulletinById, listAuditRows, listDeliveredBySequence, loadDisclosures } from './store.js';
 import type { AuditRow, StoredBulletin } from './store.js';
 import { formatSdJwt } from '../core/sd-jwt.js';
 import type { HubContext } from './context.js';
 import { findMarking } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
+import type { BulletinStatus } from '../core/lifecycle.js';
+import { findStatus } from './lifecycle.js';
 import { recordRefusal } from './refusals.js';
 
 /**
@@ -27,7 +29,7 @@ export async function getBulletin(
   ctx: HubContext,
   principal: PrincipalOf<'member' | 'agency'>,
   id: string,
-): Promise<{ bulletin: StoredBulletin; sdJwt: Uint8Array; marking: BulletinMarking | undefined }> {
+): Promise<{ bulletin: StoredBulletin; sdJwt: Uint8Array; marking: BulletinMarking | undefined; status: BulletinStatus }> {
   let wellFormed = false;
   try {
     parseBulletinId(id);
@@ -38,14 +40,16 @@ export async function getBulletin(
       const disclosures = (await loadDisclosures(ctx.db, [bulletin.sequence])).get(bulletin.sequence) ?? new Map<number, string>();
       const encoded = [...disclosures.entries()].sort(([a], [b]) => a - b).map(([, text]) => text);
       sdJwt = Buffer.from(formatSdJwt(Buffer.from(bulletin.jws).toString('latin1'), encoded), 'latin1');
-    } else if (bulletin !== undefined && principal.kind === 'agency' && bulletin.expiresAt > ctx.clock.now()) {
-      // Retention has ended for an expired bulletin: recipients no longer get it.
-      sdJwt = (await findDelivery(ctx.db, principal.id, bulletin))?.presentation;
+    } else if (bulletin !== undefined && principal.kind === 'agency') {
+      // Only within its retention (exp, the agreements' limits, the region default, not purged):
+      // after that recipients no longer get it.
+      sdJwt = (await listDeliveredBySequence(ctx.db, principal.id, [bulletin.sequence], ctx.clock.now())).get(bulletin.sequence)?.presentation;
     }
     // The same answer whether it does not exist or is not yours: existence is itself information.
     if (bulletin === undefined || sdJwt === undefined) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);
     // A marked bulletin is always handed out with its marking: no one keeps relying on it unawares.
-    return { bulletin, sdJwt, marking: await findMarking(ctx.db, bulletin.sequence) };
+    // So is its lifecycle: whether it has been updated, corrected or withdrawn, and by what.
+    return { bulletin, sdJwt, marking: await findMarking(ctx.db, bulletin.sequence), status: await findStatus(ctx.db, bulletin) };
   } catch (error) {
     // Only a well-formed id goes into the record; a malformed one is attacker text.
     if (error instanceof CorridorError) await recordRefusal(ctx, principal, 'GetBulletin', error, wellFormed ? { bulletinId: id } : {});
@@ -98,6 +102,7 @@ export function auditEventMessage(ctx: HubContext, row: AuditRow): AuditEvent {
     leafHash: row.leaf_hash,
     ...(details === undefined ? {} : { details }),
     ...(stored === undefined ? {} : { detailsBytes: stored.details, detailsSalt: stored.salt }),
+    detailsPurged: row.purged_at !== null,
   });
 }
 

@@ -77,13 +77,15 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
 
     const listedKeys = new Set<string>();
     for (const member of region.members) {
-      const digest = recordDigest({ id: member.id, name: member.name });
+      // The central authority enters the digest only when designated, so records without one keep theirs.
+      const authority = member.centralAuthority ?? null;
+      const digest = recordDigest({ id: member.id, name: member.name, ...(authority === null ? {} : { centralAuthority: authority }) });
       const previous = existing.member.get(member.id);
       if (changed(previous, digest)) {
         await trx
           .insertInto('member')
-          .values({ id: member.id, name: member.name, active: true, record_sha256: digest, updated_at: hubTime })
-          .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, active: true, record_sha256: digest, updated_at: hubTime }))
+          .values({ id: member.id, name: member.name, central_authority: authority, active: true, record_sha256: digest, updated_at: hubTime })
+          .onConflict((oc) => oc.column('id').doUpdateSet({ name: member.name, central_authority: authority, active: true, record_sha256: digest, updated_at: hubTime }))
           .execute();
         await recordChange(`member:${member.id}`, digest, previous === undefined, member.id);
       }
@@ -177,12 +179,14 @@ export async function importRegion(db: Kysely<HubDatabase>, clock: Clock, region
 /** Reads the registry into an immutable in-memory view. */
 export async function loadRegistry(db: Kysely<HubDatabase>): Promise<RegistryView> {
   const [members, agencies, operators] = await Promise.all([
-    db.selectFrom('member').select(['id', 'name']).where('active', '=', true).execute(),
+    db.selectFrom('member').select(['id', 'name', 'central_authority']).where('active', '=', true).execute(),
     db.selectFrom('agency').select(['id', 'name', 'member_id', 'organisation', 'roles']).where('active', '=', true).execute(),
     db.selectFrom('operator').select(['id', 'name']).where('active', '=', true).execute(),
   ]);
   return {
-    members: new Map(members.map((m) => [asMemberId(m.id), { id: asMemberId(m.id), name: m.name }])),
+    members: new Map(
+      members.map((m) => [asMemberId(m.id), { id: asMemberId(m.id), name: m.name, centralAuthority: m.central_authority === null ? undefined : asAgencyId(m.central_authority) }]),
+    ),
     agencies: new Map(
       agencies.map((a) => [
         asAgencyId(a.id),

@@ -1,5 +1,5 @@
 /** Data access for the hub: bulletins, delivery decisions, cursors and the audit record. Functions take the database first. */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
 import { rebuildPresentation } from '../core/presentation.js';
@@ -152,11 +152,63 @@ export async function listDeliverable(
     .where('d.sequence', '>', afterSequence)
     // Retention has ended for an expired bulletin: it is not handed out any more.
     .where('b.expires_at', '>', now)
+    .where((eb) => withinRetention(eb, now))
     .orderBy('d.sequence')
     .limit(limit)
     .execute();
   const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
-  return rows.map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }));
+  const purged = await purgedMeanwhile(db, rows, disclosures);
+  return rows.filter((row) => !purged.has(row.sequence)).map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }));
+}
+
+/**
+ * Whether the bulletin `b` is within its retention at `now` (migration 0007): its retention end
+ * (the earliest of `exp`, its agreements' limits and the region default at publication) has not
+ * come, and it has not been purged. A bulletin past it is handed out to no recipient.
+ */
+function withinRetention(eb: ExpressionBuilder<HubDatabase & { b: HubDatabase['bulletin'] }, 'b'>, now: Date) {
+  return eb.not(
+    eb.exists(
+      eb
+        .selectFrom('bulletin_retention as r')
+        .select('r.sequence')
+        .whereRef('r.sequence', '=', 'b.sequence')
+        .where((inner) => inner.or([inner('r.ends_at', '<=', now), inner('r.purged_at', 'is not', null)])),
+    ),
+  );
+}
+
+/** What an agency was delivered of the given bulletins, within their retention, by sequence. */
+export async function listDeliveredBySequence(db: Kysely<HubDatabase>, agencyId: string, sequences: readonly bigint[], now: Date): Promise<Map<bigint, DeliverableRow>> {
+  if (sequences.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('delivery_decision as d')
+    .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
+    .select([
+      'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
+      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.withheld', 'd.agreements',
+    ])
+    .where('d.agency_id', '=', agencyId)
+    .where('d.decision', '=', 'deliver')
+    .where('d.sequence', 'in', [...sequences])
+    .where('b.expires_at', '>', now)
+    .where((eb) => withinRetention(eb, now))
+    .execute();
+  const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
+  const purged = await purgedMeanwhile(db, rows, disclosures);
+  return new Map(rows.filter((row) => !purged.has(row.sequence)).map((row) => [row.sequence, { bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }]));
+}
+
+/**
+ * The rows whose released Disclosures were purged between reading the row and reading its
+ * Disclosures (the retention purge committed in between): they are past retention and left out.
+ * A Disclosure missing from a bulletin that was not purged is an error, left to `toGrant`.
+ */
+async function purgedMeanwhile(db: Kysely<HubDatabase>, rows: readonly { sequence: bigint; disclosed: number[] | null }[], disclosures: Map<bigint, Map<number, string>>): Promise<Set<bigint>> {
+  const incomplete = rows.filter((row) => (row.disclosed ?? []).some((position) => disclosures.get(row.sequence)?.has(position) !== true)).map((row) => row.sequence);
+  if (incomplete.length === 0) return new Set();
+  const purged = await db.selectFrom('bulletin_retention').select('sequence').where('sequence', 'in', incomplete).where('purged_at', 'is not', null).execute();
+  return new Set(purged.map((row) => row.sequence));
 }
 
 /** Deliver decisions of one bulletin: agency id → what it receives and why. */
@@ -169,19 +221,6 @@ export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBu
     .execute();
   const disclosures = await loadDisclosures(db, [bulletin.sequence]);
   return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures)]));
-}
-
-/** What an agency was delivered of a bulletin; undefined when it was not delivered to it. */
-export async function findDelivery(db: Kysely<HubDatabase>, agencyId: string, bulletin: StoredBulletin): Promise<DeliveryGrant | undefined> {
-  const row = await db
-    .selectFrom('delivery_decision')
-    .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
-    .where('agency_id', '=', agencyId)
-    .where('sequence', '=', bulletin.sequence)
-    .where('decision', '=', 'deliver')
-    .executeTakeFirst();
-  if (row === undefined) return undefined;
-  return toGrant(bulletin.jws, row, await loadDisclosures(db, [bulletin.sequence]));
 }
 
 /** The decision recorded for an agency and a bulletin, if any. */
@@ -224,6 +263,7 @@ export async function acknowledgedPrefixEnd(db: Kysely<HubDatabase>, agencyId: s
     .where('d.decision', '=', 'deliver')
     .where('d.acked_at', 'is', null)
     .where('b.expires_at', '>', now)
+    .where((eb) => withinRetention(eb, now))
     .executeTakeFirst();
   if (firstOpen?.sequence != null) return firstOpen.sequence - 1n;
   const last = await db
@@ -328,6 +368,8 @@ export interface AuditRow {
   readonly leaf_hash: Uint8Array;
   readonly details: Uint8Array | null;
   readonly salt: Uint8Array | null;
+  /** When the details were purged (retention ended); null while they are held. */
+  readonly purged_at: Date | null;
 }
 
 /** Audit events after a position, oldest first, with their exact leaf bytes and hashes. */
@@ -335,7 +377,7 @@ export async function listAuditRows(db: Kysely<HubDatabase>, filter: AuditFilter
   let query = db
     .selectFrom('audit_event')
     .leftJoin('audit_event_detail', 'audit_event_detail.position', 'audit_event.position')
-    .select(['audit_event.position as position', 'audit_event.leaf as leaf', 'audit_event.leaf_hash as leaf_hash', 'audit_event_detail.details as details', 'audit_event_detail.salt as salt'])
+    .select(['audit_event.position as position', 'audit_event.leaf as leaf', 'audit_event.leaf_hash as leaf_hash', 'audit_event_detail.details as details', 'audit_event_detail.salt as salt', 'audit_event_detail.purged_at as purged_at'])
     .where('audit_event.position', '>', filter.afterPosition)
     .orderBy('audit_event.position')
     .limit(filter.limit);

@@ -10,13 +10,19 @@
  * received the bulletin as notices: after the backlog, those recorded after the agency's
  * `after_notice`, then live as they are committed, read from the database in audit order. A
  * backlog delivery of a marked bulletin carries its marking too.
+ *
+ * Follow-ups (updates, corrections, withdrawals) are bulletins and arrive as deliveries, to every
+ * agency that received what they supersede; each delivery also carries the bulletin's lifecycle
+ * status (a backlog delivery of a bulletin withdrawn since says so).
  */
 import { create, toBinary } from '@bufbuild/protobuf';
+import { bulletinStatus } from '../core/lifecycle.js';
+import type { BulletinStatus } from '../core/lifecycle.js';
 import { CorridorError, fail } from '../core/errors.js';
 import { printable } from '../core/ids.js';
 import { requireInt8 } from '../core/numbers.js';
-import { ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
-import type { Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
+import { DeliverySchema, ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
+import type { Delivery, Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
 import { ackedThrough, listDeliverable } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
@@ -25,7 +31,10 @@ import type { LiveBulletin } from './fanout.js';
 import { findMarkings, listMarkingsForAgency } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
+import { mergeNoticePages, requestNoticePage } from './request-notices.js';
 import { markingMessage } from './transport/key-messages.js';
+import { statusMessage } from './transport/lifecycle-messages.js';
+import { findStatuses } from './lifecycle.js';
 
 /** Where a subscription writes: a gRPC server stream in production. */
 export interface DeliverySink {
@@ -109,26 +118,8 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking?: BulletinMarking): Promise<void> => {
-    const message = toBinary(
-      SubscribeResponseSchema,
-      create(SubscribeResponseSchema, {
-        event: {
-          case: 'delivery',
-          value: {
-            cursor: bulletin.sequence,
-            bulletinId: bulletin.id,
-            sdJwt: grant.presentation,
-            receipt: receiptMessage(bulletin),
-            reason: grant.reason,
-            policyVersion: grant.policyVersion,
-            withheld: grant.withheld.map((w) => ({ kind: w.kind, reason: w.reason })),
-            agreements: [...grant.agreements],
-            ...(marking === undefined ? {} : { marking: markingMessage(marking) }),
-          },
-        },
-      }),
-    );
+  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Promise<void> => {
+    const message = toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
     if (!sink.write(message)) await sink.drained();
     cursor = bulletin.sequence;
     ctx.metrics.delivered.inc();
@@ -140,18 +131,28 @@ export async function serveSubscription(
     for (;;) {
       noticesDue = false;
       const markings = await listMarkingsForAgency(ctx.db, agencyId, lastNotice, ctx.limits.backlogPage);
-      for (const marking of markings) {
+      // Markings and request notices share one channel, in audit order (see request-notices.ts).
+      const page = mergeNoticePages([
+        {
+          notices: markings.map((marking) => ({
+            auditPosition: marking.auditPosition,
+            message: toBinary(
+              SubscribeResponseSchema,
+              create(SubscribeResponseSchema, {
+                event: { case: 'notice', value: { bulletinId: marking.bulletinId, cursor: marking.sequence, marking: markingMessage(marking) } },
+              }),
+            ),
+          })),
+          full: markings.length >= ctx.limits.backlogPage,
+        },
+        await requestNoticePage(ctx, agencyId, lastNotice, ctx.limits.backlogPage),
+      ]);
+      for (const notice of page.notices) {
         if (stopped.aborted) return;
-        const message = toBinary(
-          SubscribeResponseSchema,
-          create(SubscribeResponseSchema, {
-            event: { case: 'notice', value: { bulletinId: marking.bulletinId, cursor: marking.sequence, marking: markingMessage(marking) } },
-          }),
-        );
-        if (!sink.write(message)) await sink.drained();
-        lastNotice = marking.auditPosition;
+        if (!sink.write(notice.message)) await sink.drained();
+        lastNotice = notice.auditPosition;
       }
-      if (markings.length < ctx.limits.backlogPage) return;
+      if (!page.more) return;
     }
   };
 
@@ -162,9 +163,11 @@ export async function serveSubscription(
       for (;;) {
         const rows = await listDeliverable(ctx.db, agencyId, cursor, ctx.limits.backlogPage, ctx.clock.now());
         const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
+        // A backlog delivery says whether the bulletin has been updated, corrected or withdrawn since.
+        const statuses = await findStatuses(ctx.db, rows.map((row) => ({ sequence: row.bulletin.sequence, id: row.bulletin.id })));
         for (const row of rows) {
           if (stopped.aborted) return;
-          await send(row.bulletin, row, markings.get(row.bulletin.sequence));
+          await send(row.bulletin, row, markings.get(row.bulletin.sequence), statuses.get(row.bulletin.sequence));
         }
         if (rows.length < ctx.limits.backlogPage) break;
       }
@@ -193,7 +196,7 @@ export async function serveSubscription(
       }
       if (next.bulletin.sequence <= cursor) continue;
       const grant = next.recipients.get(agencyId);
-      if (grant !== undefined) await send(next.bulletin, grant);
+      if (grant !== undefined) await send(next.bulletin, grant, undefined, next.status);
     }
   } catch (error) {
     if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {
@@ -209,6 +212,22 @@ export async function serveSubscription(
     ctx.metrics.subscribers.dec();
     ctx.log.info({ agency: agencyId, cursor: cursor.toString() }, 'subscription closed');
   }
+}
+
+/** One delivery as sent on the stream and returned by search; a bulletin without a known status is active. */
+export function deliveryMessage(bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Delivery {
+  return create(DeliverySchema, {
+    cursor: bulletin.sequence,
+    bulletinId: bulletin.id,
+    sdJwt: grant.presentation,
+    receipt: receiptMessage(bulletin),
+    reason: grant.reason,
+    policyVersion: grant.policyVersion,
+    withheld: grant.withheld.map((w) => ({ kind: w.kind, reason: w.reason })),
+    agreements: [...grant.agreements],
+    ...(marking === undefined ? {} : { marking: markingMessage(marking) }),
+    status: statusMessage(status ?? bulletinStatus(bulletin.id, undefined, undefined)),
+  });
 }
 
 export function receiptMessage(bulletin: StoredBulletin): Receipt {

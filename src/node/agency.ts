@@ -15,6 +15,7 @@ import { connectHub } from './hub-client.js';
 import { loadTlsIdentity } from './pki/dev-pki.js';
 import { hubChannelOptions } from './retry.js';
 import { runSubscriber } from './subscriber.js';
+import type { ReceivedRequestNotice } from './requests.js';
 import type { MarkedDelivery, RejectedDelivery, VerifiedDelivery } from './subscriber.js';
 import { createTrustStore, databasePins, hubKeyDirectory } from './trust.js';
 
@@ -34,6 +35,8 @@ export interface AgencyClientEvents {
   /** A delivery handed on earlier is marked: its signing key was compromised when it was logged. */
   readonly onMarked?: (marking: MarkedDelivery) => void;
   readonly onCaughtUp?: (cursor: bigint) => void;
+  /** A cooperation request of the agency's state changed state (verified and stored). */
+  readonly onRequestNotice?: (notice: ReceivedRequestNotice) => void;
 }
 
 export interface RunningAgencyClient {

@@ -6,6 +6,8 @@ import { AuditService } from '../gen/corridor/v1/audit_pb.js';
 import { DirectoryService } from '../gen/corridor/v1/directory_pb.js';
 import { ExchangeService } from '../gen/corridor/v1/exchange_pb.js';
 import { PolicyService } from '../gen/corridor/v1/policy_pb.js';
+import { RequestService } from '../gen/corridor/v1/request_pb.js';
+import { SearchService } from '../gen/corridor/v1/search_pb.js';
 import { ServiceClient, grpc } from '../infra/grpc.js';
 
 export interface TlsMaterial {
@@ -19,6 +21,10 @@ export interface HubConnection {
   readonly directory: ServiceClient;
   readonly audit: ServiceClient;
   readonly policy: ServiceClient;
+  /** Cooperation requests (request.proto). */
+  readonly requests: ServiceClient;
+  /** Search over the bulletins released to an agency (search.proto). */
+  readonly search: ServiceClient;
   close(): void;
 }
 
@@ -36,11 +42,15 @@ export function connectHub(address: string, tls: TlsMaterial, options: grpc.Chan
   const directory = new ServiceClient(DirectoryService, address, credentials, channelOverride);
   const audit = new ServiceClient(AuditService, address, credentials, channelOverride);
   const policy = new ServiceClient(PolicyService, address, credentials, channelOverride);
+  const requests = new ServiceClient(RequestService, address, credentials, channelOverride);
+  const search = new ServiceClient(SearchService, address, credentials, channelOverride);
   return {
     exchange,
     directory,
     audit,
     policy,
+    requests,
+    search,
     close: () => {
       exchange.close();
     },

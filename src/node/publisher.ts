@@ -59,10 +59,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Validates a draft and signs it as `member`: size, UTF-8, JSON without duplicate names, the
- * draft schema, well-formed handling, then the claim schema the hub will apply, so a draft the
- * hub would refuse for its content is refused here, before anything is stored.
+ * draft schema with the content rules of `bulletin.proto` (`core/content.ts`), well-formed
+ * handling, then the claim schema the hub will apply, so a draft the hub would refuse for its
+ * content is refused here, before anything is signed or stored.
  *
- * @throws CorridorError `REQUEST_TOO_LARGE`, or `CONTENT_INVALID` naming the field.
+ * @throws CorridorError `REQUEST_TOO_LARGE`, or `CONTENT_INVALID` naming the field and the rule.
  */
 export async function prepareBulletin(
   draftJson: Uint8Array,
@@ -109,6 +110,8 @@ function reword<T>(work: () => T): T {
   try {
     return work();
   } catch (error) {
+    // A follow-up of another member's bulletin is not a content mistake: the hub would refuse it the same way.
+    if (error instanceof CorridorError && error.code === 'NOT_ORIGINATOR') throw error;
     if (error instanceof CorridorError && error.code !== 'CONTENT_INVALID') {
       throw new CorridorError('CONTENT_INVALID', `bulletin draft invalid: (root): ${error.message}`);
     }

@@ -58,6 +58,10 @@ import type { DeliveryMarking } from './inbox.js';
 import { DEFAULT_BACKOFF, backoffDelay, sleep } from './retry.js';
 import type { BackoffPolicy } from './retry.js';
 import type { TrustStore } from './trust.js';
+import { handleRequestNotice } from './request-notices.js';
+import type { ReceivedRequestNotice } from './requests.js';
+import { reportedStatus } from './follow-up.js';
+import type { ReportedStatus } from './follow-up.js';
 
 /** A delivery verified and stored, as handed on. */
 export interface VerifiedDelivery {
@@ -77,6 +81,11 @@ export interface VerifiedDelivery {
   readonly agreements: readonly string[];
   /** Present when the bulletin must not be relied on: its signing key was compromised when it was logged. */
   readonly marking: DeliveryMarking | undefined;
+  /**
+   * Whether the hub says it has been updated, corrected or withdrawn since (a backlog delivery of
+   * a bulletin withdrawn meanwhile). A follow-up's own signed `lifecycle` claim is in `claims`.
+   */
+  readonly status: ReportedStatus;
 }
 
 /** A delivery marked after it was handed on: do not rely on it any more. */
@@ -113,6 +122,8 @@ export interface SubscriberOptions {
   readonly onMarked?: (marking: MarkedDelivery) => void;
   /** Called when the backlog has been delivered; live deliveries follow. */
   readonly onCaughtUp?: (cursor: bigint) => void;
+  /** Called for each new notice of a cooperation request of the agency's state, after it is stored. */
+  readonly onRequestNotice?: (notice: ReceivedRequestNotice) => void;
   readonly backoff?: BackoffPolicy;
 }
 
@@ -220,6 +231,8 @@ async function subscribeOnce(
         onRecorded(event.value.cursor);
       } else if (event.case === 'notice') {
         await handleNotice(options, event.value);
+      } else if (event.case === 'requestNotice') {
+        await handleRequestNotice(options, event.value, NOT_A_VERDICT);
       } else if (event.case === 'caughtUp') {
         log.info({ agency, cursor: event.value.cursor.toString() }, 'caught up; live deliveries follow');
         options.onCaughtUp?.(event.value.cursor);
@@ -305,6 +318,7 @@ async function handleDelivery(options: SubscriberOptions, acker: Acker, delivery
     withheld: delivery.withheld.slice(0, 16).map((w) => ({ kind: printable(w.kind, 20), reason: printable(w.reason, 500) })),
     agreements: delivery.agreements.slice(0, 16).map((a) => printable(a, 80)),
     marking,
+    status: reportedStatus(delivery.status),
   });
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CorridorError } from '../../src/core/errors.js';
 import type { ErrorCode } from '../../src/core/errors.js';
 import { MAX_RETENTION_SECONDS, parseBulletinClaims, parseDraft, readEnvelope } from '../../src/core/bulletin.js';
+import { contentToJson } from '../../src/core/content.js';
 
 function refusal(fn: () => unknown, code: ErrorCode): CorridorError {
   let error: unknown;
@@ -54,10 +55,19 @@ function goodClaims(): TestClaims {
       personal_data: false,
     },
     content: {
-      title: '  New sea route via the Riau islands  ',
+      title: 'New sea route via the Riau islands',
       summary: 'Boats leave at night from the eastern coast.',
       states_concerned: ['IDN', 'MYS'],
       language: 'en',
+      evaluation: { source_reliability: 'B', information_assessment: 3 },
+      validity: { from: '2025-06-01', until: '2025-08-31' },
+      route_alert: {
+        waypoints: [
+          { state: 'IDN', place: 'Batam', role: 'embarkation', means: 'boat' },
+          { state: 'MYS', place: 'Johor coast', role: 'landing' },
+        ],
+        period: { from: '2025-06-01' },
+      },
     },
   };
 }
@@ -72,7 +82,7 @@ function claimsWith(edit: (c: TestClaims) => void): TestClaims {
 describe('parseBulletinClaims', () => {
   it('accepts a good claim set and maps it to BulletinClaims', () => {
     const parsed = parseBulletinClaims(goodClaims());
-    expect(parsed).toEqual({
+    expect({ ...parsed, content: undefined }).toEqual({
       issuer: 'IDN',
       jti: 'q7Zc2m4RkV0b8Xy1nT6wEg',
       issuedAt: IAT,
@@ -85,28 +95,18 @@ describe('parseBulletinClaims', () => {
         restrictions: undefined,
         personalData: false,
       },
-      content: {
-        title: 'New sea route via the Riau islands',
-        summary: 'Boats leave at night from the eastern coast.',
-        states_concerned: ['IDN', 'MYS'],
-        language: 'en',
-        suspects: [],
-        conveyances: [],
-        migrants: [],
-      },
+      content: undefined,
+      lifecycle: undefined,
     });
+    // The content as a corridor.v1.BulletinContent, and back to exactly the claim that was signed.
+    expect(parsed.content.title).toBe('New sea route via the Riau islands');
+    expect(parsed.content.details.case).toBe('routeAlert');
+    expect(contentToJson(parsed.content)).toEqual(goodClaims().content);
   });
 
-  it('fills defaults: empty releasability lists, language en, no states', () => {
-    const parsed = parseBulletinClaims(
-      claimsWith((c) => {
-        c.handling.releasable_to = { members: ['MYS'] };
-        c.content = { title: 't', summary: 's' };
-      }),
-    );
+  it('fills the handling defaults: empty releasability lists', () => {
+    const parsed = parseBulletinClaims(claimsWith((c) => { c.handling.releasable_to = { members: ['MYS'] }; }));
     expect(parsed.handling.releasableTo.agencies).toEqual([]);
-    expect(parsed.content.language).toBe('en');
-    expect(parsed.content.states_concerned).toEqual([]);
   });
 
   it('accepts RED naming agencies', () => {
@@ -132,7 +132,8 @@ describe('parseBulletinClaims', () => {
   it.each<[string, (c: TestClaims) => void, RegExp]>([
     ['an unknown top-level claim', (c) => { c.nbf = IAT; }, /\(root\): .*"nbf"/],
     ['an unknown handling claim', (c) => { c.handling.caveat = 'x'; }, /handling: .*"caveat"/],
-    ['an unknown content claim', (c) => { c.content.html = '<b>'; }, /content: .*"html"/],
+    ['an unknown content claim', (c) => { c.content.html = '<b>'; }, /content: unknown field "html"/],
+    ['a content claim under its JSON camelCase name', (c) => { c.content.statesConcerned = c.content.states_concerned; delete c.content.states_concerned; }, /content: unknown field "statesConcerned"/],
     ['a bad category', (c) => { c.category = 'gossip'; }, /category: /],
     ['a bad TLP', (c) => { c.handling.tlp = 'WHITE'; }, /handling\.tlp: /],
     ['a lower-case TLP', (c) => { c.handling.tlp = 'amber'; }, /handling\.tlp: /],
@@ -144,12 +145,19 @@ describe('parseBulletinClaims', () => {
     ['a bad member id in releasable_to', (c) => { c.handling.releasable_to.members = ['MYS', 'Mys']; }, /handling\.releasable_to\.members\.1: /],
     ['a two-letter member id in releasable_to', (c) => { c.handling.releasable_to.members = ['MY']; }, /handling\.releasable_to\.members\.0: /],
     ['a bad agency id in releasable_to', (c) => { c.handling.releasable_to.agencies = ['PHL coast guard']; }, /handling\.releasable_to\.agencies\.0: /],
-    ['an empty title', (c) => { c.content.title = ''; }, /content\.title: /],
-    ['a blank title', (c) => { c.content.title = '   '; }, /content\.title: /],
-    ['a title too long', (c) => { c.content.title = 'x'.repeat(201); }, /content\.title: /],
-    ['an empty summary', (c) => { c.content.summary = ''; }, /content\.summary: /],
-    ['a bad state in states_concerned', (c) => { c.content.states_concerned = ['idn']; }, /content\.states_concerned\.0: /],
-    ['a bad language tag', (c) => { c.content.language = 'english!'; }, /content\.language: /],
+    ['an empty title', (c) => { c.content.title = ''; }, /content\.title: value is required \[required\]/],
+    ['a blank title', (c) => { c.content.title = '   '; }, /content\.title: must be one line of text.* \[corridor\.line\]/],
+    ['a padded title', (c) => { c.content.title = ' Riau '; }, /content\.title: must be one line of text/],
+    ['a title too long', (c) => { c.content.title = 'x'.repeat(201); }, /content\.title: .*at most 200 characters \[string\.max_len\]/],
+    ['an empty summary', (c) => { c.content.summary = ''; }, /content\.summary: value is required/],
+    ['a bad state in states_concerned', (c) => { c.content.states_concerned = ['idn']; }, /content\.states_concerned\[0\]: must be an ISO 3166-1 alpha-3 code/],
+    ['no state concerned', (c) => { c.content.states_concerned = []; }, /content\.states_concerned: .*at least 1 item/],
+    ['a bad language tag', (c) => { c.content.language = 'english!'; }, /content\.language: .*\[string\.pattern\]/],
+    ['no language', (c) => { delete c.content.language; }, /content\.language: value is required/],
+    ['no evaluation', (c) => { delete c.content.evaluation; }, /content\.evaluation: value is required/],
+    ['no validity', (c) => { delete c.content.validity; }, /content\.validity: value is required/],
+    ['no category details', (c) => { delete c.content.route_alert; }, /content\.details: exactly one field is required in oneof/],
+    ['details of another category', (c) => { c.category = 'trend_report'; }, /content\.trend_report: the category is trend_report, so the content must hold trend_report details, not route_alert/],
     ['an issuer that is an agency', (c) => { c.iss = 'urn:corridor:agency:IDN:police'; }, /iss: /],
     ['an issuer that is not a Corridor URI', (c) => { c.iss = 'IDN'; }, /iss: /],
     ['a short jti', (c) => { c.jti = 'short'; }, /jti: /],
@@ -157,7 +165,7 @@ describe('parseBulletinClaims', () => {
     ['a negative iat', (c) => { c.iat = -1; }, /iat: /],
     ['a string exp', (c) => { c.exp = String(c.exp); }, /exp: /],
     ['personal_data missing', (c) => { Reflect.deleteProperty(c.handling, 'personal_data'); }, /handling\.personal_data: /],
-    ['content missing', (c) => { Reflect.deleteProperty(c, 'content'); }, /content: /],
+    ['content missing', (c) => { Reflect.deleteProperty(c, 'content'); }, /content: must be an object, not nothing/],
     ['AMBER releasable to no one', (c) => { c.handling.releasable_to = { members: [], agencies: [] }; }, /handling\.releasable_to: TLP:AMBER must name/],
     ['no handling code', (c) => { Reflect.deleteProperty(c.handling, 'code'); }, /handling\.code: /],
     ['an unknown handling code', (c) => { c.handling.code = 'H4'; }, /handling\.code: /],
@@ -165,9 +173,10 @@ describe('parseBulletinClaims', () => {
     ['restrictions without H3', (c) => { c.handling.restrictions = 'Do not contact the vessel owner.'; }, /handling\.restrictions: state the restrictions exactly when/],
     ['suspects while personal_data is false', (c) => { c.content.suspects = [{ role: 'organiser', name: 'A. Smuggler' }]; }, /handling\.personal_data: .* must be true/],
     ['personal data at TLP:CLEAR', (c) => { c.handling.tlp = 'CLEAR'; c.handling.personal_data = true; c.content.migrants = [{ count: 40 }]; }, /handling\.tlp: personal data is never TLP:CLEAR/],
-    ['a malformed phone number', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', phones: ['call me'] }]; }, /content\.suspects\.0\.phones\.0: /],
-    ['an unknown suspect field', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', email: 'x@example.org' }]; }, /content\.suspects\.0: .*"email"/],
-    ['an unknown vulnerability', (c) => { c.handling.personal_data = true; c.content.migrants = [{ vulnerabilities: ['tall'] }]; }, /content\.migrants\.0\.vulnerabilities\.0: /],
+    ['a malformed phone number', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', phones: ['call me'] }]; }, /content\.suspects\[0\]\.phones\[0\]: .*\[string\.pattern\]/],
+    ['an unknown suspect field', (c) => { c.handling.personal_data = true; c.content.suspects = [{ role: 'recruiter', email: 'x@example.org' }]; }, /content\.suspects\[0\]: unknown field "email"/],
+    ['an unknown vulnerability', (c) => { c.handling.personal_data = true; c.content.migrants = [{ vulnerabilities: ['tall'] }]; }, /content\.migrants\[0\]\.vulnerabilities\[0\]: must be in list/],
+    ['a conveyance identity while personal_data is false', (c) => { c.content.conveyances = [{ type: 'vessel', identity: { name: 'KM Bintang' } }]; }, /handling\.personal_data: .* must be true/],
   ])('refuses %s with CONTENT_INVALID naming the field', (_name, edit, message) => {
     const error = refusal(() => parseBulletinClaims(claimsWith(edit)), 'CONTENT_INVALID');
     expect(error.message).toMatch(/^bulletin claims invalid: /);
@@ -225,14 +234,22 @@ describe('parseDraft', () => {
   const draft = {
     category: 'fraudulent_document',
     handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'] }, code: 'H1', personal_data: true },
-    content: { title: 'Forged visas', summary: 'A batch of forged visas is in circulation.' },
+    content: {
+      title: 'Forged visas',
+      summary: 'A batch of forged visas is in circulation.',
+      states_concerned: ['MYS'],
+      language: 'en',
+      evaluation: { source_reliability: 'A', information_assessment: 2 },
+      validity: { from: '2025-05-01' },
+      fraudulent_document: { document_type: 'visa', issuing_state: 'MYS', fraud: 'forged', features_to_check: ['Photograph replaced; laminate cut around it'], document_numbers: ['V0000001'] },
+    },
   };
 
-  it('accepts a draft and fills its defaults', () => {
+  it('accepts a draft, fills the handling defaults and keeps the content exactly as written', () => {
     expect(parseDraft(draft)).toEqual({
       category: 'fraudulent_document',
       handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H1', personal_data: true },
-      content: { title: 'Forged visas', summary: 'A batch of forged visas is in circulation.', states_concerned: [], language: 'en', suspects: [], conveyances: [], migrants: [] },
+      content: draft.content,
       retention_days: 365,
     });
   });
@@ -251,7 +268,9 @@ describe('parseDraft', () => {
     ['an unknown key', { ...draft, iss: 'urn:corridor:member:IDN' }, /\(root\): .*"iss"/],
     ['a bad category', { ...draft, category: 'rumour' }, /category: /],
     ['a missing handling', { category: draft.category, content: draft.content }, /handling: /],
-    ['an empty title', { ...draft, content: { ...draft.content, title: '' } }, /content\.title: /],
+    ['an empty title', { ...draft, content: { ...draft.content, title: '' } }, /content\.title: value is required/],
+    ['a kind of fraud the schema does not know', { ...draft, content: { ...draft.content, fraudulent_document: { ...draft.content.fraudulent_document, fraud: 'photocopied' } } }, /content\.fraudulent_document\.fraud: must be in list \[forged, counterfeit, fraudulently_obtained, impostor, stolen_blank, pseudo\] \[string\.in\]/],
+    ['content that is not an object', { ...draft, content: 'forged visas' }, /content: /],
     ['not an object', 'draft', /\(root\): /],
   ])('refuses %s with CONTENT_INVALID', (_name, value, message) => {
     const error = refusal(() => parseDraft(value), 'CONTENT_INVALID');

@@ -16,7 +16,7 @@ import { thrown } from '../helpers/errors.js';
 
 const IAT = 1_780_000_000;
 
-/** A valid bulletin claim set with two suspects, a conveyance and two migrant groups. */
+/** A valid bulletin claim set (a route alert) with two suspects, two migrant groups and a conveyance. */
 const CLAIMS: JsonObject = {
   iss: 'urn:corridor:member:IDN',
   jti: 'q7Zc2m4RkV0b8Xy1nT6wEg',
@@ -29,6 +29,15 @@ const CLAIMS: JsonObject = {
     summary: 'Two wooden fishing vessels embarked about 60 people at night, bound for the west coast of Malaysia.',
     states_concerned: ['IDN', 'MYS'],
     language: 'en',
+    evaluation: { source_reliability: 'B', information_assessment: 2 },
+    validity: { from: '2026-06-01', until: '2026-06-30' },
+    route_alert: {
+      waypoints: [
+        { state: 'IDN', place: 'Lhokseumawe', role: 'embarkation', means: 'boat' },
+        { state: 'MYS', place: 'West coast of Peninsular Malaysia', role: 'landing' },
+      ],
+      period: { from: '2026-06-01', until: '2026-06-10' },
+    },
     suspects: [
       {
         role: 'organiser',
@@ -46,7 +55,7 @@ const CLAIMS: JsonObject = {
         phones: ['+60 12-555 0199', '+60 13-555 0200'],
       },
     ],
-    conveyances: [{ type: 'vessel', name: 'KM Harapan Jaya', flag: 'IDN' }],
+    conveyances: [{ type: 'vessel', role: 'transport', description: 'Wooden fishing vessel, green hull', identity: { name: 'KM Harapan Jaya', flag: 'IDN' } }],
     migrants: [
       { count: 60, nationalities: ['MMR', 'BGD'], vulnerabilities: ['child'] },
       { name: 'A. Rahman', age: 16, vulnerabilities: ['unaccompanied_child'] },
@@ -66,10 +75,30 @@ const EXPECTED_FIELDS: readonly PersonalDataField[] = [
   { path: '/content/suspects/1/nationality', kind: 'identity' },
   { path: '/content/suspects/1/phones/0', kind: 'contact' },
   { path: '/content/suspects/1/phones/1', kind: 'contact' },
-  { path: '/content/conveyances/0', kind: 'conveyance' },
   { path: '/content/migrants/0', kind: 'migrant' },
   { path: '/content/migrants/1', kind: 'migrant' },
+  { path: '/content/conveyances/0/identity', kind: 'conveyance' },
 ];
+
+/** A fraudulent-document alert and a financial-flow notice, with their own protected fields. */
+function categoryClaims(category: 'fraudulent_document' | 'financial_flow'): JsonObject {
+  const details: JsonObject =
+    category === 'fraudulent_document'
+      ? { document_type: 'passport', issuing_state: 'IDN', fraud: 'counterfeit', features_to_check: ['Blurred guilloche on the data page'], document_numbers: ['X0000001', 'X0000002'] }
+      : {
+          channels: ['hawala', 'crypto'],
+          accounts: [
+            { channel: 'hawala', identifier: 'Hawaladar code 0000-17' },
+            { channel: 'crypto', identifier: 'Wallet 0x0000000000000000000000000000000000000000' },
+          ],
+        };
+  const content = CLAIMS['content'] as JsonObject;
+  return {
+    ...CLAIMS,
+    category,
+    content: { title: content['title'] ?? '', summary: content['summary'] ?? '', states_concerned: ['IDN'], language: 'en', evaluation: content['evaluation'] ?? null, validity: content['validity'] ?? null, [category]: details },
+  };
+}
 
 interface TestKey {
   readonly signing: SigningKey;
@@ -125,8 +154,10 @@ describe('personalDataKindOf', () => {
     ['/content/suspects/3/phones/0', 'contact'],
     ['/content/suspects/0/accounts/2', 'financial'],
     ['/content/suspects/0/documents/0', 'document'],
-    ['/content/conveyances/0', 'conveyance'],
+    ['/content/conveyances/0/identity', 'conveyance'],
     ['/content/migrants/0', 'migrant'],
+    ['/content/fraudulent_document/document_numbers/0', 'document'],
+    ['/content/financial_flow/accounts/2', 'financial'],
     // multi-digit indexes are indexes too
     ['/content/suspects/12/phones/31', 'contact'],
     ['/content/migrants/10', 'migrant'],
@@ -147,9 +178,19 @@ describe('personalDataKindOf', () => {
     '/content/suspects',
     '/content/migrants',
     '/content/conveyances',
+    '/content/conveyances/0',
+    '/content/conveyances/0/type',
+    '/content/conveyances/0/description',
+    '/content/fraudulent_document/document_numbers',
+    '/content/fraudulent_document/features_to_check/0',
+    '/content/financial_flow/accounts',
+    '/content/financial_flow/channels/0',
+    '/content/route_alert/waypoints/0',
+    '/content/route_alert/waypoints/0/place',
     // inside an element that is already one field
     '/content/migrants/0/name',
-    '/content/conveyances/0/name',
+    '/content/conveyances/0/identity/name',
+    '/content/financial_flow/accounts/0/identifier',
     '/content/suspects/0/documents/0/number',
     '/content/suspects/0/name/0',
     // indexes that are not canonical array indexes
@@ -186,6 +227,21 @@ describe('personalDataFields', () => {
 
   it('names each path with the kind personalDataKindOf gives it', () => {
     for (const field of personalDataFields(CLAIMS)) expect(personalDataKindOf(field.path)).toBe(field.kind);
+  });
+
+  it('lists the protected fields of a fraudulent-document alert and of a financial-flow notice', () => {
+    expect(personalDataFields(categoryClaims('fraudulent_document'))).toEqual([
+      { path: '/content/fraudulent_document/document_numbers/0', kind: 'document' },
+      { path: '/content/fraudulent_document/document_numbers/1', kind: 'document' },
+    ]);
+    expect(personalDataFields(categoryClaims('financial_flow'))).toEqual([
+      { path: '/content/financial_flow/accounts/0', kind: 'financial' },
+      { path: '/content/financial_flow/accounts/1', kind: 'financial' },
+    ]);
+  });
+
+  it('lists no field for a conveyance that is described but not identified', () => {
+    expect(personalDataFields({ content: { conveyances: [{ type: 'vessel', description: 'Blue hull' }] } })).toEqual([]);
   });
 
   it('lists nothing for content without suspects, conveyances or migrants', () => {
@@ -262,7 +318,30 @@ describe('classifyDisclosures', () => {
   it('refuses a document and a conveyance left in clear', async () => {
     const key = await freshKey();
     await expectContentInvalid(issueAndClassify(key, everyPathBut('/content/suspects/0/documents/0')), '/content/suspects/0/documents/0', 'not in clear');
-    await expectContentInvalid(issueAndClassify(key, everyPathBut('/content/conveyances/0')), '/content/conveyances/0', 'not in clear');
+    await expectContentInvalid(issueAndClassify(key, everyPathBut('/content/conveyances/0/identity')), '/content/conveyances/0/identity', 'not in clear');
+  });
+
+  it.each<['fraudulent_document' | 'financial_flow', string]>([
+    ['fraudulent_document', '/content/fraudulent_document/document_numbers/1'],
+    ['financial_flow', '/content/financial_flow/accounts/0'],
+  ])('refuses a %s whose protected element %s is left in clear', async (category, path) => {
+    const key = await freshKey();
+    const claims = categoryClaims(category);
+    const paths = personalDataFields(claims).map((field) => field.path).filter((p) => p !== path);
+    const issued = await issueSdJwt(key.signing, BULLETIN_TYP, claims, paths);
+    const verified = await verifySdJwt(issued.sdJwt, { issuerKey: key.verification, typ: BULLETIN_TYP });
+    expect(() => classifyDisclosures(verified.issuerJws.payload, verified.disclosed)).toThrow(`${path}: personal data must be selectively disclosable`);
+  });
+
+  it('accepts a fraudulent-document alert and a financial-flow notice issued with their protected fields disclosable', async () => {
+    const key = await freshKey();
+    for (const category of ['fraudulent_document', 'financial_flow'] as const) {
+      const claims = categoryClaims(category);
+      const issued = await issueSdJwt(key.signing, BULLETIN_TYP, claims, personalDataFields(claims).map((field) => field.path));
+      const verified = await verifySdJwt(issued.sdJwt, { issuerKey: key.verification, typ: BULLETIN_TYP });
+      expect(classifyDisclosures(verified.issuerJws.payload, verified.disclosed).map((d) => d.kind)).toEqual(category === 'fraudulent_document' ? ['document', 'document'] : ['financial', 'financial']);
+      expect(parseBulletinClaims({ ...verified.payload, handling: { ...(claims['handling'] as JsonObject), personal_data: true } }).category).toBe(category);
+    }
   });
 
   it('refuses a Disclosure of a field that is not personal data, such as the title', async () => {

@@ -35,7 +35,10 @@ const CLAIMS: JsonObject = {
     title: 'Night departures from Lhokseumawe',
     summary: 'Two wooden fishing vessels embarked about 60 people at night.',
     suspects: [{ role: 'transporter', name: 'Budi Santoso', phones: ['+62 812 5550 1234', '+62 812 5550 4321'] }],
-    conveyances: [{ type: 'vessel', name: 'KM Harapan Jaya' }, { type: 'vessel', name: 'KM Sinar Laut' }],
+    conveyances: [
+      { type: 'vessel', identity: { name: 'KM Harapan Jaya' } },
+      { type: 'vessel', identity: { name: 'KM Sinar Laut' } },
+    ],
     migrants: [{ count: 60, vulnerabilities: ['child'] }],
   },
 };
@@ -121,8 +124,8 @@ describe('presentForDelivery', () => {
     expect(submitted.map((d) => d.kind)).toEqual(['migrant', 'conveyance', 'conveyance', 'contact', 'contact', 'identity']);
     expect(submitted.map((d) => d.path)).toEqual([
       '/content/migrants/0',
-      '/content/conveyances/1',
-      '/content/conveyances/0',
+      '/content/conveyances/1/identity',
+      '/content/conveyances/0/identity',
       '/content/suspects/0/phones/1',
       '/content/suspects/0/phones/0',
       '/content/suspects/0/name',
@@ -153,8 +156,8 @@ describe('presentForDelivery', () => {
     expect(verified.keyBinding).toEqual({ aud: AUD, nonce: NONCE, iat: IAT, sdHash: presentation.sdHash });
     expect(verified.sdHash).toBe(presentation.sdHash);
     expect(verified.disclosed.map((d) => d.path).sort()).toEqual([
-      '/content/conveyances/0',
-      '/content/conveyances/1',
+      '/content/conveyances/0/identity',
+      '/content/conveyances/1/identity',
       '/content/suspects/0/phones/0',
       '/content/suspects/0/phones/1',
     ]);

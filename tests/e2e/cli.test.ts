@@ -13,6 +13,7 @@ import { freshDatabaseUrl } from '../helpers/database.js';
 import { TEST_REGION } from '../helpers/hub.js';
 import { runCli, startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
+import { bulletinContent } from '../helpers/bulletins.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -36,7 +37,7 @@ const AGREEMENT = {
 const draft = (title: string, extra: Record<string, unknown> = {}) => ({
   category: 'route_alert',
   handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-  content: { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] },
+  content: bulletinContent('route_alert', { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] }),
   ...extra,
 });
 
@@ -66,13 +67,13 @@ beforeAll(async () => {
     JSON.stringify(
       draft('A recruiter and a boat', {
         handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
-        content: {
+        content: bulletinContent('route_alert', {
           title: 'A recruiter and a boat',
           summary: 'A recruiter in Lhokseumawe books places on a boat leaving for Langkawi.',
           suspects: [{ role: 'recruiter', name: 'A. Rahman', phones: ['+62 811 000 111'] }],
-          conveyances: [{ type: 'vessel', name: 'Harapan' }],
+          conveyances: [{ type: 'vessel', role: 'transport', identity: { name: 'Harapan' } }],
           migrants: [{ count: 30 }],
-        },
+        }),
       }),
     ),
   );

@@ -46,6 +46,16 @@ describe('corridor demo', () => {
     expect(first.stdout).toMatch(/demo complete: \d+ new deliveries/);
     // Indonesia's node checks the hub's audit log and cosigns it as a witness.
     expect(first.stdout).toMatch(/^audit      IDN's monitor: verified checkpoint \S+ size \d+ root \S+; cosigned by IDN[A-Z, ]* \(\d of \d needed\): (final|not final yet)$/m);
+    // One full request cycle (asked, delayed, answered), each step noticed to both sides; and one urgent request left overdue.
+    expect(first.stdout).toMatch(/^request    IDN:demo-idn-request-0001 sent by IDN to MYS's central authority MYS:pdrm: travel-document-verification, urgency high, /m);
+    expect(first.stdout).toMatch(/^notice     MYS:pdrm +← OPEN +IDN:demo-idn-request-0001 \(addressee\): travel-document-verification from IDN, high: ".*"; 1 person\(s\), 1 document\(s\)$/m);
+    expect(first.stdout).toMatch(/^delayed    IDN:demo-idn-request-0001 by MYS: the answer is now expected by /m);
+    expect(first.stdout).toMatch(/^notice     IDN:imigrasi +← DELAYED +IDN:demo-idn-request-0001 \(requester\): delay notice: /m);
+    expect(first.stdout).toMatch(/^answered   IDN:demo-idn-request-0001 by MYS: not-confirmed /m);
+    expect(first.stdout).toMatch(/^notice     IDN:imigrasi +← ANSWERED +IDN:demo-idn-request-0001 \(requester\): answer not-confirmed: /m);
+    expect(first.stdout).toMatch(/^overdue    THA:demo-tha-request-0001: no answer from LKA by \S+; both sides are notified$/m);
+    expect(first.stdout).toMatch(/^notice     LKA:cid +← OVERDUE +THA:demo-tha-request-0001 \(addressee\)/m);
+    expect(first.stdout).toMatch(/^notice     THA:immigration +← OVERDUE +THA:demo-tha-request-0001 \(requester\)/m);
     expect(first.stdout.trim().endsWith('stopped')).toBe(true);
 
     const second = await runCli(['demo', '--exit-after-publishing'], env, 120_000);
@@ -56,5 +66,8 @@ describe('corridor demo', () => {
     expect(second.stdout).not.toMatch(/^delivered /m);
     expect(second.stdout).toContain('demo complete: 0 new deliveries');
     expect(second.stdout).toMatch(/^audit      IDN's monitor: verified checkpoint /m);
+    expect(second.stdout).toMatch(/^earlier    request IDN:demo-idn-request-0001 was made in an earlier run; it is answered$/m);
+    expect(second.stdout).toMatch(/^earlier    request THA:demo-tha-request-0001 was made in an earlier run; it is overdue$/m);
+    expect(second.stdout).not.toMatch(/^notice /m);
   });
 });

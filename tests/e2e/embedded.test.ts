@@ -13,6 +13,7 @@ import { pathExists } from '../../src/infra/home.js';
 import { TEST_REGION } from '../helpers/hub.js';
 import { runCli, startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
+import { bulletinContent } from '../helpers/bulletins.js';
 
 let home: string | undefined;
 const started: CliProcess[] = [];
@@ -66,7 +67,7 @@ describe('the embedded PostgreSQL shared by several processes', () => {
       JSON.stringify({
         category: 'route_alert',
         handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-        content: { title: 'Stored while the hub is down', summary: 'The node keeps it until the hub is back.' },
+        content: bulletinContent('route_alert', { title: 'Stored while the hub is down', summary: 'The node keeps it until the hub is back.' }),
       }),
     );
     const published = await runCli(['node', 'publish', draft, '--member', 'IDN'], env);

@@ -13,6 +13,7 @@ import { freshDatabaseUrl } from '../helpers/database.js';
 import { OPEN_AGREEMENT, TEST_REGION } from '../helpers/hub.js';
 import { runCli, startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
+import { bulletinContent } from '../helpers/bulletins.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -21,7 +22,7 @@ const background: CliProcess[] = [];
 const draft = (title: string) => ({
   category: 'route_alert',
   handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-  content: { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] },
+  content: bulletinContent('route_alert', { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] }),
 });
 
 beforeAll(async () => {

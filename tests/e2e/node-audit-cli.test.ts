@@ -20,6 +20,7 @@ import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 import { runCli } from '../helpers/processes.js';
+import { bulletinContent } from '../helpers/bulletins.js';
 
 const IDN = asMemberId('IDN');
 let region: TestRegion;
@@ -39,7 +40,7 @@ beforeAll(async () => {
   const draft = {
     category: 'route_alert',
     handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-    content: { title: 'Departures towards Langkawi', summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] },
+    content: bulletinContent('route_alert', { title: 'Departures towards Langkawi', summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] }),
   };
   const submitted = await node.submit(new TextEncoder().encode(JSON.stringify(draft)));
   bulletinId = submitted.bulletinId;

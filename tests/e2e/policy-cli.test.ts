@@ -8,7 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asMemberId } from '../../src/core/ids.js';
 import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 import { runCli } from '../helpers/processes.js';
@@ -41,13 +41,14 @@ const RESCUE = {
 };
 
 const HANDLING = { tlp: 'AMBER', releasable_to: { members: ['IDN', 'MYS'], agencies: [] }, code: 'H2', personal_data: true };
-const CONTENT = {
+/** A carrier alert whose conveyance is described but not identified: its personal data is the suspect's and the migrants'. */
+const CONTENT = bulletinContent('carrier_alert', {
   title: 'Wooden boat fitted out for passengers at Papela',
   summary: 'Extra fuel drums and water tanks loaded at night; departure towards Malaysian waters expected within the week.',
   states_concerned: ['IDN', 'MYS'],
   suspects: [{ role: 'organiser', name: 'Y. Ndun', phones: ['+62 812 3456 7801', '+62 813 9876 5402'] }],
   migrants: [{ count: 12, vulnerabilities: ['child'] }],
-};
+});
 
 let region: TestRegion;
 let env: NodeJS.ProcessEnv;

@@ -32,9 +32,9 @@ export const TEST_REGION = {
   region: 'test.corridor',
   name: 'Test region',
   members: [
-    { id: 'IDN', name: 'Indonesia' },
-    { id: 'MYS', name: 'Malaysia' },
-    { id: 'AUS', name: 'Australia' },
+    { id: 'IDN', name: 'Indonesia', centralAuthority: 'IDN:police' },
+    { id: 'MYS', name: 'Malaysia', centralAuthority: 'MYS:police' },
+    { id: 'AUS', name: 'Australia', centralAuthority: 'AUS:border-force' },
   ],
   agencies: [
     { id: 'IDN:police', name: 'Indonesian National Police', member: 'IDN', roles: ['police'] },
@@ -84,6 +84,8 @@ export async function startTestRegion(
   options: {
     clock?: Clock;
     limits?: HubConfigInput['limits'];
+    /** Cooperation request deadlines and the overdue check's period. */
+    requests?: HubConfigInput['requests'];
     region?: unknown;
     startHub?: boolean;
     metrics?: boolean;
@@ -108,6 +110,7 @@ export async function startTestRegion(
     // Integrate promptly, so tests that read the audit log do not wait long for a checkpoint.
     audit: { integrateIntervalMs: 50 },
     ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.requests === undefined ? {} : { requests: options.requests }),
   });
   const log = options.log ?? createLogger({ name: 'hub', level: process.env['CORRIDOR_TEST_LOG'] ?? 'silent', fd: 2 });
   let running: RunningHub | undefined;

@@ -27,7 +27,7 @@ import { memberWitnessKeyFile } from '../../src/infra/home.js';
 import { readPrivateJwkFile } from '../../src/infra/keys.js';
 import { auditExport, auditSearch, auditVerify, auditVerifyBundle } from '../../src/node/cli/audit-tools.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -60,13 +60,13 @@ beforeAll(async () => {
   const key = await memberKey(region.home, IDN);
   const withPersonalData = bulletinClaims(IDN, {
     handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
-    content: {
+    content: bulletinContent('route_alert', {
       title: 'A recruiter in Lhokseumawe',
       summary: 'A recruiter books places on boats leaving for Langkawi.',
       states_concerned: ['IDN', 'MYS'],
       language: 'en',
       suspects: [{ role: 'recruiter', name: SUSPECT, phones: ['+62 811 000 111'] }],
-    },
+    }),
   });
   const published = await idnNode.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, withPersonalData) }));
   const receipt = published.receipt;

@@ -25,7 +25,7 @@ import { ServiceClient, errorCodeOf, grpc } from '../../src/infra/grpc.js';
 import { caFiles, memberTls } from '../../src/infra/home.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { initDevPki } from '../../src/node/pki/dev-pki.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { CATEGORY_DETAILS, bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { sqlOn } from '../helpers/database.js';
 import { OPEN_AGREEMENT, TEST_REGION, startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
@@ -215,8 +215,8 @@ describe('bad input to Publish', () => {
 
   it('content failing the schema → INVALID_ARGUMENT naming the field', async () => {
     const key = await memberKey(region.home, IDN);
-    const bytes = await signBulletin(key, bulletinClaims(IDN, { content: { title: '', summary: 'x' } }));
-    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'CONTENT_INVALID', message: /content\.title/, ...byIdn });
+    const bytes = await signBulletin(key, bulletinClaims(IDN, { content: bulletinContent('route_alert', { title: '' }) }));
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'CONTENT_INVALID', message: /content\.title: value is required \[required\]/, ...byIdn });
   });
 
   it('handling naming an agency the region does not know → PERMISSION_DENIED', async () => {
@@ -226,15 +226,83 @@ describe('bad input to Publish', () => {
   });
 });
 
+describe('content violating bulletin.proto in Publish (checked after the signature)', () => {
+  const routeAlert = (details: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    bulletinClaims(IDN, { content: bulletinContent('route_alert', { route_alert: { ...CATEGORY_DETAILS.route_alert, ...details }, ...extra }) });
+  const waypoints = (CATEGORY_DETAILS.route_alert['waypoints'] ?? []) as Record<string, unknown>[];
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'a waypoint role outside the vocabulary',
+      routeAlert({ waypoints: [waypoints[0], { state: 'IDN', place: 'Pulau Weh', role: 'stopover' }, waypoints[1]] }),
+      /^bulletin claims invalid: content\.route_alert\.waypoints\[1\]\.role: must be in list \[origin, embarkation, transit, landing, destination\] \[string\.in\]$/,
+    ],
+    [
+      'a route that ends in transit (a CEL rule)',
+      routeAlert({ waypoints: [waypoints[0], { ...waypoints[1], role: 'transit' }] }),
+      /content\.route_alert: the last waypoint must be a landing point or destination \[route_alert\.ends_at_destination\]/,
+    ],
+    [
+      'coordinates off the globe',
+      routeAlert({ waypoints: [{ ...waypoints[0], coordinates: { latitude: 95, longitude: 97.1 } }, waypoints[1]] }),
+      /content\.route_alert\.waypoints\[0\]\.coordinates\.latitude: .*\[double\.gte_lte\]/,
+    ],
+    [
+      'an evaluation beyond the 4x4',
+      bulletinClaims(IDN, { content: bulletinContent('route_alert', { evaluation: { source_reliability: 'D', information_assessment: 5 } }) }),
+      /content\.evaluation\.source_reliability: must be in list \[A, B, C, X\] \[string\.in\]; content\.evaluation\.information_assessment: .*\[uint32\.gte_lte\]/,
+    ],
+    [
+      'details of another category',
+      bulletinClaims(IDN, { category: 'route_alert', content: bulletinContent('trend_report') }),
+      /content\.route_alert: the category is route_alert, so the content must hold route_alert details, not trend_report \[category\]/,
+    ],
+    [
+      'a field under its camelCase JSON name',
+      routeAlert({}, { statesConcerned: ['IDN'] }),
+      /content: unknown field "statesConcerned"/,
+    ],
+    [
+      'a malformed document number, disclosed',
+      bulletinClaims(IDN, {
+        category: 'fraudulent_document',
+        handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
+        content: bulletinContent('fraudulent_document', { fraudulent_document: { ...CATEGORY_DETAILS.fraudulent_document, document_numbers: ['x0000001'] } }),
+      }),
+      /content\.fraudulent_document\.document_numbers\[0\]: .*\[string\.pattern\]/,
+    ],
+  ])('%s → INVALID_ARGUMENT naming the field and the rule, nothing stored', async (_name, claims, message) => {
+    const key = await memberKey(region.home, IDN);
+    const bytes = await signBulletin(key, claims);
+    await expectRefused(() => publish(bytes), { status: grpc.status.INVALID_ARGUMENT, code: 'CONTENT_INVALID', message, ...byIdn });
+  });
+
+  it('an account of a financial flow in clear → INVALID_ARGUMENT naming the field', async () => {
+    const key = await memberKey(region.home, IDN);
+    const claims = bulletinClaims(IDN, {
+      category: 'financial_flow',
+      handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
+      content: bulletinContent('financial_flow', { financial_flow: { channels: ['hawala'], accounts: [{ channel: 'hawala', identifier: 'Hawaladar code 0000-17' }] } }),
+    });
+    const jws = Buffer.from(await signCompact(key, BULLETIN_TYP, { ...claims, _sd_alg: 'sha-256' })).toString('latin1');
+    await expectRefused(() => publish(Buffer.from(`${jws}~`, 'latin1')), {
+      status: grpc.status.INVALID_ARGUMENT,
+      code: 'CONTENT_INVALID',
+      message: /\/content\/financial_flow\/accounts\/0: personal data must be selectively disclosable/,
+      ...byIdn,
+    });
+  });
+});
+
 describe('bad selective disclosure in Publish', () => {
   const withSuspect = (overrides: Record<string, unknown> = {}) =>
     bulletinClaims(IDN, {
       handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
-      content: {
+      content: bulletinContent('route_alert', {
         title: 'Recruiter active in Lhokseumawe',
         summary: 'A recruiter collects fees for boat places.',
         suspects: [{ role: 'recruiter', name: 'A. Rahman', phones: ['+62 811 000 111'] }],
-      },
+      }),
       ...overrides,
     });
   const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('latin1');

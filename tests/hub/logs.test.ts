@@ -9,7 +9,7 @@ import { asAgencyId, asMemberId } from '../../src/core/ids.js';
 import { AcknowledgeRequestSchema, ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { hubReceiptKeyFile, memberSigningKeyFile } from '../../src/infra/home.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import { captureLog } from '../helpers/log.js';
 import type { TestRegion } from '../helpers/hub.js';
@@ -29,7 +29,7 @@ describe('hub logs', () => {
     const agency = await region.connect({ kind: 'agency', id: asAgencyId('MYS:police') });
     const key = await memberKey(region.home, IDN);
     const claims = bulletinClaims(IDN, {
-      content: { title: 'CANARY-TITLE-8842 vessel', summary: 'CANARY-SUMMARY-5531 departures at night', states_concerned: ['IDN'], language: 'en' },
+      content: bulletinContent('route_alert', { title: 'CANARY-TITLE-8842 vessel', summary: 'CANARY-SUMMARY-5531 departures at night', states_concerned: ['IDN'], language: 'en' }),
     });
     const bytes = await signBulletin(key, claims);
     const published = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));

@@ -41,7 +41,7 @@ async function publishMany(count: number, pad = 0): Promise<void> {
   for (let i = 0; i < count; i++) {
     const claims = bulletinClaims(IDN);
     const content = claims['content'] as Record<string, unknown>;
-    const bytes = await signBulletin(key, { ...claims, content: { ...content, summary: `${String(content['summary'])} ${'.'.repeat(pad)}` } });
+    const bytes = await signBulletin(key, { ...claims, content: { ...content, summary: `${String(content['summary'])}${pad > 0 ? ` ${'.'.repeat(pad)}` : ''}` } });
     await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }));
   }
 }

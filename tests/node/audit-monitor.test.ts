@@ -44,6 +44,7 @@ import type { Submission } from '../../src/node/outbox.js';
 import { freshDatabaseUrl } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
+import { bulletinContent } from '../helpers/bulletins.js';
 
 /** The integrator's advisory lock (src/hub/audit-store.ts). */
 const INTEGRATOR_LOCK = '7165071367756670057';
@@ -93,7 +94,7 @@ function draft(from: MemberId, to: MemberId, title: string): Uint8Array {
     JSON.stringify({
       category: 'route_alert',
       handling: { tlp: 'AMBER', releasable_to: { members: [to], agencies: [] }, code: 'H2', personal_data: false },
-      content: { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: [from, to] },
+      content: bulletinContent('route_alert', { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: [from, to] }),
     }),
   );
 }

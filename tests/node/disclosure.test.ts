@@ -12,7 +12,8 @@ import type { RunningAgencyClient } from '../../src/node/agency.js';
 import type { VerifiedDelivery } from '../../src/node/subscriber.js';
 import { create } from '@bufbuild/protobuf';
 import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { contentToJson } from '../../src/core/content.js';
+import { CATEGORY_DETAILS, bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { freshDatabaseUrl } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
@@ -20,7 +21,10 @@ import type { TestRegion } from '../helpers/hub.js';
 const IDN = asMemberId('IDN');
 const log = createLogger({ name: 'test', level: 'silent' });
 
-/** Malaysia shares names and vessels for enforcement, and migrants' data for protection only. */
+/**
+ * Malaysia shares names and vessels for enforcement, and migrants' data for protection only;
+ * its police receive the numbers of fraudulent documents, but not the accounts of financial flows.
+ */
 const AGREEMENTS = [
   {
     id: 'idn-mys-enforcement',
@@ -42,6 +46,17 @@ const AGREEMENTS = [
     purposes: ['protection'],
     personal_data: ['migrant'],
     legal_basis: 'SAR Convention',
+    valid_from: '2000-01-01',
+  },
+  {
+    id: 'idn-mys-documents',
+    title: 'Document fraud and money flows',
+    parties: ['IDN', 'MYS'],
+    categories: ['fraudulent_document', 'financial_flow'],
+    roles: ['police'],
+    purposes: ['enforcement'],
+    personal_data: ['document'],
+    legal_basis: 'Test MoU',
     valid_from: '2000-01-01',
   },
 ];
@@ -78,19 +93,24 @@ afterAll(async () => {
   await region?.close();
 });
 
+/** A delivery's content as its claim reads (proto field names), or undefined without a delivery. */
+function contentOf(delivery: VerifiedDelivery | undefined): ReturnType<typeof contentToJson> | undefined {
+  return delivery === undefined ? undefined : contentToJson(delivery.claims.content);
+}
+
 describe('field-level disclosure', () => {
   it('delivers each agency exactly the fields its agreements release, verified against the originator and the hub key binding', async () => {
     const key = await memberKey(region.home, IDN);
     const claims = bulletinClaims(IDN, {
       category: 'carrier_alert',
       handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true },
-      content: {
+      content: bulletinContent('carrier_alert', {
         title: 'Speedboat shuttles across the Strait of Malacca',
         summary: 'Night crossings from Dumai with migrants hidden under tarpaulins.',
         suspects: [{ role: 'transporter', name: 'B. Santoso', aliases: ['Bang Joe'], phones: ['+62 812 555 0101'], accounts: ['BCA 123-456'] }],
-        conveyances: [{ type: 'vessel', name: 'Cahaya Laut', identifier: 'MMSI 525000123' }],
+        conveyances: [{ type: 'vessel', role: 'transport', identity: { name: 'Cahaya Laut', mmsi: '525000123' } }],
         migrants: [{ count: 18, nationalities: ['MMR'], vulnerabilities: ['child'] }],
-      },
+      }),
     });
     const node = await region.connect({ kind: 'member', id: IDN });
     await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, claims) }));
@@ -98,8 +118,12 @@ describe('field-level disclosure', () => {
 
     const police = received.get('MYS:police')?.[0];
     // Names and the vessel under the enforcement agreement; never phones, accounts or the migrants.
-    expect(police?.claims.content.suspects).toEqual([{ role: 'transporter', name: 'B. Santoso', aliases: ['Bang Joe'], phones: [], accounts: [], documents: [] }]);
-    expect(police?.claims.content.conveyances).toEqual([{ type: 'vessel', name: 'Cahaya Laut', identifier: 'MMSI 525000123' }]);
+    expect(contentOf(police)).toMatchObject({
+      suspects: [{ role: 'transporter', name: 'B. Santoso', aliases: ['Bang Joe'] }],
+      conveyances: [{ type: 'vessel', role: 'transport', identity: { name: 'Cahaya Laut', mmsi: '525000123' } }],
+    });
+    expect(police?.claims.content.suspects[0]?.phones).toEqual([]);
+    expect(police?.claims.content.suspects[0]?.accounts).toEqual([]);
     expect(police?.claims.content.migrants).toEqual([]);
     expect(police?.withheld.map((w) => w.kind)).toEqual(['contact', 'financial', 'migrant']);
     expect(police?.withheld.find((w) => w.kind === 'migrant')?.reason).toMatch(/protected data about smuggled migrants/);
@@ -107,7 +131,7 @@ describe('field-level disclosure', () => {
 
     // The coast guard serves protection too, and an agreement for protection shares the migrants' data.
     const coastGuard = received.get('MYS:coast-guard')?.[0];
-    expect(coastGuard?.claims.content.migrants).toEqual([{ count: 18, nationalities: ['MMR'], vulnerabilities: ['child'] }]);
+    expect(contentOf(coastGuard)?.['migrants']).toEqual([{ count: 18, nationalities: ['MMR'], vulnerabilities: ['child'] }]);
     expect(coastGuard?.withheld.map((w) => w.kind)).toEqual(['contact', 'financial']);
     expect(coastGuard?.agreements).toEqual(['idn-mys-enforcement@1', 'idn-mys-rescue@1']);
 
@@ -117,5 +141,47 @@ describe('field-level disclosure', () => {
     expect(policeJwt).toBe(guardJwt);
     expect(policeKb).not.toBe(guardKb);
     expect(Buffer.from(police?.jws ?? []).toString('latin1').split('~')).toHaveLength(1 + 3 + 1); // JWT, name, alias, vessel, KB
+  });
+
+  it('makes document numbers and accounts Disclosures, released only where an agreement shares their kind', async () => {
+    const key = await memberKey(region.home, IDN);
+    const handling = { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: true };
+    const documents = bulletinClaims(IDN, {
+      category: 'fraudulent_document',
+      handling,
+      content: bulletinContent('fraudulent_document', {
+        fraudulent_document: { ...CATEGORY_DETAILS.fraudulent_document, document_numbers: ['X0000001', 'X0000002'] },
+      }),
+    });
+    const money = bulletinClaims(IDN, {
+      category: 'financial_flow',
+      handling,
+      content: bulletinContent('financial_flow', {
+        financial_flow: { channels: ['hawala'], accounts: [{ channel: 'hawala', identifier: 'Hawaladar code 0000-17', state: 'MYS' }] },
+      }),
+    });
+    const node = await region.connect({ kind: 'member', id: IDN });
+    for (const claims of [documents, money]) {
+      const sdJwt = await signBulletin(key, claims);
+      // In the signed JWT the protected elements are digests only; their values travel as Disclosures.
+      const issuerJwt = Buffer.from(sdJwt).toString('latin1').split('~')[0] ?? '';
+      const payload = Buffer.from(issuerJwt.split('.')[1] ?? '', 'base64url').toString('utf8');
+      expect(payload).not.toMatch(/X0000001|X0000002|Hawaladar/);
+      expect(Buffer.from(sdJwt).toString('latin1').split('~').filter((part) => part !== '')).toHaveLength(claims === documents ? 3 : 2);
+      await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt }));
+    }
+    const ids = [`IDN:${String(documents['jti'])}`, `IDN:${String(money['jti'])}`];
+    await until(() => (received.get('MYS:police') ?? []).filter((d) => ids.includes(d.bulletinId)).length === 2, 'both deliveries to MYS:police');
+
+    const police = received.get('MYS:police') ?? [];
+    const documentAlert = police.find((d) => d.bulletinId === ids[0]);
+    expect(contentOf(documentAlert)?.['fraudulent_document']).toMatchObject({ document_numbers: ['X0000001', 'X0000002'] });
+    expect(documentAlert?.withheld).toEqual([]);
+    const moneyNotice = police.find((d) => d.bulletinId === ids[1]);
+    // The notice arrives with its channels; the account is withheld: no agreement shares financial data.
+    expect(contentOf(moneyNotice)?.['financial_flow']).toEqual({ channels: ['hawala'] });
+    expect(moneyNotice?.withheld.map((w) => w.kind)).toEqual(['financial']);
+    // The coast guard's role does not work with either category.
+    expect((received.get('MYS:coast-guard') ?? []).filter((d) => ids.includes(d.bulletinId))).toEqual([]);
   });
 });

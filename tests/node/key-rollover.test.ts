@@ -38,7 +38,7 @@ import { runSubscriber } from '../../src/node/subscriber.js';
 import type { MarkedDelivery, RejectedDelivery, VerifiedDelivery } from '../../src/node/subscriber.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from '../../src/node/trust.js';
 import type { TrustStore } from '../../src/node/trust.js';
-import { bulletinClaims, issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinClaims, bulletinContent, issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 import { rejection } from '../helpers/errors.js';
 import { startTestRegion } from '../helpers/hub.js';
@@ -274,7 +274,7 @@ describe('rollover and compromise end to end', () => {
       JSON.stringify({
         category: 'route_alert',
         handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-        content: { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] },
+        content: bulletinContent('route_alert', { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] }),
       }),
     );
   }

@@ -33,7 +33,7 @@ import { ERROR_CODE_METADATA, grpc } from '../../src/infra/grpc.js';
 import { createTrustStore, databasePins, hubKeyDirectory, memoryPins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
-import { issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { bulletinContent, categoryOf, issuerJwtOf, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -87,11 +87,11 @@ function draft(overrides: Record<string, unknown> = {}): Uint8Array {
     JSON.stringify({
       category: 'route_alert',
       handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-      content: {
+      content: bulletinContent(categoryOf(overrides['category']), {
         title: 'Fishing vessels embarking migrants off Lhokseumawe for Malaysia',
         summary: 'Two wooden fishing vessels seen embarking groups of about 60 people at night; landing expected on the west coast of Peninsular Malaysia within 72 hours.',
         states_concerned: ['IDN', 'MYS'],
-      },
+      }),
       ...overrides,
     }),
   );
@@ -565,7 +565,7 @@ describe('the agency client', () => {
 
     const jti = first.id.slice(4);
     // Validly signed by Indonesia, same id, other content: the receipt covers other bytes.
-    const twin = await signBulletin(await memberKey(testRegion.home, IDN), { ...claimsOf(new Uint8Array(first.jws)), content: { title: 'Another text', summary: 'Other bytes under the same id.' } });
+    const twin = await signBulletin(await memberKey(testRegion.home, IDN), { ...claimsOf(new Uint8Array(first.jws)), content: bulletinContent('route_alert', { title: 'Another text', summary: 'Other bytes under the same id.' }) });
     const twinJwt = Buffer.from(twin).toString('latin1').split('~')[0] ?? '';
     const cases: [string, ReturnType<typeof delivery>, string, RegExp][] = [
       ['another jti in the id', delivery({ bulletinId: second.id }), 'JWS_MALFORMED', /jti/],

@@ -31,7 +31,7 @@ import { createTrustStore, databasePins } from '../../src/node/trust.js';
 import { captureLog } from '../helpers/log.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
 import { rejection } from '../helpers/errors.js';
-import { issuerJwtOf } from '../helpers/bulletins.js';
+import { CATEGORY_DETAILS, bulletinContent, categoryOf, issuerJwtOf } from '../helpers/bulletins.js';
 
 const IDN = asMemberId('IDN');
 const MYS = asMemberId('MYS');
@@ -90,11 +90,11 @@ function draft(overrides: Record<string, unknown> = {}): Record<string, unknown>
   return {
     category: 'route_alert',
     handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-    content: {
+    content: bulletinContent(categoryOf(overrides['category']), {
       title: 'Night departures of fishing boats from Rote Island',
       summary: 'Boats with 30 to 50 people leave Rote at night towards Ashmore Reef; brokers collect payment in Kupang.',
       states_concerned: ['IDN', 'AUS'],
-    },
+    }),
     ...overrides,
   };
 }
@@ -144,7 +144,9 @@ describe('submitting drafts', () => {
     ['no recipient at all', draft({ handling: { tlp: 'AMBER', releasable_to: {}, code: 'H2', personal_data: false } }), /handling\.releasable_to: names no member and no agency/],
     ['a member named twice', draft({ handling: { tlp: 'AMBER', releasable_to: { members: ['MYS', 'MYS'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.members: MYS is named twice/],
     ['TLP:RED without named agencies', draft({ handling: { tlp: 'RED', releasable_to: { members: ['MYS'] }, code: 'H2', personal_data: false } }), /handling\.releasable_to\.agencies: TLP:RED/],
-    ['an empty title', draft({ content: { title: '  ', summary: 'x' } }), /content\.title/],
+    ['an empty title', draft({ content: bulletinContent('route_alert', { title: '  ' }) }), /content\.title: must be one line of text/],
+    ['a waypoint with an unknown role', draft({ content: bulletinContent('route_alert', { route_alert: { ...CATEGORY_DETAILS.route_alert, waypoints: [{ state: 'IDN', place: 'Kupang', role: 'origin' }, { state: 'AUS', place: 'Ashmore Reef', role: 'stopover' }] } }) }), /content\.route_alert\.waypoints\[1\]\.role: must be in list \[origin, embarkation, transit, landing, destination\] \[string\.in\]/],
+    ['content of another category', draft({ content: bulletinContent('carrier_alert') }), /content\.route_alert: the category is route_alert, so the content must hold route_alert details, not carrier_alert/],
     ['an unknown field', draft({ urgency: 'high' }), /urgency/],
     ['a bad jti', draft({ jti: 'short' }), /jti/],
     ['a retention of zero days', draft({ retention_days: 0 }), /retention_days/],

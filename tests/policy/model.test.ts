@@ -40,7 +40,7 @@ import { ExplainRequestSchema, PolicyService } from '../../src/gen/corridor/v1/p
 import type { Explanation } from '../../src/gen/corridor/v1/policy_pb.js';
 import { agreementVersions, changeAgreementAtHub } from '../../src/node/agreements.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
-import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { CATEGORY_DETAILS, bulletinClaims, bulletinContent, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import { agreementsInForceAt, decideReference, personalDataFieldsOf, releasedPaths } from './reference.js';
@@ -108,10 +108,17 @@ interface HandlingSpec {
   readonly personal_data: boolean;
 }
 
+/**
+ * The parts of the content that may hold personal data: the common lists, and the protected
+ * lists of a fraudulent-document alert and of a financial-flow notice (set only on bulletins of
+ * those categories, over the category's other details).
+ */
 interface ContentSpec {
   readonly suspects?: readonly Readonly<Record<string, unknown>>[];
   readonly conveyances?: readonly Readonly<Record<string, unknown>>[];
   readonly migrants?: readonly Readonly<Record<string, unknown>>[];
+  readonly fraudulent_document?: { readonly document_numbers: readonly string[] };
+  readonly financial_flow?: { readonly accounts: readonly Readonly<Record<string, unknown>>[] };
 }
 
 interface BulletinSpec {
@@ -225,15 +232,27 @@ const suspectArb = fc.record(
   { requiredKeys: ['role'] },
 );
 
+/** A conveyance: type, role and description in clear; its identity (when given) is personal data. */
 const conveyanceArb = fc.record(
   {
     type: fc.constantFrom('vessel', 'vehicle', 'aircraft'),
-    name: fc.constantFrom('KM Harapan Jaya', 'Blue Lorry'),
-    identifier: fc.constantFrom('IMO 9074729', 'B 1234 XYZ'),
-    flag: iso3,
+    role: fc.constantFrom('transport', 'mother_ship', 'scouting'),
     description: fc.constantFrom('Wooden hull, blue tarpaulin', 'Refrigerated truck with false wall'),
+    identity: fc.record(
+      { name: fc.constantFrom('KM Harapan Jaya', 'Blue Lorry'), registration: fc.constantFrom('B 1234 XYZ', 'PK-0001'), flag: iso3 },
+      { requiredKeys: ['name'] },
+    ),
   },
   { requiredKeys: ['type'] },
+);
+
+/** What a carrier alert needs at least: a conveyance, here described without identifying it. */
+const DESCRIBED_CONVEYANCE = { type: 'vessel', description: 'Wooden fishing vessel, about 15 metres' } as const;
+
+const documentNumbersArb = fc.array(fc.constantFrom('X0000001', 'B0000002', 'N0000071'), { minLength: 1, maxLength: 2 });
+const accountsArb = fc.array(
+  fc.record({ channel: fc.constantFrom('hawala', 'money_transfer', 'crypto'), identifier: fc.constantFrom('Agent code 0000-17', 'Wallet 0x0000') }),
+  { minLength: 1, maxLength: 2 },
 );
 
 /** A migrant or group: every property optional, so `{}` occurs too. */
@@ -241,9 +260,10 @@ const migrantArb = fc.record(
   {
     name: shortName,
     count: fc.integer({ min: 1, max: 200 }),
-    nationalities: upToTwo(iso3),
+    // Each nationality and vulnerability once (bulletin.proto: unique items).
+    nationalities: fc.uniqueArray(iso3, { maxLength: 2 }),
     age: fc.integer({ min: 0, max: 90 }),
-    vulnerabilities: upToTwo(fc.constantFrom('child', 'unaccompanied_child', 'pregnant', 'injured', 'trafficking_victim')),
+    vulnerabilities: fc.uniqueArray(fc.constantFrom('child', 'unaccompanied_child', 'pregnant', 'injured', 'trafficking_victim'), { maxLength: 2 }),
     needs: fc.constantFrom('Medical care', 'Shelter and interpretation'),
     location: fc.constantFrom('Lhokseumawe harbour', 'Off Pulau Weh'),
   },
@@ -296,13 +316,21 @@ function bulletinArb(region: RegionSpec): fc.Arbitrary<BulletinSpec> {
       fallbackAgency: fc.constantFrom(...agencyIds),
       flaggedWithoutData: fc.boolean(),
       content: personalContentArb,
+      documentNumbers: fc.option(documentNumbersArb, { nil: undefined }),
+      accounts: fc.option(accountsArb, { nil: undefined }),
     })
     .map((b): BulletinSpec => {
       // Only valid bulletins: the point is the policy, not the hub's input validation.
-      let content = b.content;
-      const holdsPersonalData = (content.suspects?.length ?? 0) + (content.conveyances?.length ?? 0) + (content.migrants?.length ?? 0) > 0;
+      let content: ContentSpec = {
+        ...b.content,
+        ...(b.category === 'fraudulent_document' && b.documentNumbers !== undefined ? { fraudulent_document: { document_numbers: b.documentNumbers } } : {}),
+        ...(b.category === 'financial_flow' && b.accounts !== undefined ? { financial_flow: { accounts: b.accounts } } : {}),
+      };
+      const holdsPersonalData = (content.suspects?.length ?? 0) + personalDataFieldsOf(content).length > 0;
       // Personal data is never TLP:CLEAR, so a CLEAR bulletin carries none and is not flagged.
       if (b.tlp === 'CLEAR') content = {};
+      // A carrier alert describes at least one conveyance (in clear, when it names none).
+      if (b.category === 'carrier_alert' && (content.conveyances?.length ?? 0) === 0) content = { ...content, conveyances: [DESCRIBED_CONVEYANCE] };
       const personalData = b.tlp !== 'CLEAR' && (holdsPersonalData || b.flaggedWithoutData);
       let { members, agencies } = b.scope;
       if (b.tlp === 'AMBER' && members.length === 0 && agencies.length === 0) members = [b.fallbackMember];
@@ -687,13 +715,15 @@ async function runScenario(scenario: Scenario): Promise<void> {
     const publish = async (spec: BulletinSpec, label: string, afterChange: boolean): Promise<Published> => {
       const publisher = publishers.get(spec.issuer);
       if (publisher === undefined) throw new Error(`no publisher for ${spec.issuer}`);
-      const content = {
+      const { fraudulent_document: documents, financial_flow: money, ...lists } = spec.content;
+      const content = bulletinContent(spec.category, {
         title: 'Model bulletin',
         summary: 'A bulletin generated by the policy model test.',
         states_concerned: [spec.issuer],
-        language: 'en',
-        ...spec.content,
-      };
+        ...lists,
+        ...(documents === undefined ? {} : { fraudulent_document: { ...CATEGORY_DETAILS.fraudulent_document, ...documents } }),
+        ...(money === undefined ? {} : { financial_flow: { ...CATEGORY_DETAILS.financial_flow, ...money } }),
+      });
       const claims = bulletinClaims(asMemberId(spec.issuer), { category: spec.category, handling: spec.handling, content }, clock.now());
       const response = await publisher.connection.exchange.unary(
         ExchangeService.method.publish,

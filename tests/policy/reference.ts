@@ -105,12 +105,16 @@ export function agreementsInForceAt(versions: readonly RefAgreementVersion[], at
  * Disclosure): /content/suspects/i/name and /content/suspects/i/nationality → identity;
  * /content/suspects/i/aliases/j → identity; /content/suspects/i/phones/j → contact;
  * /content/suspects/i/accounts/j → financial; /content/suspects/i/documents/j → document;
- * /content/conveyances/i → conveyance; /content/migrants/i → migrant." A suspect's `role` is clear.
+ * /content/conveyances/i/identity → conveyance; /content/migrants/i → migrant;
+ * /content/fraudulent_document/document_numbers/j → document; /content/financial_flow/accounts/j →
+ * financial." A suspect's `role` is clear, and so are a conveyance's type, role and description.
  */
 export function personalDataFieldsOf(content: {
   readonly suspects?: readonly Readonly<Record<string, unknown>>[];
-  readonly conveyances?: readonly unknown[];
+  readonly conveyances?: readonly Readonly<Record<string, unknown>>[];
   readonly migrants?: readonly unknown[];
+  readonly fraudulent_document?: { readonly document_numbers?: readonly unknown[] };
+  readonly financial_flow?: { readonly accounts?: readonly unknown[] };
 }): RefField[] {
   const fields: RefField[] = [];
   const lists: readonly (readonly [string, PersonalDataKind])[] = [
@@ -128,8 +132,13 @@ export function personalDataFieldsOf(content: {
       if (Array.isArray(list)) list.forEach((_, j) => fields.push({ path: `/content/suspects/${i}/${name}/${j}`, kind }));
     }
   });
-  (content.conveyances ?? []).forEach((_, i) => fields.push({ path: `/content/conveyances/${i}`, kind: 'conveyance' }));
+  // A conveyance's type, role and description are in clear; only what identifies it is personal data.
+  (content.conveyances ?? []).forEach((conveyance, i) => {
+    if (conveyance['identity'] !== undefined) fields.push({ path: `/content/conveyances/${i}/identity`, kind: 'conveyance' });
+  });
   (content.migrants ?? []).forEach((_, i) => fields.push({ path: `/content/migrants/${i}`, kind: 'migrant' }));
+  (content.fraudulent_document?.document_numbers ?? []).forEach((_, i) => fields.push({ path: `/content/fraudulent_document/document_numbers/${i}`, kind: 'document' }));
+  (content.financial_flow?.accounts ?? []).forEach((_, i) => fields.push({ path: `/content/financial_flow/accounts/${i}`, kind: 'financial' }));
   return fields;
 }
 

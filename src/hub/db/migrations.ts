@@ -7,6 +7,8 @@ import { Migrator, sql } from 'kysely';
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { CorridorError } from '../../core/errors.js';
 import { keyLifecycleMigration } from './migration-0005-key-lifecycle.js';
+import { cooperationRequestsMigration } from './migration-0006-cooperation-requests.js';
+import { lifecycleRetentionMigration } from './migration-0007-lifecycle-retention.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -267,6 +269,8 @@ export const migrations: Record<string, Migration> = {
     },
   },
   '0005_key_lifecycle': keyLifecycleMigration,
+  '0006_cooperation_requests': cooperationRequestsMigration,
+  '0007_lifecycle_retention': lifecycleRetentionMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -21,6 +21,13 @@ const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   JTI_REUSED: grpc.status.ALREADY_EXISTS,
   CONTENT_INVALID: grpc.status.INVALID_ARGUMENT,
   POLICY_REFUSED: grpc.status.PERMISSION_DENIED,
+  // Only the originator may update, correct or withdraw its bulletin.
+  NOT_ORIGINATOR: grpc.status.PERMISSION_DENIED,
+  // The bulletin followed up is withdrawn, or was superseded (follow up the latest one), or its
+  // retention has ended: the request is well formed, the state of the thread does not allow it.
+  BULLETIN_WITHDRAWN: grpc.status.FAILED_PRECONDITION,
+  BULLETIN_SUPERSEDED: grpc.status.FAILED_PRECONDITION,
+  RETENTION_ENDED: grpc.status.FAILED_PRECONDITION,
   // Like JWS_BAD_SIGNATURE: the proof is in the request and will fail the same way on retry.
   // tlog-witness answers 422 for it, distinct from 409 for a stale old size (FAILED_PRECONDITION,
   // "resync, then retry"). A failing check of the hub's own proofs is a bug and must be rethrown
@@ -42,6 +49,12 @@ const STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   NOT_YOUR_IDENTITY: grpc.status.PERMISSION_DENIED,
   NOT_FOUND: grpc.status.NOT_FOUND,
   VERSION_CONFLICT: grpc.status.FAILED_PRECONDITION,
+  // Another state's request (or the other side's action): no state of the request admits it.
+  NOT_A_PARTY: grpc.status.PERMISSION_DENIED,
+  // The request's state (answered, withdrawn) no longer allows the action.
+  REQUEST_CLOSED: grpc.status.FAILED_PRECONDITION,
+  // The region registry names no central authority for the addressee; it can be designated.
+  NO_CENTRAL_AUTHORITY: grpc.status.FAILED_PRECONDITION,
   SUBSCRIBER_TOO_SLOW: grpc.status.RESOURCE_EXHAUSTED,
   TOO_MANY_SUBSCRIPTIONS: grpc.status.RESOURCE_EXHAUSTED,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,

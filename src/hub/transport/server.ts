@@ -67,6 +67,7 @@ import {
   SimulateResponseSchema,
   file_corridor_v1_policy,
 } from '../../gen/corridor/v1/policy_pb.js';
+import { SearchBulletinsRequestSchema, SearchBulletinsResponseSchema, SearchService, file_corridor_v1_search } from '../../gen/corridor/v1/search_pb.js';
 import { decodeRequest, grpc, serverDefinition } from '../../infra/grpc.js';
 import { agreementsInForce } from '../../core/agreement.js';
 import { agreementHistoryFor, changeAgreement, listAgreementsFor } from '../agreements.js';
@@ -79,14 +80,18 @@ import { principalFromCertificate, requireKind } from '../authn.js';
 import type { Principal } from '../authn.js';
 import type { HubContext } from '../context.js';
 import { publishBulletin } from '../publish.js';
+import { RequestService, file_corridor_v1_request } from '../../gen/corridor/v1/request_pb.js';
+import { REQUEST_SERVICE_LIMITS, requestServiceHandlers } from './request-service.js';
 import { changeKeyState, keyDirectory, proposeKey } from '../keys.js';
 import { getBulletin, listEvents } from '../queries.js';
 import { recordRefusal } from '../refusals.js';
-import { receiptMessage, serveSubscription } from '../subscribe.js';
+import { deliveryMessage, receiptMessage, serveSubscription } from '../subscribe.js';
+import { searchBulletins } from '../search.js';
+import { statusMessage } from './lifecycle-messages.js';
 import { toServiceError } from './errors.js';
 import { markingMessage, memberKeyMessage } from './key-messages.js';
 
-export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName, PolicyService.typeName] as const;
+export const SERVICE_NAMES = [ExchangeService.typeName, DirectoryService.typeName, AuditService.typeName, PolicyService.typeName, RequestService.typeName, SearchService.typeName] as const;
 
 /**
  * The largest request each RPC takes, checked before decoding so that no call but Publish can
@@ -114,6 +119,8 @@ const MAX_REQUEST_BYTES: Readonly<Record<string, number>> = {
   AddCosignature: 4 * 1024,
   ListCheckpoints: 1024,
   GetBulletinEvidence: 1024,
+  SearchBulletins: 4 * 1024,
+  ...REQUEST_SERVICE_LIMITS,
 };
 
 /**
@@ -152,7 +159,7 @@ async function admit<M extends DescMessage>(
   }
 }
 
-async function admitKind<M extends DescMessage, K extends Principal['kind']>(
+export async function admitKind<M extends DescMessage, K extends Principal['kind']>(
   ctx: HubContext,
   call: Pick<grpc.ServerUnaryCall<Buffer, unknown>, 'getAuthContext' | 'request'>,
   schema: M,
@@ -168,7 +175,7 @@ async function admitKind<M extends DescMessage, K extends Principal['kind']>(
   }
 }
 
-function unary<M extends DescMessage>(
+export function unary<M extends DescMessage>(
   ctx: HubContext,
   method: string,
   work: (call: grpc.ServerUnaryCall<Buffer, unknown>) => Promise<MessageShape<M> | Uint8Array>,
@@ -204,8 +211,13 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     }),
     getBulletin: unary(ctx, 'GetBulletin', async (call) => {
       const { principal, request } = await admitKind(ctx, call, GetBulletinRequestSchema, 'GetBulletin', 'member', 'agency');
-      const { bulletin, sdJwt, marking } = await getBulletin(ctx, principal, request.bulletinId);
-      return create(GetBulletinResponseSchema, { sdJwt, receipt: receiptMessage(bulletin), ...(marking === undefined ? {} : { marking: markingMessage(marking) }) });
+      const { bulletin, sdJwt, marking, status } = await getBulletin(ctx, principal, request.bulletinId);
+      return create(GetBulletinResponseSchema, {
+        sdJwt,
+        receipt: receiptMessage(bulletin),
+        ...(marking === undefined ? {} : { marking: markingMessage(marking) }),
+        status: statusMessage(status),
+      });
     }),
     subscribe: (call: grpc.ServerWritableStream<Buffer, unknown>) => {
       const closed = new AbortController();
@@ -370,9 +382,22 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
     }),
   });
 
+  server.addService(serverDefinition(RequestService), requestServiceHandlers(ctx, { admitKind, unary }));
+
+  server.addService(serverDefinition(SearchService), {
+    searchBulletins: unary(ctx, 'SearchBulletins', async (call) => {
+      const { principal, request } = await admitKind(ctx, call, SearchBulletinsRequestSchema, 'SearchBulletins', 'agency');
+      const { hits, nextPageToken } = await searchBulletins(ctx, principal, request, call.request);
+      return create(SearchBulletinsResponseSchema, {
+        results: hits.map((hit) => deliveryMessage(hit.delivery.bulletin, hit.delivery, hit.marking, hit.status)),
+        nextPageToken,
+      });
+    }),
+  });
+
   health.addToServer(server);
   new ReflectionService(
-    reflectionPackage([file_corridor_v1_exchange, file_corridor_v1_directory, file_corridor_v1_audit, file_corridor_v1_policy]),
+    reflectionPackage([file_corridor_v1_exchange, file_corridor_v1_directory, file_corridor_v1_audit, file_corridor_v1_policy, file_corridor_v1_request, file_corridor_v1_search]),
   ).addToServer(server);
   return server;
 }

@@ -38,6 +38,15 @@ const KIND_NAMES: Record<string, EventKind> = {
   'key-revoked': EventKind.KEY_REVOKED,
   'key-rejected': EventKind.KEY_REJECTED,
   'bulletin-marked': EventKind.BULLETIN_MARKED,
+  'request-submitted': EventKind.REQUEST_SUBMITTED,
+  'request-answered': EventKind.REQUEST_ANSWERED,
+  'request-delayed': EventKind.REQUEST_DELAYED,
+  'request-overdue': EventKind.REQUEST_OVERDUE,
+  'request-withdrawn': EventKind.REQUEST_WITHDRAWN,
+  'bulletin-superseded': EventKind.BULLETIN_SUPERSEDED,
+  'bulletin-withdrawn': EventKind.BULLETIN_WITHDRAWN,
+  'retention-purge': EventKind.RETENTION_PURGE,
+  search: EventKind.SEARCH,
 };
 
 export const AUDIT_KINDS = Object.keys(KIND_NAMES);
@@ -107,10 +116,13 @@ function eventLine(event: AuditEvent): string {
     leaf?.bulletinId ? `bulletin=${leaf.bulletinId}` : '',
     leaf?.agencyId ? `agency=${leaf.agencyId}` : '',
     leaf?.kind === EventKind.AGREEMENT_CHANGE || leaf?.kind === EventKind.DELIVER ? (leaf.objectId ? `agreement=${leaf.objectId.replace(/ /g, ',')}` : '') : '',
+    leaf?.kind === EventKind.BULLETIN_SUPERSEDED || leaf?.kind === EventKind.BULLETIN_WITHDRAWN ? (leaf.objectId ? `by=${leaf.objectId}` : '') : '',
+    leaf?.kind === EventKind.RETENTION_PURGE ? (leaf.objectId ? `ended-by=${leaf.objectId}` : '') : '',
     leaf?.code ?? '',
     event.details?.reason ? `— ${event.details.reason}` : '',
     // The hub leaves out details that do not match the leaf's commitment: say so rather than show nothing.
     event.details === undefined && event.detailsSalt.byteLength > 0 ? '(stored details do not match the leaf; run corridor audit verify)' : '',
+    event.detailsPurged ? '(details purged: retention ended)' : '',
   ];
   // Leaves hold reasons that quote what principals sent: keep terminal control codes out.
   return printable(parts.filter((p) => p !== '').join('  '), 2000);
@@ -131,7 +143,7 @@ function eventJson(event: AuditEvent): string {
     objectId: leaf?.objectId || undefined,
     objectDigest: leaf?.objectDigest?.length ? Buffer.from(leaf.objectDigest).toString('hex') : undefined,
     operation: event.details?.operation,
-    detailsPurged: event.details === undefined || undefined,
+    detailsPurged: event.detailsPurged || event.details === undefined || undefined,
     leafHash: Buffer.from(event.leafHash).toString('hex'),
   });
 }

@@ -30,6 +30,7 @@ import { startNode } from '../node.js';
 import type { RunningNode } from '../node.js';
 import { prepareBulletin } from '../publisher.js';
 import { DEMO_AGREEMENTS, DEMO_PUBLICATIONS } from '../demo/region.js';
+import { DEMO_OVERDUE_CHECK_MS, DEMO_URGENT_SECONDS, NoticeTracker, noticeLine, runDemoRequests } from '../demo/requests.js';
 import { agreementVersions, changeAgreementAtHub } from '../agreements.js';
 import { describeFailure, homeFrom, tlsFor, untilSignal } from './common.js';
 import { openMonitor, roundLines } from './node-audit.js';
@@ -57,7 +58,13 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
   // The demo holds the embedded cluster for the nodes and agencies (and the hub, unless
   // DATABASE_URL points it elsewhere) and stops it last, after everything that uses it.
   const cluster = await provideDatabase({ databaseUrl: undefined, home, name: 'corridor_demo', log: log.child({ component: 'db' }) });
-  const hubConfig = await readHubConfig({ ...process.env, CORRIDOR_HOME: home });
+  const configured = await readHubConfig({ ...process.env, CORRIDOR_HOME: home });
+  // The one demo setting: an urgent request is due in seconds, not 8 hours, so that the overdue check can be watched.
+  const hubConfig = {
+    ...configured,
+    requests: { deadlineSeconds: { ...configured.requests.deadlineSeconds, urgent: DEMO_URGENT_SECONDS }, overdueCheckIntervalMs: DEMO_OVERDUE_CHECK_MS },
+  };
+  const requestNotices = new NoticeTracker();
   const hub = await startHub(hubConfig, log.child({ component: 'hub' })).catch(async (error: unknown) => {
     await cluster.release();
     throw error;
@@ -101,6 +108,10 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
             onDelivered?.();
           },
           onRejected: (r) => say(`REJECTED   ${r.agency.padEnd(17)} ✗ ${r.bulletinId}: ${r.code}: ${r.reason}`),
+          onRequestNotice: (n) => {
+            say(noticeLine(n));
+            requestNotices.record(n);
+          },
         }),
       );
     }
@@ -124,6 +135,7 @@ export async function runDemo(home: string, exitAfterPublishing: boolean): Promi
       }
     }
     await publishTampered(home, hubAddress, asMemberId('THA'), say);
+    await runDemoRequests(home, hubAddress, say, log, requestNotices);
 
     if (exitAfterPublishing) {
       // Wait (bounded) until every delivery released in this run has been stored by its agency.
@@ -223,7 +235,16 @@ async function publishTampered(home: string, hubAddress: string, member: MemberI
     JSON.stringify({
       category: 'carrier_alert',
       handling: { tlp: 'GREEN', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-      content: { title: 'Speedboat shuttles across the Strait of Malacca at night', summary: 'Original text as signed by the originator.', states_concerned: ['THA', 'MYS'] },
+      content: {
+        title: 'Speedboat shuttles across the Strait of Malacca at night',
+        summary: 'Original text as signed by the originator.',
+        states_concerned: ['THA', 'MYS'],
+        language: 'en',
+        evaluation: { source_reliability: 'B', information_assessment: 3 },
+        validity: { from: new Date().toISOString().slice(0, 10) },
+        conveyances: [{ type: 'vessel', role: 'transport', description: 'Grey speedboat, twin outboard engines, no markings' }],
+        carrier_alert: { last_seen: { state: 'THA', place: 'Satun coast' }, heading_to: { state: 'MYS', place: 'Langkawi' }, requested_actions: ['report_sightings'] },
+      },
     }),
   );
   const prepared = await prepareBulletin(draft, member, key, { now: () => new Date() });

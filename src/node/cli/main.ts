@@ -16,6 +16,7 @@ import { registerNodeCommands } from './node.js';
 import { registerNodeAuditCommands } from './node-audit.js';
 import { pkiInit } from './pki.js';
 import { registerPolicyCommands } from './policy.js';
+import { registerRequestCommands } from './request.js';
 
 export function buildProgram(): Command {
   const program = new Command('corridor')
@@ -86,6 +87,7 @@ export function buildProgram(): Command {
   registerAgreementCommands(program);
   registerKeyCommands(program);
   registerPolicyCommands(program);
+  registerRequestCommands(program);
   registerDemoCommand(program);
   return program;
 }

@@ -8,6 +8,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { CorridorError } from '../../core/errors.js';
 import { keyRolloverMigration } from './migration-0002-key-rollover.js';
 import { tlogProofMigration } from './migration-0003-tlog-proof.js';
+import { requestNoticesMigration } from './migration-0004-request-notices.js';
 import type { NodeDatabase } from './schema.js';
 
 const migrations: Record<string, Migration> = {
@@ -105,6 +106,7 @@ const migrations: Record<string, Migration> = {
   },
   '0002_key_rollover': keyRolloverMigration,
   '0003_outbox_tlog_proof': tlogProofMigration,
+  '0004_request_notices': requestNoticesMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -104,4 +104,18 @@ export interface NodeDatabase {
     jws: Uint8Array;
     received_at: Timestamp;
   };
+  /** Notices of cooperation requests an agency received (migration 0004). */
+  request_notice: {
+    agency_id: string;
+    audit_position: Int8;
+    request_id: string;
+    state: string;
+    side: 'requester' | 'addressee';
+    hub_time: Timestamp;
+    due_at: Timestamp;
+    sd_jwt: Uint8Array | null;
+    reason: string;
+    rejection: string | null;
+    received_at: Timestamp;
+  };
 }

@@ -7,11 +7,12 @@ export const DEMO_REGION = {
   region: 'bali-process.demo',
   name: 'Bali Process regional exchange (demo)',
   members: [
-    { id: 'AUS', name: 'Australia' },
-    { id: 'IDN', name: 'Indonesia' },
-    { id: 'MYS', name: 'Malaysia' },
-    { id: 'THA', name: 'Thailand' },
-    { id: 'LKA', name: 'Sri Lanka' },
+    // Each names its central authority for cooperation requests (UNTOC art. 27; Protocol art. 8 (6)).
+    { id: 'AUS', name: 'Australia', centralAuthority: 'AUS:afp' },
+    { id: 'IDN', name: 'Indonesia', centralAuthority: 'IDN:polri' },
+    { id: 'MYS', name: 'Malaysia', centralAuthority: 'MYS:pdrm' },
+    { id: 'THA', name: 'Thailand', centralAuthority: 'THA:rtp' },
+    { id: 'LKA', name: 'Sri Lanka', centralAuthority: 'LKA:cid' },
   ],
   agencies: [
     { id: 'AUS:border-force', name: 'Australian Border Force', member: 'AUS', roles: ['border_guard', 'immigration'] },

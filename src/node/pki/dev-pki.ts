@@ -379,6 +379,7 @@ export async function writeRegionFile(home: string, region: Region): Promise<voi
       name: m.name,
       signingKeys: m.signingKeys.map(publicOnly),
       ...(m.witnessKey === undefined ? {} : { witnessKey: m.witnessKey }),
+      ...(m.centralAuthority === undefined ? {} : { centralAuthority: m.centralAuthority }),
     })),
     // Optional fields are left out rather than written as null: the schema is strict.
     agencies: region.agencies.map((a) => ({
@@ -390,6 +391,7 @@ export async function writeRegionFile(home: string, region: Region): Promise<voi
     })),
     operators: region.operators.map((o) => ({ id: o.id, name: o.name })),
     ...(region.audit === undefined ? {} : { audit: { origin: region.audit.origin, logKey: region.audit.logKey, quorum: region.audit.quorum } }),
+    ...(region.retentionDays === undefined ? {} : { retentionDays: region.retentionDays }),
   };
   // Never write a file the hub would then refuse to load (too many keys, a broken reference).
   parseRegion(file);

@@ -2,15 +2,17 @@
 // @generated from file corridor/v1/exchange.proto (package corridor.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { RequestNotice } from "./request_pb.js";
+import { file_corridor_v1_request } from "./request_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file corridor/v1/exchange.proto.
  */
 export const file_corridor_v1_exchange: GenFile = /*@__PURE__*/
-  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiIAoOUHVibGlzaFJlcXVlc3QSDgoGc2Rfand0GAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIn0KEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBEhkKDGFmdGVyX25vdGljZRgDIAEoBEgBiAEBQg8KDV9hZnRlcl9jdXJzb3JCDwoNX2FmdGVyX25vdGljZSKiAQoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSAASLQoGbm90aWNlGAMgASgLMhsuY29ycmlkb3IudjEuQnVsbGV0aW5Ob3RpY2VIAEIHCgVldmVudCL+AQoIRGVsaXZlcnkSDgoGY3Vyc29yGAEgASgEEhMKC2J1bGxldGluX2lkGAIgASgJEg4KBnNkX2p3dBgDIAEoDBIlCgdyZWNlaXB0GAQgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIOCgZyZWFzb24YBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSKwoId2l0aGhlbGQYByADKAsyGS5jb3JyaWRvci52MS5XaXRoaGVsZEtpbmQSEgoKYWdyZWVtZW50cxgIIAMoCRItCgdtYXJraW5nGAkgASgLMhwuY29ycmlkb3IudjEuQnVsbGV0aW5NYXJraW5nIoYBCg9CdWxsZXRpbk1hcmtpbmcSDAoEY29kZRgBIAEoCRILCgNraWQYAiABKAkSHAoUY29tcHJvbWlzZWRfc2luY2VfbXMYAyABKAMSEgoKcmV2b2tlZF9tcxgEIAEoAxIOCgZyZWFzb24YBSABKAkSFgoOYXVkaXRfcG9zaXRpb24YBiABKAQiZAoOQnVsbGV0aW5Ob3RpY2USEwoLYnVsbGV0aW5faWQYASABKAkSDgoGY3Vyc29yGAIgASgEEi0KB21hcmtpbmcYAyABKAsyHC5jb3JyaWRvci52MS5CdWxsZXRpbk1hcmtpbmciLAoMV2l0aGhlbGRLaW5kEgwKBGtpbmQYASABKAkSDgoGcmVhc29uGAIgASgJIhoKCENhdWdodFVwEg4KBmN1cnNvchgBIAEoBCI4ChJBY2tub3dsZWRnZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEg8KB2N1cnNvcnMYAiADKAQiTwoTQWNrbm93bGVkZ2VSZXNwb25zZRIaChJuZXdseV9hY2tub3dsZWRnZWQYASABKA0SHAoUYWNrbm93bGVkZ2VkX3Rocm91Z2gYAiABKAQiKQoSR2V0QnVsbGV0aW5SZXF1ZXN0EhMKC2J1bGxldGluX2lkGAEgASgJInsKE0dldEJ1bGxldGluUmVzcG9uc2USDgoGc2Rfand0GAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0Ei0KB21hcmtpbmcYAyABKAsyHC5jb3JyaWRvci52MS5CdWxsZXRpbk1hcmtpbmcyyQIKD0V4Y2hhbmdlU2VydmljZRJECgdQdWJsaXNoEhsuY29ycmlkb3IudjEuUHVibGlzaFJlcXVlc3QaHC5jb3JyaWRvci52MS5QdWJsaXNoUmVzcG9uc2USTAoJU3Vic2NyaWJlEh0uY29ycmlkb3IudjEuU3Vic2NyaWJlUmVxdWVzdBoeLmNvcnJpZG9yLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESUAoLQWNrbm93bGVkZ2USHy5jb3JyaWRvci52MS5BY2tub3dsZWRnZVJlcXVlc3QaIC5jb3JyaWRvci52MS5BY2tub3dsZWRnZVJlc3BvbnNlElAKC0dldEJ1bGxldGluEh8uY29ycmlkb3IudjEuR2V0QnVsbGV0aW5SZXF1ZXN0GiAuY29ycmlkb3IudjEuR2V0QnVsbGV0aW5SZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chpjb3JyaWRvci92MS9leGNoYW5nZS5wcm90bxILY29ycmlkb3IudjEiIAoOUHVibGlzaFJlcXVlc3QSDgoGc2Rfand0GAEgASgMIkoKD1B1Ymxpc2hSZXNwb25zZRIlCgdyZWNlaXB0GAEgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIQCghyZXBsYXllZBgCIAEoCCKDAQoHUmVjZWlwdBITCgtidWxsZXRpbl9pZBgBIAEoCRILCgNqd3MYAiABKAwSEAoIc2VxdWVuY2UYAyABKAQSFgoOYXVkaXRfcG9zaXRpb24YBCABKAQSEwoLaHViX3RpbWVfbXMYBSABKAMSFwoPYnVsbGV0aW5fc2hhMjU2GAYgASgMIn0KEFN1YnNjcmliZVJlcXVlc3QSEQoJYWdlbmN5X2lkGAEgASgJEhkKDGFmdGVyX2N1cnNvchgCIAEoBEgAiAEBEhkKDGFmdGVyX25vdGljZRgDIAEoBEgBiAEBQg8KDV9hZnRlcl9jdXJzb3JCDwoNX2FmdGVyX25vdGljZSLYAQoRU3Vic2NyaWJlUmVzcG9uc2USKQoIZGVsaXZlcnkYASABKAsyFS5jb3JyaWRvci52MS5EZWxpdmVyeUgAEioKCWNhdWdodF91cBgCIAEoCzIVLmNvcnJpZG9yLnYxLkNhdWdodFVwSAASLQoGbm90aWNlGAMgASgLMhsuY29ycmlkb3IudjEuQnVsbGV0aW5Ob3RpY2VIABI0Cg5yZXF1ZXN0X25vdGljZRgEIAEoCzIaLmNvcnJpZG9yLnYxLlJlcXVlc3ROb3RpY2VIAEIHCgVldmVudCKrAgoIRGVsaXZlcnkSDgoGY3Vyc29yGAEgASgEEhMKC2J1bGxldGluX2lkGAIgASgJEg4KBnNkX2p3dBgDIAEoDBIlCgdyZWNlaXB0GAQgASgLMhQuY29ycmlkb3IudjEuUmVjZWlwdBIOCgZyZWFzb24YBSABKAkSFgoOcG9saWN5X3ZlcnNpb24YBiABKAkSKwoId2l0aGhlbGQYByADKAsyGS5jb3JyaWRvci52MS5XaXRoaGVsZEtpbmQSEgoKYWdyZWVtZW50cxgIIAMoCRItCgdtYXJraW5nGAkgASgLMhwuY29ycmlkb3IudjEuQnVsbGV0aW5NYXJraW5nEisKBnN0YXR1cxgKIAEoCzIbLmNvcnJpZG9yLnYxLkJ1bGxldGluU3RhdHVzIs4BCg5CdWxsZXRpblN0YXR1cxIpCgVzdGF0ZRgBIAEoDjIaLmNvcnJpZG9yLnYxLkJ1bGxldGluU3RhdGUSGgoSbGF0ZXN0X2J1bGxldGluX2lkGAIgASgJEjMKDWxhdGVzdF9hY3Rpb24YAyABKA4yHC5jb3JyaWRvci52MS5MaWZlY3ljbGVBY3Rpb24SEgoKc3VwZXJzZWRlcxgEIAEoCRIsCgZhY3Rpb24YBSABKA4yHC5jb3JyaWRvci52MS5MaWZlY3ljbGVBY3Rpb24ihgEKD0J1bGxldGluTWFya2luZxIMCgRjb2RlGAEgASgJEgsKA2tpZBgCIAEoCRIcChRjb21wcm9taXNlZF9zaW5jZV9tcxgDIAEoAxISCgpyZXZva2VkX21zGAQgASgDEg4KBnJlYXNvbhgFIAEoCRIWCg5hdWRpdF9wb3NpdGlvbhgGIAEoBCJkCg5CdWxsZXRpbk5vdGljZRITCgtidWxsZXRpbl9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAQSLQoHbWFya2luZxgDIAEoCzIcLmNvcnJpZG9yLnYxLkJ1bGxldGluTWFya2luZyIsCgxXaXRoaGVsZEtpbmQSDAoEa2luZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiGgoIQ2F1Z2h0VXASDgoGY3Vyc29yGAEgASgEIjgKEkFja25vd2xlZGdlUmVxdWVzdBIRCglhZ2VuY3lfaWQYASABKAkSDwoHY3Vyc29ycxgCIAMoBCJPChNBY2tub3dsZWRnZVJlc3BvbnNlEhoKEm5ld2x5X2Fja25vd2xlZGdlZBgBIAEoDRIcChRhY2tub3dsZWRnZWRfdGhyb3VnaBgCIAEoBCIpChJHZXRCdWxsZXRpblJlcXVlc3QSEwoLYnVsbGV0aW5faWQYASABKAkiqAEKE0dldEJ1bGxldGluUmVzcG9uc2USDgoGc2Rfand0GAEgASgMEiUKB3JlY2VpcHQYAiABKAsyFC5jb3JyaWRvci52MS5SZWNlaXB0Ei0KB21hcmtpbmcYAyABKAsyHC5jb3JyaWRvci52MS5CdWxsZXRpbk1hcmtpbmcSKwoGc3RhdHVzGAQgASgLMhsuY29ycmlkb3IudjEuQnVsbGV0aW5TdGF0dXMqkgEKD0xpZmVjeWNsZUFjdGlvbhIgChxMSUZFQ1lDTEVfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGwoXTElGRUNZQ0xFX0FDVElPTl9VUERBVEUQARIfChtMSUZFQ1lDTEVfQUNUSU9OX0NPUlJFQ1RJT04QAhIfChtMSUZFQ1lDTEVfQUNUSU9OX1dJVEhEUkFXQUwQAyqHAQoNQnVsbGV0aW5TdGF0ZRIeChpCVUxMRVRJTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFUJVTExFVElOX1NUQVRFX0FDVElWRRABEh0KGUJVTExFVElOX1NUQVRFX1NVUEVSU0VERUQQAhIcChhCVUxMRVRJTl9TVEFURV9XSVRIRFJBV04QAzLJAgoPRXhjaGFuZ2VTZXJ2aWNlEkQKB1B1Ymxpc2gSGy5jb3JyaWRvci52MS5QdWJsaXNoUmVxdWVzdBocLmNvcnJpZG9yLnYxLlB1Ymxpc2hSZXNwb25zZRJMCglTdWJzY3JpYmUSHS5jb3JyaWRvci52MS5TdWJzY3JpYmVSZXF1ZXN0Gh4uY29ycmlkb3IudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJQCgtBY2tub3dsZWRnZRIfLmNvcnJpZG9yLnYxLkFja25vd2xlZGdlUmVxdWVzdBogLmNvcnJpZG9yLnYxLkFja25vd2xlZGdlUmVzcG9uc2USUAoLR2V0QnVsbGV0aW4SHy5jb3JyaWRvci52MS5HZXRCdWxsZXRpblJlcXVlc3QaIC5jb3JyaWRvci52MS5HZXRCdWxsZXRpblJlc3BvbnNlYgZwcm90bzM", [file_corridor_v1_request]);
 
 /**
  * @generated from message corridor.v1.PublishRequest
@@ -134,9 +136,9 @@ export type SubscribeRequest = Message<"corridor.v1.SubscribeRequest"> & {
   afterCursor?: bigint | undefined;
 
   /**
-   * Send notices of bulletin markings recorded after this audit position (the largest
-   * BulletinNotice.marking.audit_position the agency has stored). When absent, every marking of
-   * a bulletin delivered to the agency is sent again.
+   * Send notices of bulletin markings and request transitions recorded after this audit
+   * position (the largest BulletinNotice.marking.audit_position or RequestNotice.audit_position
+   * the agency has stored). When absent, every such notice for the agency is sent again.
    *
    * @generated from field: optional uint64 after_notice = 3;
    */
@@ -180,6 +182,15 @@ export type SubscribeResponse = Message<"corridor.v1.SubscribeResponse"> & {
      */
     value: BulletinNotice;
     case: "notice";
+  } | {
+    /**
+     * A cooperation request this agency's state made or is asked changed state (see
+     * request.proto). Sent live, and before caught_up for transitions after after_notice.
+     *
+     * @generated from field: corridor.v1.RequestNotice request_notice = 4;
+     */
+    value: RequestNotice;
+    case: "requestNotice";
   } | { case: undefined; value?: undefined };
 };
 
@@ -257,6 +268,15 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
    * @generated from field: corridor.v1.BulletinMarking marking = 9;
    */
   marking?: BulletinMarking | undefined;
+
+  /**
+   * The bulletin's lifecycle as the hub knows it now: whether it has been updated, corrected or
+   * withdrawn since, and, for a follow-up, what it follows up (its signed `lifecycle` claim says
+   * the same, and is what a recipient relies on).
+   *
+   * @generated from field: corridor.v1.BulletinStatus status = 10;
+   */
+  status?: BulletinStatus | undefined;
 };
 
 /**
@@ -265,6 +285,51 @@ export type Delivery = Message<"corridor.v1.Delivery"> & {
  */
 export const DeliverySchema: GenMessage<Delivery> = /*@__PURE__*/
   messageDesc(file_corridor_v1_exchange, 5);
+
+/**
+ * A bulletin's place in its thread: the original and the follow-ups that supersede one another.
+ *
+ * @generated from message corridor.v1.BulletinStatus
+ */
+export type BulletinStatus = Message<"corridor.v1.BulletinStatus"> & {
+  /**
+   * @generated from field: corridor.v1.BulletinState state = 1;
+   */
+  state: BulletinState;
+
+  /**
+   * The last bulletin of the thread, when it is not this one: the one to rely on (or the withdrawal).
+   *
+   * @generated from field: string latest_bulletin_id = 2;
+   */
+  latestBulletinId: string;
+
+  /**
+   * What that last bulletin did (update, correction or withdrawal).
+   *
+   * @generated from field: corridor.v1.LifecycleAction latest_action = 3;
+   */
+  latestAction: LifecycleAction;
+
+  /**
+   * When this bulletin is itself a follow-up: the bulletin it supersedes, and how.
+   *
+   * @generated from field: string supersedes = 4;
+   */
+  supersedes: string;
+
+  /**
+   * @generated from field: corridor.v1.LifecycleAction action = 5;
+   */
+  action: LifecycleAction;
+};
+
+/**
+ * Describes the message corridor.v1.BulletinStatus.
+ * Use `create(BulletinStatusSchema)` to create a new message.
+ */
+export const BulletinStatusSchema: GenMessage<BulletinStatus> = /*@__PURE__*/
+  messageDesc(file_corridor_v1_exchange, 6);
 
 /**
  * The hub's marking of a bulletin whose signing key was revoked as compromised from a time at or
@@ -321,7 +386,7 @@ export type BulletinMarking = Message<"corridor.v1.BulletinMarking"> & {
  * Use `create(BulletinMarkingSchema)` to create a new message.
  */
 export const BulletinMarkingSchema: GenMessage<BulletinMarking> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 6);
+  messageDesc(file_corridor_v1_exchange, 7);
 
 /**
  * @generated from message corridor.v1.BulletinNotice
@@ -350,7 +415,7 @@ export type BulletinNotice = Message<"corridor.v1.BulletinNotice"> & {
  * Use `create(BulletinNoticeSchema)` to create a new message.
  */
 export const BulletinNoticeSchema: GenMessage<BulletinNotice> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 7);
+  messageDesc(file_corridor_v1_exchange, 8);
 
 /**
  * @generated from message corridor.v1.WithheldKind
@@ -374,7 +439,7 @@ export type WithheldKind = Message<"corridor.v1.WithheldKind"> & {
  * Use `create(WithheldKindSchema)` to create a new message.
  */
 export const WithheldKindSchema: GenMessage<WithheldKind> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 8);
+  messageDesc(file_corridor_v1_exchange, 9);
 
 /**
  * @generated from message corridor.v1.CaughtUp
@@ -393,7 +458,7 @@ export type CaughtUp = Message<"corridor.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 9);
+  messageDesc(file_corridor_v1_exchange, 10);
 
 /**
  * @generated from message corridor.v1.AcknowledgeRequest
@@ -417,7 +482,7 @@ export type AcknowledgeRequest = Message<"corridor.v1.AcknowledgeRequest"> & {
  * Use `create(AcknowledgeRequestSchema)` to create a new message.
  */
 export const AcknowledgeRequestSchema: GenMessage<AcknowledgeRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 10);
+  messageDesc(file_corridor_v1_exchange, 11);
 
 /**
  * @generated from message corridor.v1.AcknowledgeResponse
@@ -443,7 +508,7 @@ export type AcknowledgeResponse = Message<"corridor.v1.AcknowledgeResponse"> & {
  * Use `create(AcknowledgeResponseSchema)` to create a new message.
  */
 export const AcknowledgeResponseSchema: GenMessage<AcknowledgeResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 11);
+  messageDesc(file_corridor_v1_exchange, 12);
 
 /**
  * @generated from message corridor.v1.GetBulletinRequest
@@ -460,7 +525,7 @@ export type GetBulletinRequest = Message<"corridor.v1.GetBulletinRequest"> & {
  * Use `create(GetBulletinRequestSchema)` to create a new message.
  */
 export const GetBulletinRequestSchema: GenMessage<GetBulletinRequest> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 12);
+  messageDesc(file_corridor_v1_exchange, 13);
 
 /**
  * @generated from message corridor.v1.GetBulletinResponse
@@ -485,6 +550,13 @@ export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
    * @generated from field: corridor.v1.BulletinMarking marking = 3;
    */
   marking?: BulletinMarking | undefined;
+
+  /**
+   * Whether it has been updated, corrected or withdrawn, and by which follow-up.
+   *
+   * @generated from field: corridor.v1.BulletinStatus status = 4;
+   */
+  status?: BulletinStatus | undefined;
 };
 
 /**
@@ -492,7 +564,78 @@ export type GetBulletinResponse = Message<"corridor.v1.GetBulletinResponse"> & {
  * Use `create(GetBulletinResponseSchema)` to create a new message.
  */
 export const GetBulletinResponseSchema: GenMessage<GetBulletinResponse> = /*@__PURE__*/
-  messageDesc(file_corridor_v1_exchange, 13);
+  messageDesc(file_corridor_v1_exchange, 14);
+
+/**
+ * What a follow-up does to the bulletin it supersedes (the `lifecycle.action` claim).
+ *
+ * @generated from enum corridor.v1.LifecycleAction
+ */
+export enum LifecycleAction {
+  /**
+   * @generated from enum value: LIFECYCLE_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: LIFECYCLE_ACTION_UPDATE = 1;
+   */
+  UPDATE = 1,
+
+  /**
+   * @generated from enum value: LIFECYCLE_ACTION_CORRECTION = 2;
+   */
+  CORRECTION = 2,
+
+  /**
+   * @generated from enum value: LIFECYCLE_ACTION_WITHDRAWAL = 3;
+   */
+  WITHDRAWAL = 3,
+}
+
+/**
+ * Describes the enum corridor.v1.LifecycleAction.
+ */
+export const LifecycleActionSchema: GenEnum<LifecycleAction> = /*@__PURE__*/
+  enumDesc(file_corridor_v1_exchange, 0);
+
+/**
+ * @generated from enum corridor.v1.BulletinState
+ */
+export enum BulletinState {
+  /**
+   * @generated from enum value: BULLETIN_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * In force: nothing has followed it up.
+   *
+   * @generated from enum value: BULLETIN_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * Updated or corrected by a later follow-up of its originator (latest_bulletin_id).
+   *
+   * @generated from enum value: BULLETIN_STATE_SUPERSEDED = 2;
+   */
+  SUPERSEDED = 2,
+
+  /**
+   * Withdrawn by its originator (the withdrawal is latest_bulletin_id); a withdrawal notice itself
+   * is in this state too. No one may rely on it any more.
+   *
+   * @generated from enum value: BULLETIN_STATE_WITHDRAWN = 3;
+   */
+  WITHDRAWN = 3,
+}
+
+/**
+ * Describes the enum corridor.v1.BulletinState.
+ */
+export const BulletinStateSchema: GenEnum<BulletinState> = /*@__PURE__*/
+  enumDesc(file_corridor_v1_exchange, 1);
 
 /**
  * ExchangeService is how member nodes publish bulletins and agencies receive them.

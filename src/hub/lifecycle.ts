@@ -1,0 +1,145 @@
+/**
+ * Follow-ups at the hub: checking that a follow-up may be accepted, recording it, and reading a
+ * bulletin's status in its thread. The checks run inside the publish transaction, under the
+ * ledger lock, so two follow-ups of one bulletin cannot both pass.
+ *
+ * Rules (see `core/lifecycle.ts`): only the originator may follow up its bulletin
+ * (`NOT_ORIGINATOR`); only the latest bulletin of a thread may be followed up
+ * (`BULLETIN_SUPERSEDED` names the one to follow up instead); nothing follows a withdrawal
+ * (`BULLETIN_WITHDRAWN`); nor a bulletin whose retention has ended (`RETENTION_ENDED`).
+ */
+import type { Kysely } from 'kysely';
+import { EventKind } from '../core/audit-leaf.js';
+import { fail } from '../core/errors.js';
+import { bulletinStatus, describeFollowUp } from '../core/lifecycle.js';
+import type { BulletinStatus, Lifecycle, LifecycleAction } from '../core/lifecycle.js';
+import type { HubDatabase } from './db/schema.js';
+import type { Ledger } from './ledger.js';
+import { findBulletinById } from './store.js';
+import type { StoredBulletin } from './store.js';
+
+/** The bulletin a follow-up supersedes, once the follow-up has been found admissible. */
+export interface FollowUpTarget {
+  readonly bulletin: StoredBulletin;
+  /** The thread's original. */
+  readonly rootSequence: bigint;
+  /** Every agency the superseded bulletin was delivered to: the follow-up reaches each of them. */
+  readonly recipients: ReadonlySet<string>;
+}
+
+/**
+ * Checks, under the ledger lock, that `member` may follow up `lifecycle.supersedes` now.
+ *
+ * @throws CorridorError `NOT_FOUND`, `NOT_ORIGINATOR`, `RETENTION_ENDED`, `BULLETIN_WITHDRAWN`
+ *   or `BULLETIN_SUPERSEDED`, each saying what to do instead.
+ */
+export async function checkFollowUpTarget(db: Kysely<HubDatabase>, member: string, lifecycle: Lifecycle, hubTime: Date): Promise<FollowUpTarget> {
+  const id = lifecycle.supersedes;
+  const bulletin = await findBulletinById(db, id);
+  // Another member's bulletin is refused before its existence is looked at (core/lifecycle.ts);
+  // this is the same rule on the stored issuer.
+  if (bulletin !== undefined && bulletin.issuer !== member) fail('NOT_ORIGINATOR', `${id} was published by ${bulletin.issuer}: only its originator may update, correct or withdraw it`);
+  if (bulletin === undefined) fail('NOT_FOUND', `there is no bulletin ${id} of ${member} to ${lifecycle.action === 'withdrawal' ? 'withdraw' : lifecycle.action}`);
+  const retention = await db.selectFrom('bulletin_retention').select(['ends_at', 'purged_at']).where('sequence', '=', bulletin.sequence).executeTakeFirst();
+  const endsAt = retention === undefined || retention.ends_at > bulletin.expiresAt ? bulletin.expiresAt : retention.ends_at;
+  if (retention?.purged_at != null || endsAt <= hubTime) {
+    fail('RETENTION_ENDED', `the retention of ${id} ended at ${endsAt.toISOString()}: its recipients no longer hold it, so it can no longer be followed up`);
+  }
+  const own = await db.selectFrom('bulletin_follow_up').select(['root_sequence', 'supersedes_id', 'action']).where('sequence', '=', bulletin.sequence).executeTakeFirst();
+  const rootSequence = own?.root_sequence ?? bulletin.sequence;
+  const head = await threadHead(db, rootSequence);
+  const status = bulletinStatus(id, own === undefined ? undefined : { supersedes: own.supersedes_id, action: own.action }, head);
+  if (status.state === 'withdrawn') {
+    fail('BULLETIN_WITHDRAWN', `${id} has been withdrawn${status.latest === undefined ? '' : ` by ${status.latest.id}`}; nothing can follow a withdrawal: publish a new bulletin instead`);
+  }
+  if (status.latest !== undefined) {
+    fail('BULLETIN_SUPERSEDED', `${id} has already been superseded by ${status.latest.id} (${status.latest.action}); follow up ${status.latest.id} instead`);
+  }
+  const delivered = await db.selectFrom('delivery_decision').select('agency_id').where('sequence', '=', bulletin.sequence).where('decision', '=', 'deliver').execute();
+  return { bulletin, rootSequence, recipients: new Set(delivered.map((row) => row.agency_id)) };
+}
+
+/** The latest follow-up of a thread, if any. */
+async function threadHead(db: Kysely<HubDatabase>, rootSequence: bigint): Promise<{ id: string; action: LifecycleAction } | undefined> {
+  const row = await db
+    .selectFrom('bulletin_follow_up')
+    .select(['bulletin_id', 'action'])
+    .where('root_sequence', '=', rootSequence)
+    .orderBy('sequence', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : { id: row.bulletin_id, action: row.action };
+}
+
+/**
+ * Records a follow-up inside its publish transaction: the BULLETIN_SUPERSEDED or
+ * BULLETIN_WITHDRAWN event about the superseded bulletin, and the follow-up row that marks it.
+ */
+export async function recordFollowUp(
+  ledger: Ledger,
+  followUp: { readonly sequence: bigint; readonly id: string; readonly principal: string; readonly issuerJwtSha256: Uint8Array; readonly lifecycle: Lifecycle },
+  target: FollowUpTarget,
+): Promise<void> {
+  const { lifecycle } = followUp;
+  const withdrawal = lifecycle.action === 'withdrawal';
+  const [event] = await ledger.append([
+    {
+      kind: withdrawal ? EventKind.BULLETIN_WITHDRAWN : EventKind.BULLETIN_SUPERSEDED,
+      actor: followUp.principal,
+      bulletinId: target.bulletin.id,
+      objectId: followUp.id,
+      objectDigest: followUp.issuerJwtSha256,
+      code: withdrawal ? 'WITHDRAWN' : lifecycle.action.toUpperCase(),
+      reason: `${followUp.id} is the ${describeFollowUp(lifecycle)}${lifecycle.reason === undefined ? '' : `: ${lifecycle.reason}`}; it goes to the ${target.recipients.size} agencies that received it, and to those the policy releases it to`,
+      operation: 'Publish',
+    },
+  ]);
+  if (event === undefined) fail('INTERNAL', 'the audit log did not return a position');
+  await ledger.trx
+    .insertInto('bulletin_follow_up')
+    .values({
+      sequence: followUp.sequence,
+      bulletin_id: followUp.id,
+      supersedes_sequence: target.bulletin.sequence,
+      supersedes_id: target.bulletin.id,
+      root_sequence: target.rootSequence,
+      action: lifecycle.action,
+      audit_position: event.position,
+      recorded_at: ledger.hubTime,
+    })
+    .execute();
+}
+
+/** The status of each of the given bulletins in its thread, by sequence. */
+export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly { readonly sequence: bigint; readonly id: string }[]): Promise<Map<bigint, BulletinStatus>> {
+  const result = new Map<bigint, BulletinStatus>();
+  if (bulletins.length === 0) return result;
+  const sequences = [...new Set(bulletins.map((b) => b.sequence))];
+  const own = new Map(
+    (
+      await db.selectFrom('bulletin_follow_up').select(['sequence', 'root_sequence', 'supersedes_id', 'action']).where('sequence', 'in', sequences).execute()
+    ).map((row) => [row.sequence, row]),
+  );
+  const roots = [...new Set(bulletins.map((b) => own.get(b.sequence)?.root_sequence ?? b.sequence))];
+  const heads = new Map<bigint, { id: string; action: LifecycleAction }>();
+  const rows = await db
+    .selectFrom('bulletin_follow_up')
+    .select(['root_sequence', 'bulletin_id', 'action'])
+    .distinctOn('root_sequence')
+    .where('root_sequence', 'in', roots)
+    .orderBy('root_sequence')
+    .orderBy('sequence', 'desc')
+    .execute();
+  for (const row of rows) heads.set(row.root_sequence, { id: row.bulletin_id, action: row.action });
+  for (const bulletin of bulletins) {
+    const mine = own.get(bulletin.sequence);
+    const root = mine?.root_sequence ?? bulletin.sequence;
+    result.set(bulletin.sequence, bulletinStatus(bulletin.id, mine === undefined ? undefined : { supersedes: mine.supersedes_id, action: mine.action }, heads.get(root)));
+  }
+  return result;
+}
+
+/** The status of one bulletin. */
+export async function findStatus(db: Kysely<HubDatabase>, bulletin: { readonly sequence: bigint; readonly id: string }): Promise<BulletinStatus> {
+  return (await findStatuses(db, [bulletin])).get(bulletin.sequence) ?? bulletinStatus(bulletin.id, undefined, undefined);
+}

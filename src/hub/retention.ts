@@ -1,0 +1,231 @@
+/**
+ * Retention at the hub. Each bulletin's retention end is fixed when it is committed (the
+ * earliest of its `exp`, the limits of the agreements it was released under and the region
+ * default; `core/retention.ts`) and recorded in `bulletin_retention`. From then on the hub no
+ * longer hands it out, and the purge job removes what it held about persons:
+ *
+ * - its Disclosures (`bulletin_disclosure.encoded` set to NULL: each row keeps its digest, path
+ *   and kind, so the signed skeleton, whose `_sd` digests commit to them, still verifies and can
+ *   still be explained) and their search text;
+ * - the details of every event about it (`audit_event_detail`: details and salt NULL, the only
+ *   change its trigger admits), while every leaf, the tree and every proof stay as they were;
+ *
+ * and records the purge as a RETENTION_PURGE event, in the same transaction. A region default
+ * shortened after a bulletin was committed applies at the next run.
+ *
+ * Several hub processes may run the job on one database: each purge runs in a ledger
+ * transaction (one at a time across processes) and claims its bulletins with a conditional
+ * update, so a bulletin is purged, and its purge recorded, exactly once.
+ */
+import type { Kysely } from 'kysely';
+import { EventKind } from '../core/audit-leaf.js';
+import type { Clock } from '../core/clock.js';
+import { fail } from '../core/errors.js';
+import type { RetentionEnd } from '../core/retention.js';
+import type { Logger } from '../infra/log.js';
+import type { HubDatabase } from './db/schema.js';
+import { inLedgerTransaction } from './ledger.js';
+import type { Ledger } from './ledger.js';
+
+const DAY_MS = 86_400_000;
+
+/** Records a bulletin's retention end; only inside its publish transaction. */
+export async function insertRetention(db: Kysely<HubDatabase>, sequence: bigint, end: RetentionEnd): Promise<void> {
+  await db.insertInto('bulletin_retention').values({ sequence, ends_at: end.endsAt, basis: end.basis }).execute();
+}
+
+/** One bulletin purged. */
+export interface PurgedBulletin {
+  readonly bulletinId: string;
+  readonly sequence: bigint;
+  readonly endedAt: Date;
+  readonly basis: string;
+  readonly disclosures: number;
+  readonly eventDetails: number;
+  readonly auditPosition: bigint;
+}
+
+interface DueRow {
+  readonly sequence: bigint;
+  readonly id: string;
+  readonly hubTime: Date;
+  readonly endsAt: Date;
+  readonly basis: string;
+  readonly jwsSha256: Uint8Array;
+}
+
+/** The bulletins whose retention has ended by `now` and that are not purged yet, oldest first. */
+async function listDue(db: Kysely<HubDatabase>, now: Date, defaultDays: number | undefined, limit: number): Promise<DueRow[]> {
+  let query = db
+    .selectFrom('bulletin_retention as r')
+    .innerJoin('bulletin as b', 'b.sequence', 'r.sequence')
+    .select(['r.sequence', 'b.id', 'b.hub_time', 'r.ends_at', 'r.basis', 'b.jws_sha256'])
+    .where('r.purged_at', 'is', null);
+  if (defaultDays === undefined) {
+    query = query.where('r.ends_at', '<=', now);
+  } else {
+    const bornBefore = new Date(now.getTime() - defaultDays * DAY_MS);
+    query = query.where((eb) => eb.or([eb('r.ends_at', '<=', now), eb('b.hub_time', '<=', bornBefore)]));
+  }
+  const rows = await query.orderBy('r.sequence').limit(limit).execute();
+  return rows.map((row) => {
+    const byDefault = defaultDays === undefined ? undefined : new Date(row.hub_time.getTime() + defaultDays * DAY_MS);
+    const earlier = byDefault !== undefined && byDefault < row.ends_at;
+    return {
+      sequence: row.sequence,
+      id: row.id,
+      hubTime: row.hub_time,
+      endsAt: earlier ? byDefault : row.ends_at,
+      basis: earlier ? 'region-default' : row.basis,
+      jwsSha256: row.jws_sha256,
+    };
+  });
+}
+
+/**
+ * Purges up to `limit` bulletins whose retention has ended, each with its RETENTION_PURGE event,
+ * in one ledger transaction; returns what it purged (nothing when nothing is due).
+ */
+export async function purgeExpired(
+  deps: { readonly db: Kysely<HubDatabase>; readonly clock: Clock; readonly defaultDays: number | undefined },
+  limit: number,
+): Promise<PurgedBulletin[]> {
+  // A cheap look first, so that an idle run never takes the ledger lock.
+  if ((await listDue(deps.db, deps.clock.now(), deps.defaultDays, 1)).length === 0) return [];
+  return inLedgerTransaction(deps.db, deps.clock, async (ledger) => {
+    const { trx, hubTime } = ledger;
+    const purged: PurgedBulletin[] = [];
+    for (const due of await listDue(trx, hubTime, deps.defaultDays, limit)) purged.push(await purgeOne(ledger, due));
+    return purged;
+  });
+}
+
+async function purgeOne(ledger: Ledger, due: DueRow): Promise<PurgedBulletin> {
+  const { trx, hubTime } = ledger;
+  const disclosures = await trx.updateTable('bulletin_disclosure').set({ encoded: null }).where('sequence', '=', due.sequence).where('encoded', 'is not', null).executeTakeFirst();
+  await trx.deleteFrom('bulletin_disclosure_text').where('sequence', '=', due.sequence).execute();
+  const details = await trx
+    .updateTable('audit_event_detail')
+    .set({ details: null, salt: null, purged_at: hubTime })
+    .where('details', 'is not', null)
+    .where('position', 'in', (eb) => eb.selectFrom('audit_event').select('position').where('bulletin_id', '=', due.id))
+    .executeTakeFirst();
+  const disclosureCount = Number(disclosures.numUpdatedRows);
+  const detailCount = Number(details.numUpdatedRows);
+  const [event] = await ledger.append([
+    {
+      kind: EventKind.RETENTION_PURGE,
+      actor: 'hub',
+      bulletinId: due.id,
+      objectDigest: due.jwsSha256,
+      objectId: due.basis,
+      code: 'RETENTION_ENDED',
+      reason: `retention ended at ${due.endsAt.toISOString()} (${describeBasis(due.basis)}); purged ${disclosureCount} Disclosure(s) and the details of ${detailCount} event(s); the signed bulletin and every audit leaf are kept`,
+      operation: 'RetentionPurge',
+    },
+  ]);
+  if (event === undefined) fail('INTERNAL', 'the audit log did not return a position');
+  // Conditional, so that a purge is recorded once even if two runs ever saw the same row due
+  // (the ledger lock already orders them): the second would roll its whole batch back.
+  const recorded = await trx
+    .updateTable('bulletin_retention')
+    .set({ purged_at: hubTime, purge_position: event.position })
+    .where('sequence', '=', due.sequence)
+    .where('purged_at', 'is', null)
+    .executeTakeFirst();
+  if (recorded.numUpdatedRows !== 1n) fail('INTERNAL', `the purge of ${due.id} was recorded by another run`);
+  return {
+    bulletinId: due.id,
+    sequence: due.sequence,
+    endedAt: due.endsAt,
+    basis: due.basis,
+    disclosures: disclosureCount,
+    eventDetails: detailCount,
+    auditPosition: event.position,
+  };
+}
+
+function describeBasis(basis: string): string {
+  if (basis === 'exp') return "the originator's exp";
+  if (basis === 'region-default') return "the region's default retention";
+  if (basis.startsWith('agreement:')) return `the retention limit of agreement ${basis.slice('agreement:'.length)}`;
+  return basis;
+}
+
+/**
+ * Runs {@link purgeExpired} every `intervalMs` until closed. A failed run is logged and the next
+ * one tries again.
+ */
+export class RetentionPurger {
+  readonly #deps: { readonly db: Kysely<HubDatabase>; readonly clock: Clock; readonly defaultDays: number | undefined };
+  readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #batchSize: number;
+  readonly #onPurged: (purged: readonly PurgedBulletin[]) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: {
+    db: Kysely<HubDatabase>;
+    clock: Clock;
+    defaultDays: number | undefined;
+    log: Logger;
+    intervalMs: number;
+    batchSize: number;
+    onPurged?: (purged: readonly PurgedBulletin[]) => void;
+  }) {
+    this.#deps = { db: options.db, clock: options.clock, defaultDays: options.defaultDays };
+    this.#log = options.log;
+    this.#intervalMs = options.intervalMs;
+    this.#batchSize = options.batchSize;
+    this.#onPurged = options.onPurged ?? (() => {});
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Purges everything due now (after the run in progress); for tests and operators. */
+  async runNow(): Promise<PurgedBulletin[]> {
+    await this.#running;
+    return this.#purgeAll();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#running = this.#purgeAll()
+        .then(
+          () => undefined,
+          (error: unknown) => this.#log.error({ err: error }, 'retention purge failed; the next run tries again'),
+        )
+        .finally(() => {
+          this.#running = undefined;
+          this.#schedule(this.#intervalMs);
+        });
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #purgeAll(): Promise<PurgedBulletin[]> {
+    const all: PurgedBulletin[] = [];
+    for (;;) {
+      const purged = await purgeExpired(this.#deps, this.#batchSize);
+      if (purged.length === 0) break;
+      all.push(...purged);
+      for (const p of purged) {
+        this.#log.info({ bulletinId: p.bulletinId, basis: p.basis, disclosures: p.disclosures, eventDetails: p.eventDetails, auditPosition: p.auditPosition.toString() }, 'retention ended: bulletin purged');
+      }
+      this.#onPurged(purged);
+      if (purged.length < this.#batchSize || this.#closed) break;
+    }
+    return all;
+  }
+}
