@@ -98,7 +98,8 @@ describe('corridor request', () => {
     expect(urgent.code, urgent.stderr).toBe(0);
     const urgentId = urgent.stdout.split(' ')[0] ?? '';
     let overdue = '';
-    for (let i = 0; i < 20 && !overdue.includes('OVERDUE'); i++) {
+    // Past due shows as "(OVERDUE)" at once; wait for the hub's check to record the OVERDUE state.
+    for (let i = 0; i < 40 && !/ urgent {2}OVERDUE /.test(overdue); i++) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       overdue = (await runCli(['request', 'list', '--overdue'], env)).stdout;
     }
