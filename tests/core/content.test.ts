@@ -10,6 +10,9 @@ import { getOption } from '@bufbuild/protobuf';
 import { field as fieldRules, message as messageRules } from '@bufbuild/protovalidate/gen/buf/validate/validate_pb.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { draftToClaims, parseBulletinClaims, parseDraft } from '../../src/core/bulletin.js';
+import { systemClock } from '../../src/core/clock.js';
+import { asMemberId } from '../../src/core/ids.js';
+import { prepareBulletin } from '../../src/node/publisher.js';
 import type { BulletinDraft } from '../../src/core/bulletin.js';
 import { contentCategory, contentToJson, parseContent } from '../../src/core/content.js';
 import { CorridorError } from '../../src/core/errors.js';
@@ -92,6 +95,15 @@ describe('examples/', () => {
   });
 });
 
+describe('examples/ as a node publishes them', () => {
+  it.each(FILES)('%s passes every check the node makes before signing', async (file) => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const key = await importSigningKey(privateKey.export({ format: 'jwk' }));
+    const member = asMemberId(file.slice(0, 3).toUpperCase());
+    await expect(prepareBulletin(new TextEncoder().encode(JSON.stringify(example(file))), member, key, systemClock)).resolves.toBeDefined();
+  });
+});
+
 describe('corrupted examples are refused, naming the field and the rule', () => {
   const cases: readonly [string, string, (content: Editable) => void, RegExp][] = [
     ['lka-route-alert-indian-ocean.json', 'a waypoint role outside the vocabulary', (c) => { c.route_alert.waypoints[2].role = 'stopover'; },
@@ -130,6 +142,8 @@ describe('corrupted examples are refused, naming the field and the rule', () => 
     ['tur-legislative-update-aegean.json', 'a jurisdiction in lower case', (c) => { c.legislative_update.jurisdiction = 'tur'; }, /content\.legislative_update\.jurisdiction: must be an ISO 3166-1 alpha-3 code in capitals, such as IDN \[corridor\.country\]/],
     ['grc-scientific-information-xray.json', 'no application', (c) => { c.scientific_information.applications = []; }, /content\.scientific_information\.applications: .*at least 1 item/],
     ['grc-scientific-information-xray.json', 'a technique with a line break', (c) => { c.scientific_information.techniques[0] = 'X-ray\nscanners'; }, /content\.scientific_information\.techniques\[0\]: must be one line of text.* \[corridor\.line\]/],
+    ['idn-legislative-update-immigration-law.json', 'an instrument outside the vocabulary', (c) => { c.legislative_update.instrument = 'edict'; }, /content\.legislative_update\.instrument: must be in list \[.*\] \[string\.in\]/],
+    ['aus-scientific-information-maritime-detection.json', 'an application outside the vocabulary', (c) => { c.scientific_information.applications = ['space_travel']; }, /content\.scientific_information\.applications\[0\]: must be in list/],
     ['pan-modus-operandi-darien.json', 'an evaluation of D5', (c) => { c.evaluation = { source_reliability: 'D', information_assessment: 5 }; }, /content\.evaluation\.source_reliability: must be in list \[A, B, C, X\] \[string\.in\]; content\.evaluation\.information_assessment: .*\[uint32\.gte_lte\]/],
     ['ner-carrier-alert-sahel.json', 'a flight number on a vehicle', (c) => { c.conveyances[0].identity.flight_number = 'TK1234'; }, /content\.conveyances\[0\]: a flight number identifies an aircraft only \[conveyance\.flight_identifiers\]/],
     ['ner-fraudulent-document-sahel.json', 'an issuing state that is no code', (c) => { c.fraudulent_document.issuing_state = 'Niger'; }, /content\.fraudulent_document\.issuing_state: must be an ISO 3166-1 alpha-3 code/],

@@ -85,4 +85,6 @@ export const DEMO_PUBLICATIONS = [
   { member: 'AUS', file: 'aus-financial-flow-hawala.json' },
   { member: 'IDN', file: 'idn-protection-alert-stranded-boat.json' },
   { member: 'AUS', file: 'aus-trend-report-maritime.json' },
+  { member: 'IDN', file: 'idn-legislative-update-immigration-law.json' },
+  { member: 'AUS', file: 'aus-scientific-information-maritime-detection.json' },
 ] as const;
