@@ -26,7 +26,7 @@ export interface NoticePage {
 /** The request notices of an agency after audit position `after`, encoded, a page at a time. */
 export async function requestNoticePage(ctx: HubContext, agencyId: string, after: bigint, limit: number): Promise<NoticePage> {
   const now = ctx.clock.now();
-  const notices = await listNoticesForAgency(ctx.db, agencyId, after, limit, now);
+  const notices = await listNoticesForAgency(ctx.db, agencyId, after, limit, now, ctx.retentionDefaultDays);
   return {
     notices: notices.map((notice) => ({
       auditPosition: notice.auditPosition,

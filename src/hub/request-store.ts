@@ -409,16 +409,24 @@ export interface AgencyNotice {
 }
 
 /** The notices of an agency after audit position `after`, in audit order. */
-export async function listNoticesForAgency(db: Kysely<HubDatabase>, agencyId: string, after: bigint, limit: number, now: Date): Promise<AgencyNotice[]> {
+export async function listNoticesForAgency(
+  db: Kysely<HubDatabase>,
+  agencyId: string,
+  after: bigint,
+  limit: number,
+  now: Date,
+  defaultDays: number | undefined,
+): Promise<AgencyNotice[]> {
   const rows = await db
     .selectFrom('request_notice as n')
     .innerJoin('request_transition as t', 't.audit_position', 'n.audit_position')
     .innerJoin('cooperation_request as r', 'r.id', 't.request_id')
     .leftJoin('request_document as d', 'd.audit_position', 'n.audit_position')
+    .leftJoin('request_document_purge as p', 'p.audit_position', 'n.audit_position')
     .select([
       'n.audit_position as notice_position', 'n.side', 'n.decision', 'n.reason as notice_reason', 'n.policy_version', 'n.disclosed', 'n.kb_jwt', 'n.withheld', 'n.agreements',
       't.to_state', 't.hub_time as transition_time', 't.due_at as transition_due',
-      'd.jws as document_jws', 'd.expires_at as document_expires',
+      'd.jws as document_jws', 'd.expires_at as document_expires', 'd.hub_time as document_time', 'p.purged_at as document_purged',
       ...REQUEST_COLUMNS.map((column) => `r.${column}` as const),
     ])
     .where('n.agency_id', '=', agencyId)
@@ -429,7 +437,12 @@ export async function listNoticesForAgency(db: Kysely<HubDatabase>, agencyId: st
   const released = rows.filter((row) => row.decision === 'deliver' && (row.disclosed?.length ?? 0) > 0).map((row) => row.notice_position);
   const disclosures = await loadDocumentDisclosures(db, released);
   return rows.map((row) => {
-    const withinRetention = row.document_expires !== null && row.document_expires > now;
+    // Its exp, the region default (as for bulletins) and a purge each end it.
+    const withinRetention =
+      row.document_expires !== null &&
+      row.document_expires > now &&
+      row.document_purged === null &&
+      (defaultDays === undefined || (row.document_time !== null && row.document_time.getTime() + defaultDays * 86_400_000 > now.getTime()));
     const presentation =
       row.decision === 'deliver' && row.document_jws !== null && row.kb_jwt !== null && withinRetention
         ? rebuildPresentation(Buffer.from(row.document_jws).toString('latin1'), disclosures.get(row.notice_position) ?? new Map(), row.disclosed ?? [], row.kb_jwt)

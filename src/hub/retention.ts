@@ -13,14 +13,22 @@
  * and records the purge as a RETENTION_PURGE event, in the same transaction. A region default
  * shortened after a bulletin was committed applies at the next run.
  *
+ * Cooperation-request documents are purged the same way: a document's retention ends at the
+ * earlier of its signed `exp` and the region default (from its hub time); its Disclosures
+ * (`request_disclosure.encoded`) are set to NULL, the details of the request's events purged,
+ * and one RETENTION_PURGE event per request (naming the request) records it; each purged
+ * document is recorded in `request_document_purge`, whose primary key admits it once.
+ *
  * Several hub processes may run the job on one database: each purge runs in a ledger
  * transaction (one at a time across processes) and claims its bulletins with a conditional
- * update, so a bulletin is purged, and its purge recorded, exactly once.
+ * update (its request documents with an insert-only record), so a bulletin or a document is
+ * purged, and its purge recorded, exactly once.
  */
 import type { Kysely } from 'kysely';
 import { EventKind } from '../core/audit-leaf.js';
 import type { Clock } from '../core/clock.js';
 import { fail } from '../core/errors.js';
+import { retentionEnd } from '../core/retention.js';
 import type { RetentionEnd } from '../core/retention.js';
 import type { Logger } from '../infra/log.js';
 import type { HubDatabase } from './db/schema.js';
@@ -152,6 +160,124 @@ function describeBasis(basis: string): string {
   return basis;
 }
 
+/** One cooperation request purged (the documents of it whose retention had ended). */
+export interface PurgedRequest {
+  readonly requestId: string;
+  /** The audit positions of the documents purged, in order. */
+  readonly documents: readonly bigint[];
+  readonly endedAt: Date;
+  readonly basis: string;
+  readonly disclosures: number;
+  readonly eventDetails: number;
+  readonly auditPosition: bigint;
+}
+
+interface DueDocument {
+  readonly auditPosition: bigint;
+  readonly requestId: string;
+  readonly jwsSha256: Uint8Array;
+  readonly end: RetentionEnd;
+}
+
+/**
+ * The request documents whose retention has ended by `now` and that are not purged yet, for at
+ * most `limit` requests (oldest document first), grouped by request.
+ */
+async function listDueDocuments(db: Kysely<HubDatabase>, now: Date, defaultDays: number | undefined, limit: number): Promise<Map<string, DueDocument[]>> {
+  let query = db
+    .selectFrom('request_document as d')
+    .select(['d.audit_position', 'd.request_id', 'd.hub_time', 'd.expires_at', 'd.jws_sha256'])
+    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('request_document_purge as p').select('p.audit_position').whereRef('p.audit_position', '=', 'd.audit_position'))));
+  if (defaultDays === undefined) {
+    query = query.where('d.expires_at', '<=', now);
+  } else {
+    const bornBefore = new Date(now.getTime() - defaultDays * DAY_MS);
+    query = query.where((eb) => eb.or([eb('d.expires_at', '<=', now), eb('d.hub_time', '<=', bornBefore)]));
+  }
+  // A request has a handful of documents; a request cut off by the bound is completed next run.
+  const rows = await query.orderBy('d.audit_position').limit(limit * 8).execute();
+  const due = new Map<string, DueDocument[]>();
+  for (const row of rows) {
+    let documents = due.get(row.request_id);
+    if (documents === undefined) {
+      if (due.size >= limit) continue;
+      due.set(row.request_id, (documents = []));
+    }
+    documents.push({
+      auditPosition: row.audit_position,
+      requestId: row.request_id,
+      jwsSha256: row.jws_sha256,
+      end: retentionEnd({ hubTime: row.hub_time, expiresAt: row.expires_at }, [], defaultDays),
+    });
+  }
+  return due;
+}
+
+/**
+ * Purges the request documents whose retention has ended, for up to `limit` requests, each
+ * request with one RETENTION_PURGE event, in one ledger transaction; returns what it purged.
+ */
+export async function purgeExpiredRequests(
+  deps: { readonly db: Kysely<HubDatabase>; readonly clock: Clock; readonly defaultDays: number | undefined },
+  limit: number,
+): Promise<PurgedRequest[]> {
+  if ((await listDueDocuments(deps.db, deps.clock.now(), deps.defaultDays, 1)).size === 0) return [];
+  return inLedgerTransaction(deps.db, deps.clock, async (ledger) => {
+    const purged: PurgedRequest[] = [];
+    for (const [requestId, documents] of await listDueDocuments(ledger.trx, ledger.hubTime, deps.defaultDays, limit)) {
+      purged.push(await purgeRequest(ledger, requestId, documents));
+    }
+    return purged;
+  });
+}
+
+async function purgeRequest(ledger: Ledger, requestId: string, documents: readonly DueDocument[]): Promise<PurgedRequest> {
+  const { trx, hubTime } = ledger;
+  const [first] = documents;
+  if (first === undefined) fail('INTERNAL', `nothing of request ${requestId} is due`);
+  const positions = documents.map((d) => d.auditPosition);
+  const disclosures = await trx.updateTable('request_disclosure').set({ encoded: null }).where('audit_position', 'in', positions).where('encoded', 'is not', null).executeTakeFirst();
+  // Every event about the request but the records of earlier purges, which hold no personal data
+  // and say what was done.
+  const details = await trx
+    .updateTable('audit_event_detail')
+    .set({ details: null, salt: null, purged_at: hubTime })
+    .where('details', 'is not', null)
+    .where('position', 'in', (eb) => eb.selectFrom('audit_event').select('position').where('bulletin_id', '=', requestId).where('kind', '!=', EventKind.RETENTION_PURGE))
+    .executeTakeFirst();
+  const disclosureCount = Number(disclosures.numUpdatedRows);
+  const detailCount = Number(details.numUpdatedRows);
+  // The earliest end names the purge; the others ended no later than now.
+  const earliest = documents.reduce((a, b) => (b.end.endsAt < a.end.endsAt ? b : a), first);
+  const [event] = await ledger.append([
+    {
+      kind: EventKind.RETENTION_PURGE,
+      actor: 'hub',
+      bulletinId: requestId,
+      objectDigest: first.jwsSha256,
+      objectId: earliest.end.basis,
+      code: 'RETENTION_ENDED',
+      reason: `retention of ${documents.length} request document(s) ended by ${earliest.end.endsAt.toISOString()} (${describeBasis(earliest.end.basis)}); purged ${disclosureCount} Disclosure(s) and the details of ${detailCount} event(s); the signed documents and every audit leaf are kept`,
+      operation: 'RetentionPurge',
+    },
+  ]);
+  if (event === undefined) fail('INTERNAL', 'the audit log did not return a position');
+  // The primary key admits each document once: a second run that saw it due rolls its batch back.
+  await trx
+    .insertInto('request_document_purge')
+    .values(documents.map((d) => ({ audit_position: d.auditPosition, request_id: requestId, ends_at: d.end.endsAt, basis: d.end.basis, purged_at: hubTime, purge_position: event.position })))
+    .execute();
+  return {
+    requestId,
+    documents: positions,
+    endedAt: earliest.end.endsAt,
+    basis: earliest.end.basis,
+    disclosures: disclosureCount,
+    eventDetails: detailCount,
+    auditPosition: event.position,
+  };
+}
+
 /**
  * Runs {@link purgeExpired} every `intervalMs` until closed. A failed run is logged and the next
  * one tries again.
@@ -161,7 +287,7 @@ export class RetentionPurger {
   readonly #log: Logger;
   readonly #intervalMs: number;
   readonly #batchSize: number;
-  readonly #onPurged: (purged: readonly PurgedBulletin[]) => void;
+  readonly #onPurged: (purged: readonly (PurgedBulletin | PurgedRequest)[]) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -173,7 +299,7 @@ export class RetentionPurger {
     log: Logger;
     intervalMs: number;
     batchSize: number;
-    onPurged?: (purged: readonly PurgedBulletin[]) => void;
+    onPurged?: (purged: readonly (PurgedBulletin | PurgedRequest)[]) => void;
   }) {
     this.#deps = { db: options.db, clock: options.clock, defaultDays: options.defaultDays };
     this.#log = options.log;
@@ -186,7 +312,10 @@ export class RetentionPurger {
     this.#schedule(0);
   }
 
-  /** Purges everything due now (after the run in progress); for tests and operators. */
+  /**
+   * Purges everything due now (after the run in progress), bulletins and request documents;
+   * returns the bulletins purged. For tests and operators.
+   */
   async runNow(): Promise<PurgedBulletin[]> {
     await this.#running;
     return this.#purgeAll();
@@ -215,6 +344,24 @@ export class RetentionPurger {
   }
 
   async #purgeAll(): Promise<PurgedBulletin[]> {
+    const bulletins = await this.#purgeBulletins();
+    await this.#purgeRequests();
+    return bulletins;
+  }
+
+  async #purgeRequests(): Promise<void> {
+    for (;;) {
+      const purged = await purgeExpiredRequests(this.#deps, this.#batchSize);
+      if (purged.length === 0) break;
+      for (const p of purged) {
+        this.#log.info({ requestId: p.requestId, basis: p.basis, documents: p.documents.length, disclosures: p.disclosures, eventDetails: p.eventDetails, auditPosition: p.auditPosition.toString() }, 'retention ended: request documents purged');
+      }
+      this.#onPurged(purged);
+      if (purged.length < this.#batchSize || this.#closed) break;
+    }
+  }
+
+  async #purgeBulletins(): Promise<PurgedBulletin[]> {
     const all: PurgedBulletin[] = [];
     for (;;) {
       const purged = await purgeExpired(this.#deps, this.#batchSize);

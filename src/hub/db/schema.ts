@@ -228,6 +228,15 @@ export interface HubDatabase {
     kind: string;
     encoded: string | null;
   };
+  /** Each request document purged at its retention end, with the RETENTION_PURGE event (migration 0008); insert-only. */
+  request_document_purge: {
+    audit_position: Int8;
+    request_id: string;
+    ends_at: Timestamp;
+    basis: string;
+    purged_at: Timestamp;
+    purge_position: Int8;
+  };
   /** Each agency notified of a transition, with what it was presented; insert-only. */
   request_notice: {
     audit_position: Int8;
