@@ -95,6 +95,12 @@ describe('examples/', () => {
   });
 });
 
+describe('dates', () => {
+  it.each(['2012-02-29', '2000-02-29', '2026-04-30', '2026-12-31'])('%s is a day that exists', (date) => {
+    expect(() => parseDraft(corrupted('tur-legislative-update-aegean.json', (c) => { c.legislative_update.adopted = date; c.legislative_update.in_force = date; }))).not.toThrow();
+  });
+});
+
 describe('examples/ as a node publishes them', () => {
   it.each(FILES)('%s passes every check the node makes before signing', async (file) => {
     const { privateKey } = generateKeyPairSync('ed25519');
@@ -144,6 +150,8 @@ describe('corrupted examples are refused, naming the field and the rule', () => 
     ['grc-scientific-information-xray.json', 'a technique with a line break', (c) => { c.scientific_information.techniques[0] = 'X-ray\nscanners'; }, /content\.scientific_information\.techniques\[0\]: must be one line of text.* \[corridor\.line\]/],
     ['idn-legislative-update-immigration-law.json', 'an instrument outside the vocabulary', (c) => { c.legislative_update.instrument = 'edict'; }, /content\.legislative_update\.instrument: must be in list \[.*\] \[string\.in\]/],
     ['aus-scientific-information-maritime-detection.json', 'an application outside the vocabulary', (c) => { c.scientific_information.applications = ['space_travel']; }, /content\.scientific_information\.applications\[0\]: must be in list/],
+    ['tur-legislative-update-aegean.json', 'a day that does not exist', (c) => { c.legislative_update.adopted = '2013-02-30'; }, /content\.legislative_update\.adopted: must be a date, YYYY-MM-DD \[corridor\.date\]/],
+    ['tur-legislative-update-aegean.json', '29 February of a common year', (c) => { c.legislative_update.adopted = '1900-02-29'; }, /content\.legislative_update\.adopted: must be a date/],
     ['pan-modus-operandi-darien.json', 'an evaluation of D5', (c) => { c.evaluation = { source_reliability: 'D', information_assessment: 5 }; }, /content\.evaluation\.source_reliability: must be in list \[A, B, C, X\] \[string\.in\]; content\.evaluation\.information_assessment: .*\[uint32\.gte_lte\]/],
     ['ner-carrier-alert-sahel.json', 'a flight number on a vehicle', (c) => { c.conveyances[0].identity.flight_number = 'TK1234'; }, /content\.conveyances\[0\]: a flight number identifies an aircraft only \[conveyance\.flight_identifiers\]/],
     ['ner-fraudulent-document-sahel.json', 'an issuing state that is no code', (c) => { c.fraudulent_document.issuing_state = 'Niger'; }, /content\.fraudulent_document\.issuing_state: must be an ISO 3166-1 alpha-3 code/],
