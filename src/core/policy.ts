@@ -144,7 +144,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
   }
 
   // 5. Fields.
-  const labels = covering.map(label).sort();
+  const labels = covering.map(agreementLabel).sort();
   return deliver(
     bulletin,
     'RELEASED_UNDER_AGREEMENT',
@@ -153,7 +153,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
     (kind) => {
       const sharing = covering.filter(({ agreement }) => agreement.personalData.includes(kind));
       if (sharing.length === 0) return { released: false, reason: `no agreement in force between ${issuer} and ${party ?? ''} shares ${kind} data` };
-      if (!PROTECTED_KINDS.has(kind)) return { released: true, reason: `shared under ${sharing.map(label).sort().join(', ')}` };
+      if (!PROTECTED_KINDS.has(kind)) return { released: true, reason: `shared under ${sharing.map(agreementLabel).sort().join(', ')}` };
       const forProtection = sharing.filter(
         ({ agreement }) =>
           agreement.purposes.includes('protection') &&
@@ -161,7 +161,7 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
       );
       return forProtection.length === 0
         ? { released: false, reason: protectedReason(agency) }
-        : { released: true, reason: `shared for protection under ${forProtection.map(label).sort().join(', ')}` };
+        : { released: true, reason: `shared for protection under ${forProtection.map(agreementLabel).sort().join(', ')}` };
     },
   );
 }
@@ -173,24 +173,36 @@ function deliver(
   agreements: readonly string[],
   judge: (kind: PersonalDataKind) => { released: boolean; reason: string },
 ): Decision {
+  const { disclose, withheld, note } = judgeKinds(bulletin.personalData, judge);
+  return { kind: 'deliver', code, reason: `${reason}${note}`, policyVersion: POLICY_VERSION, agreements, disclose, withheld };
+}
+
+/**
+ * Judges each kind of personal data an object carries, in the vocabulary's order (so the result
+ * does not depend on the order of the input set): the kinds to disclose, the ones withheld with
+ * why, and the note a reason ends with. Shared by bulletins and cooperation requests.
+ */
+export function judgeKinds(
+  present: ReadonlySet<PersonalDataKind>,
+  judge: (kind: PersonalDataKind) => { released: boolean; reason: string },
+): { disclose: Set<PersonalDataKind>; withheld: WithheldKind[]; note: string } {
   const disclose = new Set<PersonalDataKind>();
   const withheld: WithheldKind[] = [];
-  // In the vocabulary's order, so the decision does not depend on the order of the input set.
   for (const kind of PERSONAL_DATA_KINDS) {
-    if (!bulletin.personalData.has(kind)) continue;
+    if (!present.has(kind)) continue;
     const verdict = judge(kind);
     if (verdict.released) disclose.add(kind);
     else withheld.push({ kind, reason: verdict.reason });
   }
-  const note = withheld.length === 0 ? '' : `; withheld: ${withheld.map((w) => w.kind).join(', ')}`;
-  return { kind: 'deliver', code, reason: `${reason}${note}`, policyVersion: POLICY_VERSION, agreements, disclose, withheld };
+  return { disclose, withheld, note: withheld.length === 0 ? '' : `; withheld: ${withheld.map((w) => w.kind).join(', ')}` };
 }
 
-function protectedReason(agency: AgencyRecord): string {
+export function protectedReason(agency: AgencyRecord): string {
   return `protected data about smuggled migrants goes only to agencies with a protection role under an agreement for protection; ${agency.id} receives it for no protection purpose (Protocol art. 5, 16)`;
 }
 
-function label(version: AgreementVersion): string {
+/** An agreement version as decisions name it: `id@version`. */
+export function agreementLabel(version: AgreementVersion): string {
   return `${version.agreement.id}@${version.version}`;
 }
 

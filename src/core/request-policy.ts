@@ -25,9 +25,10 @@
 import type { AgreementVersion } from './agreement.js';
 import type { Handling } from './bulletin.js';
 import type { MemberId } from './ids.js';
+import { agreementLabel, judgeKinds, protectedReason } from './policy.js';
 import type { WithheldKind } from './policy.js';
 import type { AgencyRecord } from './region.js';
-import { AGENCY_ROLES, JUDICIAL_ROLES, NAMED_RECIPIENTS_ONLY, PERSONAL_DATA_KINDS, PROTECTED_KINDS, ROLE_PURPOSES } from './vocabulary.js';
+import { AGENCY_ROLES, JUDICIAL_ROLES, NAMED_RECIPIENTS_ONLY, PROTECTED_KINDS, ROLE_PURPOSES } from './vocabulary.js';
 import type { PersonalDataKind } from './vocabulary.js';
 
 export const REQUEST_POLICY_VERSION = 'corridor-request-policy/1';
@@ -112,15 +113,15 @@ export function decideDocumentRelease(agency: AgencyRecord, document: DocumentFo
     const sharing = covering.filter(({ agreement }) => agreement.personalData.includes(kind));
     if (sharing.length === 0) return { released: false, reason: `no agreement in force between ${issuer} and ${counterpart} shares ${kind} data for the roles of ${agency.id}` };
     if (!PROTECTED_KINDS.has(kind)) {
-      sharing.forEach((version) => used.add(label(version)));
-      return { released: true, reason: `shared under ${sharing.map(label).sort().join(', ')}` };
+      sharing.forEach((version) => used.add(agreementLabel(version)));
+      return { released: true, reason: `shared under ${sharing.map(agreementLabel).sort().join(', ')}` };
     }
     const forProtection = sharing.filter(
       ({ agreement }) => agreement.purposes.includes('protection') && roles.some((role) => agreement.roles.includes(role) && ROLE_PURPOSES[role].has('protection')),
     );
     if (forProtection.length === 0) return { released: false, reason: protectedReason(agency) };
-    forProtection.forEach((version) => used.add(label(version)));
-    return { released: true, reason: `shared for protection under ${forProtection.map(label).sort().join(', ')}` };
+    forProtection.forEach((version) => used.add(agreementLabel(version)));
+    return { released: true, reason: `shared for protection under ${forProtection.map(agreementLabel).sort().join(', ')}` };
   });
   const agreements = [...used].sort();
   return agreements.length === 0 ? decision : { ...decision, agreements, reason: `${decision.reason}; personal data under ${agreements.join(', ')}` };
@@ -133,22 +134,6 @@ function deliver(
   agreements: readonly string[],
   judge: (kind: PersonalDataKind) => { released: boolean; reason: string },
 ): RequestDecision {
-  const disclose = new Set<PersonalDataKind>();
-  const withheld: WithheldKind[] = [];
-  for (const kind of PERSONAL_DATA_KINDS) {
-    if (!document.personalData.has(kind)) continue;
-    const verdict = judge(kind);
-    if (verdict.released) disclose.add(kind);
-    else withheld.push({ kind, reason: verdict.reason });
-  }
-  const note = withheld.length === 0 ? '' : `; withheld: ${withheld.map((w) => w.kind).join(', ')}`;
+  const { disclose, withheld, note } = judgeKinds(document.personalData, judge);
   return { kind: 'deliver', code, reason: `${reason}${note}`, policyVersion: REQUEST_POLICY_VERSION, agreements, disclose, withheld };
-}
-
-function protectedReason(agency: AgencyRecord): string {
-  return `protected data about smuggled migrants goes only to agencies with a protection role under an agreement for protection; ${agency.id} receives it for no protection purpose (Protocol art. 5, 16)`;
-}
-
-function label(version: AgreementVersion): string {
-  return `${version.agreement.id}@${version.version}`;
 }
