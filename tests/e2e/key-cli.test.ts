@@ -4,58 +4,31 @@
  * publishes with the new key, the operator revokes it as compromised, and an agency's subscriber
  * prints the marking.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/infra/database.js';
-import { freshDatabaseUrl } from '../helpers/database.js';
-import { OPEN_AGREEMENT, TEST_REGION } from '../helpers/hub.js';
-import { runCli, startCli } from '../helpers/processes.js';
-import type { CliProcess } from '../helpers/processes.js';
-import { bulletinContent } from '../helpers/bulletins.js';
+import { prepareCliRegion, routeAlertDraft } from '../helpers/cli-region.js';
+import type { CliRegion } from '../helpers/cli-region.js';
+import { runCli } from '../helpers/processes.js';
 
+let region: CliRegion;
 let home: string;
 let env: NodeJS.ProcessEnv;
-const background: CliProcess[] = [];
-
-const draft = (title: string) => ({
-  category: 'route_alert',
-  handling: { tlp: 'AMBER', releasable_to: { members: ['MYS'], agencies: [] }, code: 'H2', personal_data: false },
-  content: bulletinContent('route_alert', { title, summary: 'Departures from the Aceh coast towards Langkawi observed on three consecutive nights.', states_concerned: ['IDN', 'MYS'] }),
-});
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'corridor-key-e2e-'));
-  await chmod(home, 0o755);
-  const port = await freePort();
-  env = {
-    CORRIDOR_HOME: home,
-    DATABASE_URL: await freshDatabaseUrl('hub'),
-    CORRIDOR_HUB_ADDRESS: `localhost:${port}`,
-    CORRIDOR_HUB_LISTEN: `127.0.0.1:${port}`,
-    CORRIDOR_METRICS_LISTEN: 'off',
-    CORRIDOR_LOG_LEVEL: 'warn',
-    CORRIDOR_NODE_DATABASE_URL: await freshDatabaseUrl('agency'),
-  };
-  await writeFile(path.join(home, 'region-source.json'), JSON.stringify(TEST_REGION));
-  await writeFile(path.join(home, 'agreement.json'), JSON.stringify(OPEN_AGREEMENT));
-  await writeFile(path.join(home, 'draft-1.json'), JSON.stringify(draft('Logged under the first key')));
-  await writeFile(path.join(home, 'draft-2.json'), JSON.stringify(draft('Logged under the rotated key')));
+  region = await prepareCliRegion('key');
+  home = region.home;
+  env = region.env;
+  await region.file('draft-1.json', routeAlertDraft('Logged under the first key'));
+  await region.file('draft-2.json', routeAlertDraft('Logged under the rotated key'));
 });
 
 afterAll(async () => {
-  for (const process of background) process.child.kill('SIGKILL');
-  await rm(home, { recursive: true, force: true });
+  await region?.close();
 });
 
 describe('corridor key and corridor node key', () => {
   it('rotate, list, approve, publish with the new key, revoke as compromised, and the subscriber prints the marking', async () => {
-    expect((await runCli(['pki', 'init', '--region', path.join(home, 'region-source.json')], env)).code).toBe(0);
-    const hub = startCli(['hub', 'start'], env);
-    background.push(hub);
-    await hub.waitFor(/corridor hub listening/);
-    expect((await runCli(['agreement', 'add', path.join(home, 'agreement.json')], env)).code).toBe(0);
+    const hub = await region.start();
 
     const first = await runCli(['node', 'publish', path.join(home, 'draft-1.json'), '--member', 'IDN', '--direct'], env);
     expect(first.code, first.stderr).toBe(0);

@@ -5,61 +5,36 @@
  * request falls overdue (the hub runs with a one-second urgent deadline from its configuration
  * file) and `request list --overdue` shows it.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/infra/database.js';
-import { freshDatabaseUrl } from '../helpers/database.js';
-import { OPEN_AGREEMENT, TEST_REGION } from '../helpers/hub.js';
-import { runCli, startCli } from '../helpers/processes.js';
-import type { CliProcess } from '../helpers/processes.js';
+import { prepareCliRegion } from '../helpers/cli-region.js';
+import type { CliRegion } from '../helpers/cli-region.js';
+import { runCli } from '../helpers/processes.js';
 
+let region: CliRegion;
 let home: string;
 let env: NodeJS.ProcessEnv;
-const background: CliProcess[] = [];
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'corridor-request-e2e-'));
-  await chmod(home, 0o755);
-  const port = await freePort();
-  env = {
-    CORRIDOR_HOME: home,
-    DATABASE_URL: await freshDatabaseUrl('hub'),
-    CORRIDOR_HUB_ADDRESS: `localhost:${port}`,
-    CORRIDOR_HUB_LISTEN: `127.0.0.1:${port}`,
-    CORRIDOR_METRICS_LISTEN: 'off',
-    CORRIDOR_LOG_LEVEL: 'warn',
-    CORRIDOR_NODE_DATABASE_URL: await freshDatabaseUrl('agency'),
-    CORRIDOR_CONFIG: path.join(home, 'hub-config.json'),
-  };
-  await writeFile(path.join(home, 'hub-config.json'), JSON.stringify({ requests: { deadlineSeconds: { urgent: 1 }, overdueCheckIntervalMs: 200 } }));
-  await writeFile(path.join(home, 'region-source.json'), JSON.stringify(TEST_REGION));
-  await writeFile(path.join(home, 'agreement.json'), JSON.stringify(OPEN_AGREEMENT));
-  await writeFile(
-    path.join(home, 'request.json'),
-    JSON.stringify({
-      content: {
-        title: 'Verify Malaysian passport A51234567',
-        text: 'Presented at Tanjung Priok by a ferry passenger; the photo page appears substituted.',
-        documents: [{ type: 'passport', number: 'A51234567', issuing_state: 'MYS' }],
-      },
-    }),
-  );
+  region = await prepareCliRegion('request', { hubConfig: { requests: { deadlineSeconds: { urgent: 1 }, overdueCheckIntervalMs: 200 } } });
+  home = region.home;
+  env = region.env;
+  await region.file('request.json', {
+    content: {
+      title: 'Verify Malaysian passport A51234567',
+      text: 'Presented at Tanjung Priok by a ferry passenger; the photo page appears substituted.',
+      documents: [{ type: 'passport', number: 'A51234567', issuing_state: 'MYS' }],
+    },
+  });
 });
 
 afterAll(async () => {
-  for (const process of background) process.child.kill('SIGKILL');
-  await rm(home, { recursive: true, force: true });
+  await region?.close();
 });
 
 describe('corridor request', () => {
   it('send, receive, delay, answer, refuse a third state, and list the overdue', async () => {
-    expect((await runCli(['pki', 'init', '--region', path.join(home, 'region-source.json')], env)).code).toBe(0);
-    const hub = startCli(['hub', 'start'], env);
-    background.push(hub);
-    await hub.waitFor(/corridor hub listening/);
-    expect((await runCli(['agreement', 'add', path.join(home, 'agreement.json')], env)).code).toBe(0);
+    await region.start();
 
     const sent = await runCli(['request', 'send', '--member', 'IDN', '--to', 'MYS', '--type', 'travel-document-verification', '--urgency', 'high', '--file', path.join(home, 'request.json'), '--agency', 'IDN:immigration'], env);
     expect(sent.code, sent.stderr).toBe(0);
