@@ -19,6 +19,7 @@
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
+import { sameBytes } from './bytes.js';
 import { detailsCommitment, leafHash } from './audit-leaf.js';
 import { openCheckpoint } from './checkpoint.js';
 import type { CheckpointTrust } from './checkpoint.js';
@@ -132,7 +133,7 @@ export class LogVerifier {
         continue;
       }
       const signed = opened.checkpoint;
-      if (signed.size !== listed.treeSize || !equal(signed.rootHash, listed.rootHash)) {
+      if (signed.size !== listed.treeSize || !sameBytes(signed.rootHash, listed.rootHash)) {
         this.#problem(undefined, `checkpoint of tree size ${listed.treeSize}: the size or root hash stored beside it is not the one its signed note states (size ${signed.size}); the checkpoint row was altered`, listed.treeSize);
       }
       if (signed.size === 0n) continue;
@@ -163,10 +164,10 @@ export class LogVerifier {
       hash = tileHash;
     } else {
       hash = leafHash(leaf.bytes);
-      if (!equal(hash, leaf.storedHash)) {
+      if (!sameBytes(hash, leaf.storedHash)) {
         this.#problem(index, `leaf index ${index} (audit position ${position}): the stored leaf_hash is not the hash of the stored leaf bytes; the row was altered`);
       }
-      if (tileHash !== undefined && !equal(hash, tileHash)) this.#pending.push({ index, tile: index / BigInt(TILE_WIDTH) });
+      if (tileHash !== undefined && !sameBytes(hash, tileHash)) this.#pending.push({ index, tile: index / BigInt(TILE_WIDTH) });
       this.#commitments.push(commitmentOf(leaf.bytes));
     }
     this.#next++;
@@ -176,7 +177,7 @@ export class LogVerifier {
       this.#tiled = undefined;
       return;
     }
-    if (this.#tiled === this.#stored && tileHash !== undefined && equal(hash, tileHash)) {
+    if (this.#tiled === this.#stored && tileHash !== undefined && sameBytes(hash, tileHash)) {
       // While leaves and tiles agree the two trees are one: append once.
       this.#stored = this.#stored.append(hash).frontier;
       this.#tiled = this.#stored;
@@ -202,7 +203,7 @@ export class LogVerifier {
     const commitment = this.#commitments[Number(index)];
     if (commitment === undefined || commitment === null) return;
     this.#detailsChecked++;
-    if (!equal(detailsCommitment(salt, details), commitment)) {
+    if (!sameBytes(detailsCommitment(salt, details), commitment)) {
       this.#problem(index, `leaf index ${index} (audit position ${position}): its details (reason, policy version, operation) do not match the commitment in the leaf; the audit_event_detail row was altered`);
     }
   }
@@ -236,8 +237,8 @@ export class LogVerifier {
   }
 
   #checkAt(target: Target): void {
-    const storedMatches = !this.#storedDiverged && equal(this.#stored.root(), target.root);
-    const tiledMatches = this.#tiled !== undefined && !this.#tiledDiverged && (this.#tiled === this.#stored ? storedMatches : equal(this.#tiled.root(), target.root));
+    const storedMatches = !this.#storedDiverged && sameBytes(this.#stored.root(), target.root);
+    const tiledMatches = this.#tiled !== undefined && !this.#tiledDiverged && (this.#tiled === this.#stored ? storedMatches : sameBytes(this.#tiled.root(), target.root));
     const tilesKnown = this.#tiled !== undefined && !this.#tiledDiverged;
     for (const { index, tile } of this.#pending) {
       const at = `leaf index ${index} (audit position ${index + 1n})`;
@@ -283,6 +284,3 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
-}

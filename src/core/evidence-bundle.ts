@@ -18,6 +18,7 @@ import { create, fromBinary } from '@bufbuild/protobuf';
 import { z } from 'zod';
 import { AuditLeafSchema, EventDetailsSchema, EventKind } from '../gen/corridor/v1/audit_pb.js';
 import type { AuditLeaf, EventDetails } from '../gen/corridor/v1/audit_pb.js';
+import { sameBytes } from './bytes.js';
 import { detailsCommitment, leafHash } from './audit-leaf.js';
 import { openCheckpoint, parseCosignatureVerifierKey } from './checkpoint.js';
 import type { CosignatureVerifier } from './checkpoint.js';
@@ -243,7 +244,7 @@ export async function verifyBundle(bundle: EvidenceBundle, pinned: PinnedAnchors
     const decoded = await attempt(`${label} leaf`, () => {
       const bytes = fromBase64(event.leaf);
       const hash = leafHash(bytes);
-      if (!equal(hash, fromBase64(event.leafHash))) fail('PROOF_INVALID', 'the leaf bytes do not hash to the leaf hash given; the leaf or its hash was altered');
+      if (!sameBytes(hash, fromBase64(event.leafHash))) fail('PROOF_INVALID', 'the leaf bytes do not hash to the leaf hash given; the leaf or its hash was altered');
       let leaf: AuditLeaf;
       try {
         leaf = fromBinary(AuditLeafSchema, bytes);
@@ -283,7 +284,7 @@ export async function verifyBundle(bundle: EvidenceBundle, pinned: PinnedAnchors
   const publish = await attempt('publish event', () => {
     if (publishes.length !== 1) fail('PROOF_INVALID', `the bundle holds ${publishes.length} verified PUBLISH events; exactly one is needed`);
     const [position, { leaf, hash }] = publishes[0] as [string, { leaf: AuditLeaf; hash: Uint8Array }];
-    if (!equal(leaf.objectDigest, jwtDigest)) fail('PROOF_INVALID', `the PUBLISH event #${position} names another object digest than the SHA-256 of the bulletin's Issuer-signed JWT`);
+    if (!sameBytes(leaf.objectDigest, jwtDigest)) fail('PROOF_INVALID', `the PUBLISH event #${position} names another object digest than the SHA-256 of the bulletin's Issuer-signed JWT`);
     if (leaf.actor !== `member:${member}`) fail('PROOF_INVALID', `the PUBLISH event #${position} was caused by ${printable(leaf.actor, 60)}, not member:${member}`);
     if (memberKey !== undefined && leaf.objectId !== memberKey.kid) fail('PROOF_INVALID', `the PUBLISH event #${position} names key ${printable(leaf.objectId, 60)}, not the key that verifies the bulletin`);
     pass('publish event', `event #${position} records the publication of exactly this JWT by member:${member}`);
@@ -335,7 +336,7 @@ function eventDetails(leaf: AuditLeaf, event: BundleEvent): EventDetails | undef
     return undefined; // purged
   }
   const details = fromBase64(event.details);
-  if (!equal(detailsCommitment(fromBase64(event.salt), details), leaf.detailsCommitment)) {
+  if (!sameBytes(detailsCommitment(fromBase64(event.salt), details), leaf.detailsCommitment)) {
     fail('PROOF_INVALID', "the details (reason, policy version) do not match the commitment in the leaf; they were altered");
   }
   return fromBinary(EventDetailsSchema, details);
@@ -371,6 +372,3 @@ function sha256(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
-}

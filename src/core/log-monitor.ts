@@ -8,8 +8,8 @@
  * Attacker-controlled input: every checkpoint, proof and leaf (they come from the hub).
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { timingSafeEqual } from 'node:crypto';
 import { EventKind } from './audit-leaf.js';
+import { sameBytes } from './bytes.js';
 import { openCheckpoint, parseCosignatureVerifierKey, verifyCosignature } from './checkpoint.js';
 import type { CheckpointTrust, CosignatureVerifier, OpenedCheckpoint } from './checkpoint.js';
 import { fail } from './errors.js';
@@ -183,10 +183,6 @@ export function publicationMismatches(leaf: AuditLeaf, actualLeafHash: Uint8Arra
   return problems;
 }
 
-/** Constant-time equality of two byte strings (lengths are not secret). */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && timingSafeEqual(a, b);
-}
 
 /** A publication proved offline from a tlog-proof and the receipt it goes with. */
 export interface ProvedPublication {

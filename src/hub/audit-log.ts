@@ -25,7 +25,8 @@ import { formatCheckpoint } from '../core/checkpoint.js';
 import type { Clock } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
 import { printable } from '../core/ids.js';
-import { EMPTY_ROOT, Frontier, consistencyProof, inclusionProof } from '../core/merkle.js';
+import { Frontier, HASH_SIZE, consistencyProof, inclusionProof } from '../core/merkle.js';
+import { sameBytes } from '../core/bytes.js';
 import { parseSignatureLine, signNote, signatureLineOf } from '../core/note.js';
 import type { NoteSigner } from '../core/note.js';
 import { TILE_HEIGHT, TILE_WIDTH, tileForHash, tileWidth } from '../core/tiles.js';
@@ -52,7 +53,6 @@ import {
 import type { CheckpointRow } from './audit-store.js';
 import type { HubDatabase } from './db/schema.js';
 
-const HASH_BYTES = 32;
 /** Entries served per GetEntries call. */
 export const MAX_ENTRIES_PER_CALL = 1000;
 /** How far a witness's cosignature time may be from hub time. */
@@ -93,7 +93,7 @@ export async function integrateBatch(db: Kysely<HubDatabase>, identity: AuditLog
       fail('LOG_INCONSISTENT', `the integrator's saved state for tree size ${state.treeSize} is corrupt`, cause);
     }
     const last = await latestCheckpoint(trx);
-    if (last === undefined ? state.treeSize !== 0n : last.treeSize !== state.treeSize || !equalBytes(frontier.root(), last.rootHash)) {
+    if (last === undefined ? state.treeSize !== 0n : last.treeSize !== state.treeSize || !sameBytes(frontier.root(), last.rootHash)) {
       fail('LOG_INCONSISTENT', `the integrator's state (size ${state.treeSize}) does not reproduce the last signed checkpoint (size ${last?.treeSize ?? 0n}); refusing to sign`);
     }
     const rows = await readLeavesFrom(trx, state.treeSize, batchSize);
@@ -106,7 +106,7 @@ export async function integrateBatch(db: Kysely<HubDatabase>, identity: AuditLog
         fail('LOG_INCONSISTENT', `audit position ${index + 1n} is missing (found ${row.position} next); the audit record has a gap`);
       }
       const hash = leafHash(row.leaf);
-      if (!equalBytes(hash, row.leafHash)) fail('LOG_INCONSISTENT', `the stored leaf hash of audit position ${row.position} is not the hash of its leaf`);
+      if (!sameBytes(hash, row.leafHash)) fail('LOG_INCONSISTENT', `the stored leaf hash of audit position ${row.position} is not the hash of its leaf`);
       const appended = frontier.append(hash);
       frontier = appended.frontier;
       for (const node of appended.completed) {
@@ -148,8 +148,8 @@ class TileAppender {
       let existing: Uint8Array = new Uint8Array(0);
       if (tile.firstOffset > 0) {
         existing = (await read(tile.level, tile.index)) ?? new Uint8Array(0);
-        if (existing.byteLength !== tile.firstOffset * HASH_BYTES) {
-          fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} holds ${existing.byteLength / HASH_BYTES} hashes where the tree needs ${tile.firstOffset}`);
+        if (existing.byteLength !== tile.firstOffset * HASH_SIZE) {
+          fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} holds ${existing.byteLength / HASH_SIZE} hashes where the tree needs ${tile.firstOffset}`);
         }
       }
       rows.push({ level: tile.level, index: tile.index, hashes: Buffer.concat([existing, ...tile.hashes]) });
@@ -222,12 +222,6 @@ export class AuditIntegrator {
     });
   }
 
-  /** Integrates everything committed so far; resolves with the tree size reached. For tests and shutdown. */
-  async flush(): Promise<void> {
-    await this.#running;
-    await this.#run();
-  }
-
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -298,14 +292,14 @@ export class TileCache {
       row = entry.levels[depth] ??= parentLevel(row);
       at /= 2;
     }
-    if ((at + 1) * HASH_BYTES > row.byteLength) fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} holds no complete subtree at offset ${offset} of ${count} hashes`);
-    return row.slice(at * HASH_BYTES, (at + 1) * HASH_BYTES);
+    if ((at + 1) * HASH_SIZE > row.byteLength) fail('LOG_INCONSISTENT', `tile ${tile.level}/${tile.index} holds no complete subtree at offset ${offset} of ${count} hashes`);
+    return row.slice(at * HASH_SIZE, (at + 1) * HASH_SIZE);
   }
 
   /** The cached tile, read (again) unless it holds at least `hashes` hashes. */
   async #entry(db: Kysely<HubDatabase>, tile: Tile, hashes: number): Promise<CachedTile> {
     const key = `${tile.level}/${tile.index}`;
-    const needed = hashes * HASH_BYTES;
+    const needed = hashes * HASH_SIZE;
     const cached = this.#tiles.get(key);
     if (cached !== undefined && cached.data.byteLength >= needed) {
       // Map order is insertion order: re-insert to mark as recently used.
@@ -351,12 +345,12 @@ interface CachedTile {
 
 /** RFC 9162 interior nodes over consecutive pairs of `row` (an odd last hash has no parent yet). */
 function parentLevel(row: Uint8Array): Uint8Array {
-  const count = Math.floor(row.byteLength / HASH_BYTES / 2);
-  const parents = new Uint8Array(count * HASH_BYTES);
+  const count = Math.floor(row.byteLength / HASH_SIZE / 2);
+  const parents = new Uint8Array(count * HASH_SIZE);
   for (let i = 0; i < count; i++) {
-    const left = row.subarray(2 * i * HASH_BYTES, (2 * i + 1) * HASH_BYTES);
-    const right = row.subarray((2 * i + 1) * HASH_BYTES, (2 * i + 2) * HASH_BYTES);
-    parents.set(nodeHash(left, right), i * HASH_BYTES);
+    const left = row.subarray(2 * i * HASH_SIZE, (2 * i + 1) * HASH_SIZE);
+    const right = row.subarray((2 * i + 1) * HASH_SIZE, (2 * i + 2) * HASH_SIZE);
+    parents.set(nodeHash(left, right), i * HASH_SIZE);
   }
   return parents;
 }
@@ -422,7 +416,7 @@ export async function getInclusionProof(ctx: AuditReadContext, leaf: { index: bi
   if ('index' in leaf) {
     index = leaf.index;
   } else {
-    if (leaf.leafHash.byteLength !== HASH_BYTES) fail('REQUEST_INVALID', `a leaf hash is ${HASH_BYTES} bytes, not ${leaf.leafHash.byteLength}`);
+    if (leaf.leafHash.byteLength !== HASH_SIZE) fail('REQUEST_INVALID', `a leaf hash is ${HASH_SIZE} bytes, not ${leaf.leafHash.byteLength}`);
     const found = await findLeafIndex(ctx.db, leaf.leafHash, treeSize);
     if (found === undefined) fail('NOT_FOUND', `no leaf with that hash is in the tree of size ${treeSize}`);
     index = found;
@@ -490,7 +484,7 @@ export async function getTile(ctx: AuditReadContext, level: number, index: bigin
   const available = tileWidth(size, level, index);
   if (available < width) fail('TREE_SIZE_UNAVAILABLE', `tile ${level}/${index} holds ${available} hashes at tree size ${size}; ${width} were asked`);
   const data = await ctx.tiles.read(ctx.db, { level, index, width });
-  return data.subarray(0, width * HASH_BYTES);
+  return data.subarray(0, width * HASH_SIZE);
 }
 
 /**
@@ -505,7 +499,7 @@ export async function addCosignature(ctx: AuditReadContext, member: string, body
   if (checkpoint.origin !== ctx.identity.origin) fail('REQUEST_INVALID', `the checkpoint is for origin "${printable(checkpoint.origin, 60)}", not this hub's "${ctx.identity.origin}"`);
   const stored = await checkpointOfSize(ctx.db, checkpoint.size);
   if (stored === undefined) fail('NOT_FOUND', `the hub signed no checkpoint of tree size ${checkpoint.size}`);
-  if (!equalBytes(stored.rootHash, checkpoint.rootHash)) {
+  if (!sameBytes(stored.rootHash, checkpoint.rootHash)) {
     fail('REQUEST_INVALID', `the checkpoint of tree size ${checkpoint.size} has another root hash at this hub; cosign the checkpoint the hub serves`);
   }
   // The cosignature is served under the hub's own note, so it must be over exactly that text
@@ -526,9 +520,3 @@ export async function addCosignature(ctx: AuditReadContext, member: string, body
   return { cosignatures, final: cosignatures >= ctx.identity.quorum };
 }
 
-/** The root of the empty tree, for a log that has not integrated anything yet. */
-export const EMPTY_TREE_ROOT = EMPTY_ROOT;
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
-}

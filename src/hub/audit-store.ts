@@ -118,12 +118,6 @@ export async function checkpointOfSize(db: Db, treeSize: bigint): Promise<Checkp
   return row === undefined ? undefined : toCheckpoint(row);
 }
 
-/** The smallest checkpoint at least `treeSize` large. */
-export async function checkpointAtLeast(db: Db, treeSize: bigint): Promise<CheckpointRow | undefined> {
-  const row = await db.selectFrom('audit_checkpoint').select(CHECKPOINT_COLUMNS).where('tree_size', '>=', treeSize).orderBy('tree_size').limit(1).executeTakeFirst();
-  return row === undefined ? undefined : toCheckpoint(row);
-}
-
 /** The largest checkpoint cosigned by at least `quorum` members. */
 export async function latestFinalCheckpoint(db: Db, quorum: number): Promise<CheckpointRow | undefined> {
   const row = await db

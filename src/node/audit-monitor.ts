@@ -28,6 +28,7 @@
  *
  * Attacker-controlled input: everything the hub sends.
  */
+import { sameBytes } from '../core/bytes.js';
 import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { EventKind, leafConcernsMember, leafHash } from '../core/audit-leaf.js';
@@ -39,7 +40,7 @@ import { printable } from '../core/ids.js';
 import type { MemberId } from '../core/ids.js';
 import { importVerificationKey } from '../core/jws.js';
 import { readRotationStatement, verifyRotationStatement } from '../core/key-statement.js';
-import { KEY_EVENT_KINDS, decodeLeaf, logTrustOf, openWitnessed, publicationMismatches, sameBytes, stepOf } from '../core/log-monitor.js';
+import { KEY_EVENT_KINDS, decodeLeaf, logTrustOf, openWitnessed, publicationMismatches, stepOf } from '../core/log-monitor.js';
 import type { LogTrust, TreeHead, WitnessedCheckpoint } from '../core/log-monitor.js';
 import { EMPTY_ROOT, Frontier, verifyInclusion } from '../core/merkle.js';
 import { toBase64 } from '../core/note.js';

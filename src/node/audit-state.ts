@@ -16,6 +16,7 @@
  * key, the compact range against the note's root) so that a corrupted or hand-edited file stops
  * the monitor instead of making it accept a fork.
  */
+import { sameBytes } from '../core/bytes.js';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -25,7 +26,7 @@ import { isMemberId } from '../core/ids.js';
 import type { MemberId } from '../core/ids.js';
 import type { SigningAlgorithm } from '../core/jws.js';
 import type { LogTrust, TreeHead } from '../core/log-monitor.js';
-import { openWitnessed, sameBytes } from '../core/log-monitor.js';
+import { openWitnessed } from '../core/log-monitor.js';
 import { EMPTY_ROOT, Frontier } from '../core/merkle.js';
 import { parseBase64, toBase64 } from '../core/note.js';
 import { publicJwkSchema } from '../core/region.js';

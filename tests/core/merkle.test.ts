@@ -924,7 +924,7 @@ describe('frontier (compact/range_test.go)', () => {
   });
 
   it('TestGetRootHashGolden: roots and right-border nodes up to 65535 leaves', () => {
-    // Upstream's size 0 root is nil ("TODO: use hasher.EmptyRoot()"); here it is the empty root.
+    // Upstream's golden table leaves the size-0 root nil; here it is the empty root, SHA-256("").
     const golden: [number, string, [number, number, string][]?][] = [
       [0, Buffer.from(EMPTY_ROOT).toString('base64'), []],
       [10, 'VjWMPSYNtCuCNlF/RLnQy6HcwSk6CIipfxm+hettA+4=', [[4, 0, 'VjWMPSYNtCuCNlF/RLnQy6HcwSk6CIipfxm+hettA+4=']]],

@@ -7,6 +7,7 @@
  *   hub cannot be reached, the one the monitor stored beside the receipt).
  * - `verify-proof`: checks such a proof against a receipt offline, with the region file's pins.
  */
+import { sameBytes } from '../../core/bytes.js';
 import { createPrivateKey } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -17,7 +18,7 @@ import { systemClock } from '../../core/clock.js';
 import type { Clock } from '../../core/clock.js';
 import { CorridorError, fail } from '../../core/errors.js';
 import type { MemberId } from '../../core/ids.js';
-import { decodeLeaf, logTrustOf, openWitnessed, publicationMismatches, sameBytes, verifyPublicationProof } from '../../core/log-monitor.js';
+import { decodeLeaf, logTrustOf, openWitnessed, publicationMismatches, verifyPublicationProof } from '../../core/log-monitor.js';
 import { verifyInclusion } from '../../core/merkle.js';
 import { toBase64 } from '../../core/note.js';
 import { readReceiptClaims } from '../../core/receipt.js';
