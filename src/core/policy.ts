@@ -87,18 +87,8 @@ export function decide(agency: AgencyRecord, bulletin: BulletinForPolicy, agreem
   });
 
   // 1. TLP and releasability.
-  const namedAgency = handling.releasableTo.agencies.includes(agency.id);
-  const namedMember = agency.member !== undefined && handling.releasableTo.members.includes(agency.member);
-  const listed = handling.releasableTo.agencies.length > 0 || handling.releasableTo.members.length > 0;
-  if (!namedAgency) {
-    if (NAMED_RECIPIENTS_ONLY.has(handling.tlp)) {
-      return deny('NAMED_AGENCIES_ONLY', `TLP:${handling.tlp} goes only to the agencies the originator names, and ${agency.id} is not named`);
-    }
-    if ((handling.tlp === 'AMBER' || listed) && !namedMember) {
-      const whose = agency.member === undefined ? `organisation ${agency.organisation ?? 'unknown'}` : `state ${agency.member}`;
-      return deny('NOT_RELEASED', `the originator releases this TLP:${handling.tlp} bulletin neither to ${agency.id} nor to its ${whose}`);
-    }
-  }
+  const unreleased = releasabilityRefusal(agency, handling, 'bulletin');
+  if (unreleased !== undefined) return deny(unreleased.code, unreleased.reason);
 
   // 2. Mandate.
   // In the vocabulary's order, so that reasons do not depend on the order roles were listed in.
@@ -175,6 +165,28 @@ function deliver(
 ): Decision {
   const { disclose, withheld, note } = judgeKinds(bulletin.personalData, judge);
   return { kind: 'deliver', code, reason: `${reason}${note}`, policyVersion: POLICY_VERSION, agreements, disclose, withheld };
+}
+
+/**
+ * Step 1 of the policy for anything an originator signs with handling (bulletins, request
+ * documents): TLP and the originator's releasability list. Undefined when the agency may receive it.
+ */
+export function releasabilityRefusal(
+  agency: AgencyRecord,
+  handling: Handling,
+  what: 'bulletin' | 'document',
+): { readonly code: 'NAMED_AGENCIES_ONLY' | 'NOT_RELEASED'; readonly reason: string } | undefined {
+  if (handling.releasableTo.agencies.includes(agency.id)) return undefined;
+  if (NAMED_RECIPIENTS_ONLY.has(handling.tlp)) {
+    return { code: 'NAMED_AGENCIES_ONLY', reason: `TLP:${handling.tlp} goes only to the agencies the originator names, and ${agency.id} is not named` };
+  }
+  const namedMember = agency.member !== undefined && handling.releasableTo.members.includes(agency.member);
+  const listed = handling.releasableTo.agencies.length > 0 || handling.releasableTo.members.length > 0;
+  if ((handling.tlp === 'AMBER' || listed) && !namedMember) {
+    const whose = agency.member === undefined ? `organisation ${agency.organisation ?? 'unknown'}` : `state ${agency.member}`;
+    return { code: 'NOT_RELEASED', reason: `the originator releases this TLP:${handling.tlp} ${what} neither to ${agency.id} nor to its ${whose}` };
+  }
+  return undefined;
 }
 
 /**

@@ -25,10 +25,10 @@
 import type { AgreementVersion } from './agreement.js';
 import type { Handling } from './bulletin.js';
 import type { MemberId } from './ids.js';
-import { agreementLabel, judgeKinds, protectedReason } from './policy.js';
+import { agreementLabel, judgeKinds, protectedReason, releasabilityRefusal } from './policy.js';
 import type { WithheldKind } from './policy.js';
 import type { AgencyRecord } from './region.js';
-import { AGENCY_ROLES, JUDICIAL_ROLES, NAMED_RECIPIENTS_ONLY, PROTECTED_KINDS, ROLE_PURPOSES } from './vocabulary.js';
+import { AGENCY_ROLES, JUDICIAL_ROLES, PROTECTED_KINDS, ROLE_PURPOSES } from './vocabulary.js';
 import type { PersonalDataKind } from './vocabulary.js';
 
 export const REQUEST_POLICY_VERSION = 'corridor-request-policy/1';
@@ -72,18 +72,9 @@ export function decideDocumentRelease(agency: AgencyRecord, document: DocumentFo
   const { handling, issuer, counterpart } = document;
   const deny = (code: RequestDecisionCode, reason: string): RequestDecision => ({ kind: 'deny', code, reason, policyVersion: REQUEST_POLICY_VERSION, agreements: [] });
 
-  // 1. TLP and releasability.
-  const namedAgency = handling.releasableTo.agencies.includes(agency.id);
-  const namedMember = agency.member !== undefined && handling.releasableTo.members.includes(agency.member);
-  const listed = handling.releasableTo.agencies.length > 0 || handling.releasableTo.members.length > 0;
-  if (!namedAgency) {
-    if (NAMED_RECIPIENTS_ONLY.has(handling.tlp)) {
-      return deny('NAMED_AGENCIES_ONLY', `TLP:${handling.tlp} goes only to the agencies the originator names, and ${agency.id} is not named`);
-    }
-    if ((handling.tlp === 'AMBER' || listed) && !namedMember) {
-      return deny('NOT_RELEASED', `the originator releases this TLP:${handling.tlp} document neither to ${agency.id} nor to its state`);
-    }
-  }
+  // 1. TLP and releasability, as for bulletins.
+  const unreleased = releasabilityRefusal(agency, handling, 'document');
+  if (unreleased !== undefined) return deny(unreleased.code, unreleased.reason);
 
   // 2. Handling code.
   const roles = AGENCY_ROLES.filter((role) => agency.roles.includes(role));
