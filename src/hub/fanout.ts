@@ -1,10 +1,11 @@
 /**
- * In-process fan-out of committed bulletins to live subscriptions, strictly in sequence order.
- * Publishers commit one at a time (the ledger lock) but their post-commit callbacks may resume
- * in any order, so arrivals are reordered here; a gap that does not fill itself within
- * `gapFillMs` (a publisher whose post-commit step failed) is read from the database. Bulletins
- * committed by another hub process on the same database are seen only once this process
- * commits one after them: running replicas needs a database wake-up signal, not built yet.
+ * Fan-out of committed bulletins to live subscriptions, strictly in sequence order, whichever hub
+ * process committed them. Publishers on this process commit one at a time (the ledger lock) but
+ * their post-commit callbacks may resume in any order, so arrivals are reordered here; a gap that
+ * does not fill itself within `gapFillMs` (a publisher whose post-commit step failed) is read from
+ * the database. Bulletins committed by another hub process on the same database arrive as a
+ * wake-up (`catchUp`, from the ledger's NOTIFY, see ledger-signal.ts) and are read by cursor from
+ * the database: PostgreSQL is the only channel between replicas.
  * Listeners must not block: each subscription keeps its own bounded buffer.
  */
 import type { Logger } from 'pino';
@@ -28,14 +29,23 @@ export class Fanout {
   private readonly markingListeners = new Set<() => void>();
   private gapTimer: NodeJS.Timeout | undefined;
   private filling = false;
+  private fillAgain = false;
+  /** The highest sequence known to be committed (by any process). */
+  private committedThrough: bigint;
 
+  /**
+   * @param loadAfter reads committed bulletins after a sequence, in order, at most `limit`.
+   * @param head the latest committed sequence when the hub starts: live delivery begins after it.
+   */
   constructor(
-    private readonly load: (sequence: bigint) => Promise<LiveBulletin | undefined>,
+    private readonly loadAfter: (afterSequence: bigint, limit: number) => Promise<LiveBulletin[]>,
     head: bigint,
     private readonly log: Logger,
     private readonly gapFillMs = 250,
+    private readonly pageSize = 256,
   ) {
     this.emittedThrough = head;
+    this.committedThrough = head;
   }
 
   /** The highest sequence emitted to listeners. */
@@ -67,11 +77,22 @@ export class Fanout {
     for (const listener of this.markingListeners) listener();
   }
 
-  /** Offers a committed bulletin. Duplicates and already-emitted sequences are ignored. */
+  /** Offers a bulletin this process committed. Duplicates and already-emitted sequences are ignored. */
   offer(live: LiveBulletin): void {
     if (live.bulletin.sequence <= this.emittedThrough) return;
+    if (live.bulletin.sequence > this.committedThrough) this.committedThrough = live.bulletin.sequence;
     this.pending.set(live.bulletin.sequence, live);
     this.emitInOrder();
+  }
+
+  /**
+   * Says that every sequence up to `through` is committed (another process committed some of
+   * them): what is neither emitted nor offered is read from the database now.
+   */
+  catchUp(through: bigint): void {
+    if (through <= this.committedThrough && through <= this.emittedThrough) return;
+    if (through > this.committedThrough) this.committedThrough = through;
+    void this.fillGap();
   }
 
   close(): void {
@@ -90,7 +111,7 @@ export class Fanout {
       this.emittedThrough = next.bulletin.sequence;
       for (const listener of this.listeners) listener(next);
     }
-    if (this.pending.size > 0 && this.gapTimer === undefined) {
+    if ((this.pending.size > 0 || this.committedThrough > this.emittedThrough) && this.gapTimer === undefined) {
       this.gapTimer = setTimeout(() => {
         this.gapTimer = undefined;
         void this.fillGap();
@@ -100,26 +121,45 @@ export class Fanout {
   }
 
   private async fillGap(): Promise<void> {
-    if (this.filling) return;
+    if (this.filling) {
+      this.fillAgain = true;
+      return;
+    }
     this.filling = true;
     try {
-      const waiting = [...this.pending.keys()];
-      if (waiting.length === 0) return;
-      const highest = waiting.reduce((a, b) => (a > b ? a : b));
-      for (let sequence = this.emittedThrough + 1n; sequence < highest; sequence++) {
-        if (this.pending.has(sequence)) continue;
-        const live = await this.load(sequence);
-        if (live === undefined) {
-          this.log.warn({ sequence: sequence.toString() }, 'fan-out gap not yet committed; waiting');
-          break;
-        }
-        this.pending.set(sequence, live);
-      }
+      do {
+        this.fillAgain = false;
+        await this.fillThrough(this.fillTarget());
+      } while (this.fillAgain);
     } catch (error) {
       this.log.error({ err: error }, 'fan-out gap fill failed');
     } finally {
       this.filling = false;
       this.emitInOrder();
+    }
+  }
+
+  /** The highest sequence known to exist: committed elsewhere, or offered here. */
+  private fillTarget(): bigint {
+    let highest = this.committedThrough;
+    for (const sequence of this.pending.keys()) if (sequence > highest) highest = sequence;
+    return highest;
+  }
+
+  /** Reads every sequence after the emitted head up to `target` that is not pending, page by page, emitting as it goes. */
+  private async fillThrough(target: bigint): Promise<void> {
+    while (this.emittedThrough < target) {
+      const after = this.emittedThrough;
+      const page = await this.loadAfter(after, this.pageSize);
+      for (const live of page) {
+        if (live.bulletin.sequence > this.emittedThrough && !this.pending.has(live.bulletin.sequence)) this.pending.set(live.bulletin.sequence, live);
+      }
+      this.emitInOrder();
+      if (page.length === 0 || this.emittedThrough === after) {
+        // Not committed yet as far as this read can see (a commit still in flight): the next wake-up or the gap timer retries.
+        this.log.debug({ after: after.toString(), target: target.toString() }, 'fan-out gap not yet visible; waiting');
+        return;
+      }
     }
   }
 }

@@ -24,9 +24,10 @@ import { parseStrictJson } from '../core/strict-json.js';
 import { createKysely, createPool, provideDatabase } from '../infra/database.js';
 import { readPrivateJwkFile } from '../infra/keys.js';
 import type { Logger } from '../infra/log.js';
-import { findBulletinBySequence, latestSequence, listRecipients } from './store.js';
+import { latestSequence, listCommittedAfter } from './store.js';
+import { LedgerListener, newReplicaName } from './ledger-signal.js';
 import { effectiveDefaultDays } from '../core/retention.js';
-import { findStatus } from './lifecycle.js';
+import { findStatuses } from './lifecycle.js';
 import { RetentionPurger } from './retention.js';
 import type { PurgedBulletin } from './retention.js';
 import { AuditIntegrator, TileCache } from './audit-log.js';
@@ -67,7 +68,9 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
   };
 
   const database = await provideDatabase({ databaseUrl: config.databaseUrl, home: config.home, name: 'corridor_hub', log: log.child({ subsystem: 'db' }) });
-  const pool = createPool(database.url, 16, log);
+  // The pool's connections carry this process's replica name: the ledger's NOTIFY says who committed.
+  const replica = newReplicaName();
+  const pool = createPool(database.url, 16, log, replica);
   const db = createKysely<HubDatabase>(pool);
   const cleanupDatabase = async (): Promise<void> => {
     await db.destroy();
@@ -109,13 +112,33 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     setMaxListeners(0, shutdown.signal);
     const fanoutLog = log.child({ subsystem: 'fanout' });
     const fanout = new Fanout(
-      async (sequence) => {
-        const bulletin = await findBulletinBySequence(db, sequence);
-        return bulletin === undefined ? undefined : { bulletin, recipients: await listRecipients(db, bulletin), status: await findStatus(db, bulletin) };
+      async (after, limit) => {
+        const committed = await listCommittedAfter(db, after, limit);
+        const statuses = await findStatuses(db, committed.map(({ bulletin }) => ({ sequence: bulletin.sequence, id: bulletin.id })));
+        return committed.map((live) => ({ ...live, status: statuses.get(live.bulletin.sequence) }));
       },
       await latestSequence(db),
       fanoutLog,
     );
+    // Replicas: what other hub processes on this database commit reaches this one's fan-out and
+    // subscriptions through the ledger's NOTIFY wake-up and a cursor read (ledger-signal.ts).
+    const listener = new LedgerListener({
+      url: database.url,
+      log: log.child({ subsystem: 'ledger-listener' }),
+      onSignal: (signal) => {
+        if (signal.replica === replica) return;
+        if (signal.kind === 'head') fanout.catchUp(signal.nextSequence - 1n);
+        else fanout.markingsRecorded();
+      },
+      onListening: () => {
+        latestSequence(db).then(
+          (head) => fanout.catchUp(head),
+          (error: unknown) => fanoutLog.warn({ err: error }, 'could not read the ledger head after (re)connecting'),
+        );
+        fanout.markingsRecorded();
+      },
+    });
+    await listener.start();
     const ctx: HubContext = {
       db,
       clock,
@@ -162,6 +185,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
           for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
           shutdown.abort();
           await shutdownServer(server, config.shutdownGraceMs);
+          await listener.close();
           fanout.close();
           await purger.close();
           await overdue.close();

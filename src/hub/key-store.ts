@@ -12,6 +12,7 @@ import { importVerificationKey, isSigningAlgorithm } from '../core/jws.js';
 import type { SigningAlgorithm, VerificationKey } from '../core/jws.js';
 import { isKeyState } from '../core/key-lifecycle.js';
 import type { KeyState, KeyValidity } from '../core/key-lifecycle.js';
+import { signalNotices } from './ledger-signal.js';
 import type { HubDatabase, PublicJwkRow } from './db/schema.js';
 
 /** A member key as the directory holds it. */
@@ -255,6 +256,8 @@ export async function insertMarkings(db: Kysely<HubDatabase>, markings: readonly
       })),
     )
     .execute();
+  // Subscriptions on every hub process read notices after their last one (ledger-signal.ts).
+  await signalNotices(db);
 }
 
 type MarkingRow = {

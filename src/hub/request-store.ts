@@ -12,6 +12,7 @@ import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { WithheldKind } from '../core/policy.js';
 import { rebuildPresentation } from '../core/presentation.js';
 import { formatSdJwt } from '../core/sd-jwt.js';
+import { signalNotices } from './ledger-signal.js';
 import type { HubDatabase } from './db/schema.js';
 
 /** A request as the hub tracks it. */
@@ -389,6 +390,8 @@ export async function insertNotices(db: Kysely<HubDatabase>, notices: readonly N
       })),
     )
     .execute();
+  // Subscriptions on every hub process read notices after their last one (ledger-signal.ts).
+  await signalNotices(db);
 }
 
 /** A notice as an agency receives it: the transition, the request as of now, and its presentation. */

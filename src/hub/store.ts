@@ -211,6 +211,36 @@ async function purgedMeanwhile(db: Kysely<HubDatabase>, rows: readonly { sequenc
   return new Set(purged.map((row) => row.sequence));
 }
 
+/**
+ * Bulletins committed after `afterSequence`, in sequence order, up to `limit`, each with its
+ * deliver decisions (agency id → grant): what another hub process committed, read by cursor
+ * for the live fan-out.
+ */
+export async function listCommittedAfter(
+  db: Kysely<HubDatabase>,
+  afterSequence: bigint,
+  limit: number,
+): Promise<{ bulletin: StoredBulletin; recipients: Map<string, DeliveryGrant> }[]> {
+  const bulletins = (await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('sequence', '>', afterSequence).orderBy('sequence').limit(limit).execute()).map(toStored);
+  if (bulletins.length === 0) return [];
+  const sequences = bulletins.map((b) => b.sequence);
+  const rows = await db
+    .selectFrom('delivery_decision')
+    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+    .where('sequence', 'in', sequences)
+    .where('decision', '=', 'deliver')
+    .execute();
+  const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
+  // A bulletin purged since its commit (past retention) goes to no one.
+  const purged = await purgedMeanwhile(db, rows, disclosures);
+  const bySequence = new Map(bulletins.map((bulletin) => [bulletin.sequence, { bulletin, recipients: new Map<string, DeliveryGrant>() }]));
+  for (const row of rows) {
+    const entry = bySequence.get(row.sequence);
+    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(row.agency_id, toGrant(entry.bulletin.jws, row, disclosures));
+  }
+  return [...bySequence.values()];
+}
+
 /** Deliver decisions of one bulletin: agency id → what it receives and why. */
 export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBulletin): Promise<Map<string, DeliveryGrant>> {
   const rows = await db

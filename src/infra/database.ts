@@ -28,10 +28,12 @@ const INT8_OID = 20;
  * connection that the server closes (a restart, an administrator) is logged and replaced rather
  * than crashing the process, as pg's unhandled pool 'error' event would.
  */
-export function createPool(url: string, max: number, log?: Logger): pg.Pool {
+/** A connection pool; `applicationName` names its connections in pg_stat_activity and in the hub's ledger signals. */
+export function createPool(url: string, max: number, log?: Logger, applicationName?: string): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
+    ...(applicationName === undefined ? {} : { application_name: applicationName }),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,

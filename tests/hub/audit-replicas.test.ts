@@ -1,8 +1,9 @@
 /**
- * Two hub processes on one database, both integrating the audit log: under concurrent publishing
- * (and with one of them killed mid-burst) the tree grows without a gap or a duplicate index, every
- * checkpoint either signed is the RFC 9162 root of the leaves at its size, and each extends the
- * previous one.
+ * Two hub processes on one database, both integrating the audit log (a leader per batch, by
+ * advisory lock): under concurrent publishing, with one of them killed mid-burst, the tree grows
+ * without a gap or a duplicate index, every checkpoint either signed is the RFC 9162 root of the
+ * leaves at its size, and each extends the previous one; an agency subscribed to the survivor
+ * receives every bulletin released to it, whichever replica committed it, in order.
  */
 import { create } from '@bufbuild/protobuf';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,8 @@ import { openCheckpoint } from '../../src/core/checkpoint.js';
 import { asMemberId } from '../../src/core/ids.js';
 import { Frontier } from '../../src/core/merkle.js';
 import { parseVerifierKey } from '../../src/core/note.js';
-import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { sqlOn } from '../helpers/database.js';
@@ -22,6 +24,7 @@ import { startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
 
 const IDN = asMemberId('IDN');
+const MYS_POLICE = 'MYS:police';
 const PER_HUB = 60;
 
 let region: TestRegion | undefined;
@@ -59,6 +62,17 @@ describe('two hub processes integrating one audit log', () => {
     const toA = connectHub(`localhost:${portA}`, tls, { 'grpc.use_local_subchannel_pool': 1 });
     const toB = connectHub(`localhost:${portB}`, tls, { 'grpc.use_local_subchannel_pool': 1 });
     const key = await memberKey(r.home, IDN);
+    // An agency on the replica that survives, live from before the burst.
+    const agency = connectHub(`localhost:${portB}`, await r.tls({ kind: 'agency', id: MYS_POLICE }), { 'grpc.use_local_subchannel_pool': 1 });
+    const received: bigint[] = [];
+    const stream = agency.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: MYS_POLICE, afterCursor: 0n }));
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (message: SubscribeResponse) => {
+        if (message.event.case === 'delivery') received.push(message.event.value.cursor);
+        if (message.event.case === 'caughtUp') resolve();
+      });
+      stream.on('error', reject);
+    });
     const publish = async (connection: typeof toA): Promise<void> => {
       const sdJwt = await signBulletin(key, bulletinClaims(IDN));
       await connection.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt }));
@@ -76,6 +90,14 @@ describe('two hub processes integrating one audit log', () => {
       toA.close();
       toB.close();
     }
+
+    // No lost delivery: the survivor's stream holds every bulletin released to the agency, in order, once.
+    const owed = (await sqlOn<{ sequence: string }>(r.databaseUrl, `SELECT sequence FROM delivery_decision WHERE agency_id = '${MYS_POLICE}' AND decision = 'deliver' ORDER BY sequence`)).map((row) => BigInt(row.sequence));
+    expect(owed.length).toBeGreaterThanOrEqual(PER_HUB);
+    await expect.poll(() => received.length, { timeout: 10_000 }).toBe(owed.length);
+    expect(received).toEqual(owed);
+    stream.cancel();
+    agency.close();
 
     // Wait until the surviving replica has integrated everything committed.
     let events = 0;

@@ -10,6 +10,7 @@ import { keyLifecycleMigration } from './migration-0005-key-lifecycle.js';
 import { cooperationRequestsMigration } from './migration-0006-cooperation-requests.js';
 import { lifecycleRetentionMigration } from './migration-0007-lifecycle-retention.js';
 import { requestRetentionMigration } from './migration-0008-request-retention.js';
+import { ledgerSignalMigration } from './migration-0009-ledger-signal.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -273,6 +274,7 @@ export const migrations: Record<string, Migration> = {
   '0006_cooperation_requests': cooperationRequestsMigration,
   '0007_lifecycle_retention': lifecycleRetentionMigration,
   '0008_request_retention': requestRetentionMigration,
+  '0009_ledger_signal': ledgerSignalMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
