@@ -478,6 +478,30 @@ describe('the Corridor JWS profile', () => {
     });
   });
 
+  describe('native signing and verification (node:crypto, not WebCrypto)', () => {
+    it('signCompact writes exactly the bytes jose CompactSign writes for the same header and claims', async () => {
+      for (const key of [keyA, keyEdDSA]) {
+        const ours = dec(await signCompact(key.signing, BULLETIN_TYP, claims));
+        const jose = await new CompactSign(enc(JSON.stringify(claims))).setProtectedHeader({ alg: key.signing.alg, kid: key.signing.kid, typ: BULLETIN_TYP }).sign(key.signing.key);
+        expect(ours).toBe(jose);
+        await expect(compactVerify(ours, key.verification.key, { algorithms: [key.signing.alg] })).resolves.toBeDefined();
+      }
+    });
+
+    it('verifySignature accepts what jose signs, and refuses every single-bit change of the signature', async () => {
+      const text = await new CompactSign(enc(JSON.stringify(claims))).setProtectedHeader({ alg: 'Ed25519', kid: keyA.signing.kid, typ: BULLETIN_TYP }).sign(keyA.signing.key);
+      await expect(verifySignature(parseCompactJws(enc(text), MAX), keyA.verification)).resolves.toBeUndefined();
+      const [head, body, signature] = text.split('.') as [string, string, string];
+      const bytes = Buffer.from(signature, 'base64url');
+      for (let bit = 0; bit < bytes.length * 8; bit += 37) {
+        const flipped = Buffer.from(bytes);
+        flipped[bit >> 3] = (flipped[bit >> 3] ?? 0) ^ (1 << (bit & 7));
+        const jws = parseCompactJws(enc(`${head}.${body}.${flipped.toString('base64url')}`), MAX);
+        await expect(verifySignature(jws, keyA.verification)).rejects.toMatchObject({ code: 'JWS_BAD_SIGNATURE' });
+      }
+    });
+  });
+
   describe('type', () => {
     it('a wrong typ is refused with JWS_WRONG_TYPE', async () => {
       for (const typ of [RECEIPT_TYP, 'JWT', 'corridor-bulletin+JWT', `${BULLETIN_TYP}x`, '']) {

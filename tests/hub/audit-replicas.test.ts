@@ -9,7 +9,7 @@ import { create } from '@bufbuild/protobuf';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leafHash } from '../../src/core/audit-leaf.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
-import { asMemberId } from '../../src/core/ids.js';
+import { asAgencyId, asMemberId } from '../../src/core/ids.js';
 import { Frontier } from '../../src/core/merkle.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
@@ -24,7 +24,7 @@ import { startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
 
 const IDN = asMemberId('IDN');
-const MYS_POLICE = 'MYS:police';
+const MYS_POLICE = asAgencyId('MYS:police');
 const PER_HUB = 60;
 
 let region: TestRegion | undefined;

@@ -64,7 +64,7 @@ function subscribe(connection: HubConnection, request: { afterCursor?: bigint; a
   const caughtUp = new Promise<void>((resolve, reject) => {
     stream.on('data', (message: SubscribeResponse) => {
       if (message.event.case === 'delivery') cursors.push(message.event.value.cursor);
-      if (message.event.case === 'requestNotice') notices.push(message.event.value.requestId);
+      if (message.event.case === 'requestNotice') notices.push(message.event.value.request?.id ?? '');
       if (message.event.case === 'caughtUp') resolve();
     });
     stream.on('error', (error: { code?: number }) => (error.code === 1 ? resolve() : reject(error)));
