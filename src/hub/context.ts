@@ -8,6 +8,8 @@ import type { AuditIntegrator, AuditLogIdentity, TileCache } from './audit-log.j
 import type { RequestSettings } from './config.js';
 import type { IdentityReader } from './authn.js';
 import type { Fanout } from './fanout.js';
+import type { GroupCommit } from './group-commit.js';
+import type { CommitOutcome, VerifiedBulletin } from './publish.js';
 import type { HubMetrics } from './metrics.js';
 import type { RegistryView } from './registry.js';
 
@@ -39,6 +41,8 @@ export interface HubContext {
   readonly issuer: string;
   readonly limits: HubLimits;
   readonly fanout: Fanout;
+  /** Verified bulletins wait here to be committed together (group commit, see publish.ts). */
+  readonly bulletinCommits: GroupCommit<VerifiedBulletin, CommitOutcome>;
   readonly metrics: HubMetrics;
   readonly log: Logger;
   /** Aborted when the hub begins shutting down; open streams end. */

@@ -43,6 +43,7 @@ import { importRegion, loadRegistry } from './registry.js';
 import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 import { OverdueCheck, recordOverdueRequests } from './requests.js';
+import { bulletinCommitter } from './publish.js';
 
 export interface RunningHub {
   /** The bound gRPC port (useful with port 0). */
@@ -141,6 +142,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     await listener.start();
     const ctx: HubContext = {
       db,
+      bulletinCommits: bulletinCommitter(() => ctx),
       clock,
       registry: () => registry,
       readIdentity: certificateIdentityReader(),

@@ -97,6 +97,13 @@ export async function findMemberKey(db: Kysely<HubDatabase>, kid: string): Promi
   return row === undefined ? undefined : toStoredKey(row);
 }
 
+/** Keys by kid, for the kids that exist. */
+export async function findMemberKeys(db: Kysely<HubDatabase>, kids: readonly string[]): Promise<Map<string, StoredMemberKey>> {
+  if (kids.length === 0) return new Map();
+  const rows = await db.selectFrom('member_key').select(KEY_COLUMNS).where('kid', 'in', [...new Set(kids)]).execute();
+  return new Map(rows.map((row) => [row.kid, toStoredKey(row)]));
+}
+
 /** Every key (of one member, when given), by member, then in the order they were added. */
 export async function listMemberKeys(db: Kysely<HubDatabase>, member?: MemberId): Promise<StoredMemberKey[]> {
   let query = db.selectFrom('member_key').select(KEY_COLUMNS).orderBy('member_id').orderBy('added_at').orderBy('kid');

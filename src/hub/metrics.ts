@@ -10,6 +10,7 @@ export interface HubMetrics {
   readonly subscribers: Gauge;
   readonly subscriberLag: Gauge<'agency'>;
   readonly commitSeconds: Histogram<'operation'>;
+  readonly publishBatchSize: Histogram;
   readonly auditTreeSize: Gauge;
   readonly auditIntegrationFailures: Counter<'code'>;
   readonly retentionPurged: Counter;
@@ -41,6 +42,12 @@ export function createHubMetrics(options: { collectDefaults: boolean }): HubMetr
       help: 'Duration of ledger transactions (action plus audit record), by operation',
       labelNames: ['operation'] as const,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    publishBatchSize: new Histogram({
+      name: 'corridor_publish_batch_size',
+      help: 'Bulletins committed together in one ledger transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers: [registry],
     }),
     auditTreeSize: new Gauge({ name: 'corridor_audit_tree_size', help: 'Leaves covered by the latest checkpoint this hub signed', registers: [registry] }),

@@ -37,11 +37,11 @@ import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
 import { loadAgreementVersions } from './agreements.js';
-import { findBulletinByIssuerJti, insertBulletin, insertDecisions, loadDisclosures } from './store.js';
+import { findBulletinByIssuerJti, findBulletinsByIds, insertBulletins, insertDecisions, loadDisclosures } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { refuseInactiveKey } from '../core/key-lifecycle.js';
-import { findMemberKey, timeOfState, verificationKeyOf } from './key-store.js';
+import { findMemberKey, findMemberKeys, timeOfState, verificationKeyOf } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
 import type { RegistryView } from './registry.js';
@@ -50,8 +50,13 @@ import type { BulletinStatus } from '../core/lifecycle.js';
 import { retentionEnd } from '../core/retention.js';
 import { searchFacets } from '../core/search-facets.js';
 import { checkFollowUpTarget, recordFollowUp } from './lifecycle.js';
-import { insertRetention } from './retention.js';
-import { indexBulletin } from './search.js';
+import { insertRetentions } from './retention.js';
+import { indexBulletins } from './search.js';
+import { GroupCommit } from './group-commit.js';
+import type { FollowUpTarget } from './lifecycle.js';
+import type { Decision } from '../core/policy.js';
+import type { PersonalDataKind } from '../core/vocabulary.js';
+import type { AgencyId } from '../core/ids.js';
 
 export interface PublishResult {
   readonly bulletin: StoredBulletin;
@@ -99,7 +104,7 @@ export async function publishBulletin(ctx: HubContext, member: PrincipalOf<'memb
     const claims = parseBulletinClaims(processed.payload);
     checkHandlingNamesKnownRecipients(claims, registry);
 
-    const result = await commitBulletin(ctx, {
+    const result = await ctx.bulletinCommits.submit({
       id,
       member: member.id,
       principal: member.label,
@@ -144,7 +149,7 @@ function checkHandlingNamesKnownRecipients(claims: BulletinClaims, registry: Reg
   }
 }
 
-interface VerifiedBulletin {
+export interface VerifiedBulletin {
   readonly id: string;
   readonly member: string;
   readonly principal: string;
@@ -158,110 +163,138 @@ interface VerifiedBulletin {
   readonly disclosures: readonly ClassifiedDisclosure[];
 }
 
-async function commitBulletin(
-  ctx: HubContext,
-  verified: VerifiedBulletin,
-): Promise<{ bulletin: StoredBulletin; replayed: boolean; recipients: Map<string, DeliveryGrant>; status?: BulletinStatus }> {
+export interface CommitOutcome {
+  readonly bulletin: StoredBulletin;
+  readonly replayed: boolean;
+  readonly recipients: Map<string, DeliveryGrant>;
+  readonly status?: BulletinStatus;
+}
+
+/** Most bulletins committed in one ledger transaction. */
+export const MAX_PUBLISH_BATCH = 64;
+
+/**
+ * The hub's group commit for verified bulletins: concurrent publishes share one ledger
+ * transaction. A follow-up is committed in a batch of its own, since its checks read the thread
+ * that earlier bulletins (perhaps in the same batch) extend.
+ */
+export function bulletinCommitter(ctx: () => HubContext): GroupCommit<VerifiedBulletin, CommitOutcome> {
+  return new GroupCommit<VerifiedBulletin, CommitOutcome>((batch) => commitBulletins(ctx(), batch), {
+    maxBatch: MAX_PUBLISH_BATCH,
+    alone: (verified) => verified.claims.lifecycle !== undefined,
+    onBatch: (size) => ctx().metrics.publishBatchSize.observe(size),
+  });
+}
+
+/** A bulletin that passed its checks under the lock, with the decisions to record. */
+interface Accepted {
+  readonly index: number;
+  readonly verified: VerifiedBulletin;
+  readonly text: string;
+  readonly decisions: { agency: AgencyId; decision: Decision }[];
+  readonly target: FollowUpTarget | undefined;
+  readonly personalData: ReadonlySet<PersonalDataKind>;
+}
+
+/**
+ * Commits a batch of verified bulletins in one ledger transaction. Each is judged on its own
+ * under the lock (the same checks as one at a time, in submission order: an id already stored
+ * or earlier in the batch is a replay or JTI_REUSED, the key still active, a follow-up's target)
+ * and refused alone; the rest are written with one statement per table.
+ */
+async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin[]): Promise<(CommitOutcome | Error)[]> {
   const started = performance.now();
-  const issuerJwtBytes = Buffer.from(verified.issuerJwt, 'latin1');
-  const digest = sha256(issuerJwtBytes);
   const registry = ctx.registry();
-  const personalData = new Set(verified.disclosures.map((d) => d.kind));
-  const result = await inLedgerTransaction(ctx.db, ctx.clock, async (ledger) => {
+  const outcomes = await inLedgerTransaction(ctx.db, ctx.clock, async (ledger) => {
     const { trx, hubTime } = ledger;
-    // Under the ledger lock no other publish can commit, so this check cannot race.
-    const raced = await findBulletinByIssuerJti(trx, verified.member, verified.jti);
-    if (raced !== undefined) {
-      const text = formatSdJwt(verified.issuerJwt, verified.disclosures.map((d) => d.encoded));
-      if ((await submittedText({ ...ctx, db: trx }, raced)) === text) return { bulletin: raced, replayed: true, recipients: new Map<string, DeliveryGrant>() };
-      fail('JTI_REUSED', `${verified.id} was already published with different bytes; a new bulletin needs a new jti`);
-    }
-    // A bulletin verifies only with a key active at its hub time: an approval or a revocation
-    // may have committed since the check before the lock.
-    const signer = (await findMemberKey(trx, verified.kid)) ?? fail('INTERNAL', `key ${verified.kid} went missing`);
-    if (signer.state !== 'active') refuseInactiveKey(verified.member, signer.kid, signer.state, timeOfState(signer));
+    const results: (CommitOutcome | Error | undefined)[] = batch.map(() => undefined);
+    // Under the ledger lock no other publish can commit, so these reads cannot race.
+    const stored = await findBulletinsByIds(trx, batch.map((verified) => verified.id));
+    const keys = await findMemberKeys(trx, batch.map((verified) => verified.kid));
     // Agreement changes take the same lock, so these are exactly the agreements in force at hubTime.
     const inForce = agreementsInForce(await loadAgreementVersions(trx), hubTime);
-    const forPolicy = { issuer: verified.claims.issuer, category: verified.claims.category, handling: verified.claims.handling, personalData };
-    // A follow-up: checked under the lock (originator, latest of its thread, not withdrawn, within
-    // retention), and delivered to every agency that received what it supersedes as well.
-    const lifecycle = verified.claims.lifecycle;
-    const target = lifecycle === undefined ? undefined : await checkFollowUpTarget(trx, verified.member, lifecycle, hubTime);
-    const decisions = [...registry.agencies.values()].map((agency) => {
-      const decision = decide(agency, forPolicy, inForce);
-      return {
-        agency: agency.id,
-        decision:
-          lifecycle === undefined || target === undefined
-            ? decision
-            : followUpDecision(decision, { supersedes: lifecycle.supersedes, personalData }, target.recipients.has(agency.id)),
-      };
-    });
-
-    const sequence = ledger.nextSequence();
-    const [published] = await ledger.append([
-      {
-        kind: EventKind.PUBLISH,
-        actor: verified.principal,
-        bulletinId: verified.id,
-        objectDigest: digest,
-        objectId: verified.kid,
-        code: 'PUBLISHED',
-        reason: `${verified.claims.category} at TLP:${verified.claims.handling.tlp} ${verified.claims.handling.code}`,
-        operation: OPERATION,
-      },
-    ]);
-    if (published === undefined) throw new CorridorError('INTERNAL', 'the audit log did not return a position');
-    const receipt = await signReceipt(ctx.receiptKey, {
-      iss: ctx.issuer,
-      sub: verified.id,
-      iat: epochSeconds(hubTime),
-      hub_time_ms: hubTime.getTime(),
-      sequence: Number(sequence),
-      audit_position: Number(published.position),
-      bulletin_sha256: Buffer.from(digest).toString('base64url'),
-      leaf_hash: Buffer.from(published.leafHash).toString('base64url'),
-    });
-    const bulletin: StoredBulletin = {
-      sequence,
-      id: verified.id,
-      issuer: verified.member,
-      jti: verified.jti,
-      jws: issuerJwtBytes,
-      jwsSha256: digest,
-      hubTime,
-      expiresAt: new Date(verified.claims.expiresAt * 1000),
-      auditPosition: published.position,
-      receipt,
-    };
-    await insertBulletin(trx, bulletin, { kid: verified.kid, category: verified.claims.category, tlp: verified.claims.handling.tlp }, verified.disclosures);
-    if (lifecycle !== undefined && target !== undefined) {
-      await recordFollowUp(ledger, { sequence, id: verified.id, principal: verified.principal, issuerJwtSha256: digest, lifecycle }, target);
+    const accepted: Accepted[] = [];
+    const acceptedById = new Map<string, Accepted>();
+    const replayOfBatch = new Map<number, Accepted>();
+    for (const [index, verified] of batch.entries()) {
+      try {
+        const text = formatSdJwt(verified.issuerJwt, verified.disclosures.map((d) => d.encoded));
+        const raced = stored.get(verified.id);
+        if (raced !== undefined) {
+          if ((await submittedText({ ...ctx, db: trx }, raced)) !== text) fail('JTI_REUSED', `${verified.id} was already published with different bytes; a new bulletin needs a new jti`);
+          results[index] = { bulletin: raced, replayed: true, recipients: new Map() };
+          continue;
+        }
+        const earlier = acceptedById.get(verified.id);
+        if (earlier !== undefined) {
+          if (earlier.text !== text) fail('JTI_REUSED', `${verified.id} was already published with different bytes; a new bulletin needs a new jti`);
+          replayOfBatch.set(index, earlier);
+          continue;
+        }
+        // A bulletin verifies only with a key active at its hub time: an approval or a revocation
+        // may have committed since the check before the lock.
+        const signer = keys.get(verified.kid) ?? fail('INTERNAL', `key ${verified.kid} went missing`);
+        if (signer.state !== 'active') refuseInactiveKey(verified.member, signer.kid, signer.state, timeOfState(signer));
+        const personalData = new Set(verified.disclosures.map((d) => d.kind));
+        const forPolicy = { issuer: verified.claims.issuer, category: verified.claims.category, handling: verified.claims.handling, personalData };
+        // A follow-up: checked under the lock (originator, latest of its thread, not withdrawn, within
+        // retention), and delivered to every agency that received what it supersedes as well.
+        const lifecycle = verified.claims.lifecycle;
+        const target = lifecycle === undefined ? undefined : await checkFollowUpTarget(trx, verified.member, lifecycle, hubTime);
+        const decisions = [...registry.agencies.values()].map((agency) => {
+          const decision = decide(agency, forPolicy, inForce);
+          return {
+            agency: agency.id,
+            decision:
+              lifecycle === undefined || target === undefined
+                ? decision
+                : followUpDecision(decision, { supersedes: lifecycle.supersedes, personalData }, target.recipients.has(agency.id)),
+          };
+        });
+        const entry = { index, verified, text, decisions, target, personalData };
+        accepted.push(entry);
+        acceptedById.set(verified.id, entry);
+      } catch (error) {
+        if (!(error instanceof CorridorError)) throw error;
+        results[index] = error;
+      }
     }
-    // Retention ends at the earliest of exp, the limits of the agreements it is released under and the region default.
-    const releasedUnder = new Set(decisions.flatMap(({ decision }) => (decision.kind === 'deliver' ? decision.agreements : [])));
-    const agreementsUsed = inForce.filter((v) => releasedUnder.has(`${v.agreement.id}@${v.version}`));
-    await insertRetention(trx, sequence, retentionEnd({ hubTime, expiresAt: bulletin.expiresAt }, agreementsUsed, ctx.retentionDefaultDays));
-    await indexBulletin(trx, { sequence, issuer: verified.member, hubTime }, searchFacets(verified.clearClaims, verified.member), verified.disclosures);
 
-    const presented = await Promise.all(
-      decisions.map(async ({ agency, decision }) =>
-        decision.kind === 'deliver'
-          ? presentForDelivery(ctx.receiptKey, verified.issuerJwt, verified.disclosures, decision.disclose, {
-              aud: identityUri({ kind: 'agency', id: agency }),
-              nonce: deliveryId(agency, sequence),
-              iat: epochSeconds(hubTime),
-            })
-          : undefined,
-      ),
+    // Sequences in submission order; each bulletin's PUBLISH event, then its decisions.
+    const iat = epochSeconds(hubTime);
+    const prepared = await Promise.all(
+      accepted.map(async (entry) => {
+        const sequence = ledger.nextSequence();
+        const presented = await Promise.all(
+          entry.decisions.map(async ({ agency, decision }) =>
+            decision.kind === 'deliver'
+              ? presentForDelivery(ctx.receiptKey, entry.verified.issuerJwt, entry.verified.disclosures, decision.disclose, {
+                  aud: identityUri({ kind: 'agency', id: agency }),
+                  nonce: deliveryId(agency, sequence),
+                  iat,
+                })
+              : undefined,
+          ),
+        );
+        return { entry, sequence, presented, digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')) };
+      }),
     );
-    const recipients = new Map<string, DeliveryGrant>();
-    if (decisions.length > 0) {
-      const events = await ledger.append(
-        decisions.map(({ agency, decision }, index) => ({
+    const appended = await ledger.append(
+      prepared.flatMap(({ entry, presented, digest }) => [
+        {
+          kind: EventKind.PUBLISH,
+          actor: entry.verified.principal,
+          bulletinId: entry.verified.id,
+          objectDigest: digest,
+          objectId: entry.verified.kid,
+          code: 'PUBLISHED',
+          reason: `${entry.verified.claims.category} at TLP:${entry.verified.claims.handling.tlp} ${entry.verified.claims.handling.code}`,
+          operation: OPERATION,
+        },
+        ...entry.decisions.map(({ agency, decision }, index) => ({
           kind: decision.kind === 'deliver' ? EventKind.DELIVER : EventKind.DENY,
           actor: 'hub',
-          bulletinId: verified.id,
+          bulletinId: entry.verified.id,
           agencyId: agency,
           // For a delivery, the sd_hash of exactly what the agency receives; for a denial, the bulletin.
           objectDigest: presented[index] === undefined ? digest : Buffer.from(presented[index].sdHash, 'base64url'),
@@ -271,31 +304,110 @@ async function commitBulletin(
           policyVersion: decision.policyVersion,
           operation: OPERATION,
         })),
-      );
-      await insertDecisions(
-        trx,
-        sequence,
-        decisions.map(({ agency, decision }, index) => ({ agency, decision, auditPosition: events[index]?.position ?? 0n, presentation: presented[index] })),
-      );
-      decisions.forEach(({ agency, decision }, index) => {
-        const presentation = presented[index];
-        if (decision.kind === 'deliver' && presentation !== undefined) {
-          recipients.set(agency, {
-            reason: decision.reason,
-            policyVersion: decision.policyVersion,
-            presentation: Buffer.from(presentation.text, 'latin1'),
-            withheld: decision.withheld,
-            agreements: decision.agreements,
-          });
-        }
-      });
+      ]),
+    );
+
+    let offset = 0;
+    const written = await Promise.all(
+      prepared.map(async ({ entry, sequence, presented, digest }) => {
+        const published = appended[offset] ?? fail('INTERNAL', 'the audit log did not return a position');
+        const decisionEvents = appended.slice(offset + 1, offset + 1 + entry.decisions.length);
+        offset += 1 + entry.decisions.length;
+        const { verified } = entry;
+        const receipt = await signReceipt(ctx.receiptKey, {
+          iss: ctx.issuer,
+          sub: verified.id,
+          iat,
+          hub_time_ms: hubTime.getTime(),
+          sequence: Number(sequence),
+          audit_position: Number(published.position),
+          bulletin_sha256: Buffer.from(digest).toString('base64url'),
+          leaf_hash: Buffer.from(published.leafHash).toString('base64url'),
+        });
+        const bulletin: StoredBulletin = {
+          sequence,
+          id: verified.id,
+          issuer: verified.member,
+          jti: verified.jti,
+          jws: Buffer.from(verified.issuerJwt, 'latin1'),
+          jwsSha256: digest,
+          hubTime,
+          expiresAt: new Date(verified.claims.expiresAt * 1000),
+          auditPosition: published.position,
+          receipt,
+        };
+        // Retention ends at the earliest of exp, the limits of the agreements it is released under and the region default.
+        const releasedUnder = new Set(entry.decisions.flatMap(({ decision }) => (decision.kind === 'deliver' ? decision.agreements : [])));
+        const agreementsUsed = inForce.filter((v) => releasedUnder.has(`${v.agreement.id}@${v.version}`));
+        const recipients = new Map<string, DeliveryGrant>();
+        entry.decisions.forEach(({ agency, decision }, index) => {
+          const presentation = presented[index];
+          if (decision.kind === 'deliver' && presentation !== undefined) {
+            recipients.set(agency, {
+              reason: decision.reason,
+              policyVersion: decision.policyVersion,
+              presentation: Buffer.from(presentation.text, 'latin1'),
+              withheld: decision.withheld,
+              agreements: decision.agreements,
+            });
+          }
+        });
+        const lifecycle = verified.claims.lifecycle;
+        const status =
+          lifecycle === undefined ? undefined : bulletinStatus(verified.id, { supersedes: lifecycle.supersedes, action: lifecycle.action }, { id: verified.id, action: lifecycle.action });
+        return {
+          entry,
+          bulletin,
+          recipients,
+          status,
+          retention: retentionEnd({ hubTime, expiresAt: bulletin.expiresAt }, agreementsUsed, ctx.retentionDefaultDays),
+          decisionRows: entry.decisions.map(({ agency, decision }, index) => ({
+            sequence,
+            agency,
+            decision,
+            auditPosition: decisionEvents[index]?.position ?? 0n,
+            presentation: presented[index],
+          })),
+        };
+      }),
+    );
+
+    await insertBulletins(
+      trx,
+      written.map(({ entry, bulletin }) => ({
+        bulletin,
+        meta: { kid: entry.verified.kid, category: entry.verified.claims.category, tlp: entry.verified.claims.handling.tlp },
+        disclosures: entry.verified.disclosures,
+      })),
+    );
+    for (const { entry, bulletin } of written) {
+      const lifecycle = entry.verified.claims.lifecycle;
+      if (lifecycle !== undefined && entry.target !== undefined) {
+        await recordFollowUp(ledger, { sequence: bulletin.sequence, id: bulletin.id, principal: entry.verified.principal, issuerJwtSha256: bulletin.jwsSha256, lifecycle }, entry.target);
+      }
     }
-    const status =
-      lifecycle === undefined
-        ? undefined
-        : bulletinStatus(verified.id, { supersedes: lifecycle.supersedes, action: lifecycle.action }, { id: verified.id, action: lifecycle.action });
-    return { bulletin, replayed: false, recipients, ...(status === undefined ? {} : { status }) };
+    await insertRetentions(trx, written.map(({ bulletin, retention }) => ({ sequence: bulletin.sequence, end: retention })));
+    await indexBulletins(
+      trx,
+      written.map(({ entry, bulletin }) => ({
+        bulletin: { sequence: bulletin.sequence, issuer: entry.verified.member, hubTime },
+        facets: searchFacets(entry.verified.clearClaims, entry.verified.member),
+        disclosures: entry.verified.disclosures,
+      })),
+    );
+    await insertDecisions(trx, written.flatMap(({ decisionRows }) => decisionRows));
+
+    const byIndex = new Map(written.map((w) => [w.entry.index, w]));
+    return results.map((result, index): CommitOutcome | Error => {
+      if (result !== undefined) return result;
+      const own = byIndex.get(index);
+      if (own !== undefined) return { bulletin: own.bulletin, replayed: false, recipients: own.recipients, ...(own.status === undefined ? {} : { status: own.status }) };
+      const earlier = replayOfBatch.get(index);
+      const first = earlier === undefined ? undefined : byIndex.get(earlier.index);
+      if (first === undefined) return new CorridorError('INTERNAL', 'a bulletin of the batch has no outcome');
+      return { bulletin: first.bulletin, replayed: true, recipients: new Map() };
+    });
   });
   ctx.metrics.commitSeconds.observe({ operation: OPERATION }, (performance.now() - started) / 1000);
-  return result;
+  return outcomes;
 }

@@ -38,8 +38,12 @@ import type { Ledger } from './ledger.js';
 const DAY_MS = 86_400_000;
 
 /** Records a bulletin's retention end; only inside its publish transaction. */
-export async function insertRetention(db: Kysely<HubDatabase>, sequence: bigint, end: RetentionEnd): Promise<void> {
-  await db.insertInto('bulletin_retention').values({ sequence, ends_at: end.endsAt, basis: end.basis }).execute();
+export async function insertRetentions(db: Kysely<HubDatabase>, ends: readonly { readonly sequence: bigint; readonly end: RetentionEnd }[]): Promise<void> {
+  if (ends.length === 0) return;
+  await db
+    .insertInto('bulletin_retention')
+    .values(ends.map(({ sequence, end }) => ({ sequence, ends_at: end.endsAt, basis: end.basis })))
+    .execute();
 }
 
 /** One bulletin purged. */

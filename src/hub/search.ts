@@ -46,27 +46,35 @@ const MAX_TEXT = 200;
 const MAX_LIST = 16;
 
 /** Indexes a bulletin for search; only inside its publish transaction. */
-export async function indexBulletin(
+export async function indexBulletins(
   db: Kysely<HubDatabase>,
-  bulletin: { readonly sequence: bigint; readonly issuer: string; readonly hubTime: Date },
-  facets: SearchFacets,
-  disclosures: readonly ClassifiedDisclosure[],
+  bulletins: readonly {
+    readonly bulletin: { readonly sequence: bigint; readonly issuer: string; readonly hubTime: Date };
+    readonly facets: SearchFacets;
+    readonly disclosures: readonly ClassifiedDisclosure[];
+  }[],
 ): Promise<void> {
+  if (bulletins.length === 0) return;
+  const rows = bulletins.map(
+    ({ bulletin, facets }) => sql`(${bulletin.sequence}, ${bulletin.issuer}, ${facets.category}, ${bulletin.hubTime}, ${[...facets.states]}::text[],
+      ${[...facets.waypointStates]}::text[], ${[...facets.waypointPlaces]}::text[], ${facets.title}, to_tsvector('simple', ${facets.text}))`,
+  );
   await sql`
     INSERT INTO bulletin_search (sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, document)
-    VALUES (${bulletin.sequence}, ${bulletin.issuer}, ${facets.category}, ${bulletin.hubTime}, ${[...facets.states]}::text[],
-            ${[...facets.waypointStates]}::text[], ${[...facets.waypointPlaces]}::text[], ${facets.title}, to_tsvector('simple', ${facets.text}))
+    VALUES ${sql.join(rows)}
   `.execute(db);
   // Positions in submitted order, as `bulletin_disclosure` and the delivery decisions count them.
-  const texts = disclosures.flatMap((disclosure, position) => {
-    const text = disclosureSearchText(disclosure.encoded);
-    return text === undefined ? [] : [{ position, text }];
-  });
+  const texts = bulletins.flatMap(({ bulletin, disclosures }) =>
+    disclosures.flatMap((disclosure, position) => {
+      const text = disclosureSearchText(disclosure.encoded);
+      return text === undefined ? [] : [{ sequence: bulletin.sequence, position, text }];
+    }),
+  );
   if (texts.length === 0) return;
   await sql`
     INSERT INTO bulletin_disclosure_text (sequence, position, document)
-    SELECT ${bulletin.sequence}, u.position, to_tsvector('simple', u.text)
-    FROM unnest(${texts.map((t) => t.position)}::smallint[], ${texts.map((t) => t.text)}::text[]) AS u(position, text)
+    SELECT u.sequence, u.position, to_tsvector('simple', u.text)
+    FROM unnest(${texts.map((t) => t.sequence.toString())}::bigint[], ${texts.map((t) => t.position)}::smallint[], ${texts.map((t) => t.text)}::text[]) AS u(sequence, position, text)
   `.execute(db);
 }
 

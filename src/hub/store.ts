@@ -47,6 +47,13 @@ export async function findBulletinByIssuerJti(db: Kysely<HubDatabase>, issuer: s
   return row === undefined ? undefined : toStored(row);
 }
 
+/** Bulletins by id, for the ids that exist. */
+export async function findBulletinsByIds(db: Kysely<HubDatabase>, ids: readonly string[]): Promise<Map<string, StoredBulletin>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('id', 'in', [...new Set(ids)]).execute();
+  return new Map(rows.map((row) => [row.id, toStored(row)]));
+}
+
 export async function findBulletinById(db: Kysely<HubDatabase>, id: string): Promise<StoredBulletin | undefined> {
   const row = await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('id', '=', id).executeTakeFirst();
   return row === undefined ? undefined : toStored(row);
@@ -306,57 +313,59 @@ export async function acknowledgedPrefixEnd(db: Kysely<HubDatabase>, agencyId: s
 }
 
 /** Stores a bulletin; only inside a ledger transaction, with its PUBLISH event already appended. */
-export async function insertBulletin(
-  db: Kysely<HubDatabase>,
-  bulletin: StoredBulletin,
-  meta: { readonly kid: string; readonly category: string; readonly tlp: string },
-  disclosures: readonly ClassifiedDisclosure[],
-): Promise<void> {
+/** A bulletin to store, with what only the table keeps and its Disclosures in submitted order. */
+export interface NewBulletin {
+  readonly bulletin: StoredBulletin;
+  readonly meta: { readonly kid: string; readonly category: string; readonly tlp: string };
+  readonly disclosures: readonly ClassifiedDisclosure[];
+}
+
+/** Stores bulletins and their Disclosures: two statements however many (group commit). */
+export async function insertBulletins(db: Kysely<HubDatabase>, bulletins: readonly NewBulletin[]): Promise<void> {
+  if (bulletins.length === 0) return;
   await db
     .insertInto('bulletin')
-    .values({
-      sequence: bulletin.sequence,
-      id: bulletin.id,
-      issuer: bulletin.issuer,
-      jti: bulletin.jti,
-      kid: meta.kid,
-      jws: bulletin.jws,
-      jws_sha256: bulletin.jwsSha256,
-      category: meta.category,
-      tlp: meta.tlp,
-      hub_time: bulletin.hubTime,
-      expires_at: bulletin.expiresAt,
-      audit_position: bulletin.auditPosition,
-      receipt: bulletin.receipt,
-    })
-    .execute();
-  if (disclosures.length === 0) return;
-  await db
-    .insertInto('bulletin_disclosure')
     .values(
-      disclosures.map((disclosure, position) => ({
+      bulletins.map(({ bulletin, meta }) => ({
         sequence: bulletin.sequence,
-        position,
-        digest: disclosure.digest,
-        path: disclosure.path,
-        kind: disclosure.kind,
-        encoded: disclosure.encoded,
+        id: bulletin.id,
+        issuer: bulletin.issuer,
+        jti: bulletin.jti,
+        kid: meta.kid,
+        jws: bulletin.jws,
+        jws_sha256: bulletin.jwsSha256,
+        category: meta.category,
+        tlp: meta.tlp,
+        hub_time: bulletin.hubTime,
+        expires_at: bulletin.expiresAt,
+        audit_position: bulletin.auditPosition,
+        receipt: bulletin.receipt,
       })),
     )
     .execute();
+  const disclosures = bulletins.flatMap(({ bulletin, disclosures: own }) =>
+    own.map((disclosure, position) => ({
+      sequence: bulletin.sequence,
+      position,
+      digest: disclosure.digest,
+      path: disclosure.path,
+      kind: disclosure.kind,
+      encoded: disclosure.encoded,
+    })),
+  );
+  if (disclosures.length > 0) await db.insertInto('bulletin_disclosure').values(disclosures).execute();
 }
 
-/** Stores one delivery decision per agency for a bulletin, each with the position of its audit event. */
+/** Stores delivery decisions (one per agency and bulletin), each with the position of its audit event. */
 export async function insertDecisions(
   db: Kysely<HubDatabase>,
-  sequence: bigint,
-  decisions: readonly { readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
+  decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
 ): Promise<void> {
   if (decisions.length === 0) return;
   await db
     .insertInto('delivery_decision')
     .values(
-      decisions.map(({ agency, decision, auditPosition, presentation }) => ({
+      decisions.map(({ sequence, agency, decision, auditPosition, presentation }) => ({
         agency_id: agency,
         sequence,
         decision: decision.kind,

@@ -68,5 +68,5 @@ describe('corridor node publish --supersedes', () => {
     expect(results.map((line) => line.match(/#\d+ {2}(IDN:\S+) /)?.[1])).toEqual([withdrawalId, updateId, originalId]);
     expect(results[2]).toMatch(new RegExp(`^#\\d+  ${originalId}  \\S+  route_alert  TLP:AMBER  "Boats leaving Aceh for Langkawi"  \\[WITHDRAWN by ${withdrawalId}: do not rely on it\\]$`));
     expect(results[0]).toMatch(new RegExp(`^WITHDRAWN ${updateId}: The sightings were fishing boats  #\\d+  ${withdrawalId}  `));
-  }, 25_000);
+  });
 });
