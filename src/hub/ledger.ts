@@ -3,6 +3,7 @@
  * `ledger_head` row first, so audit positions and bulletin sequences are assigned contiguously
  * and in commit order, and every action commits in the same transaction as its audit record.
  */
+import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { DETAILS_SALT_BYTES, encodeAuditLeaf } from '../core/audit-leaf.js';
@@ -45,28 +46,30 @@ export async function inLedgerTransaction<T>(
       hubTime,
       async append(events) {
         if (events.length === 0) return [];
-        const rows = events.map((fields) => {
-          const { leaf, details, salt } = encodeAuditLeaf({ ...fields, hubTimeMs: BigInt(hubTime.getTime()) }, randomBytes(DETAILS_SALT_BYTES));
-          const position = nextPosition++;
-          return {
-            row: {
-              position,
-              kind: fields.kind,
-              hub_time: hubTime,
-              actor: fields.actor,
-              bulletin_id: nonEmpty(fields.bulletinId),
-              agency_id: nonEmpty(fields.agencyId),
-              code: fields.code ?? '',
-              leaf: leaf.bytes,
-              leaf_hash: leaf.hash,
-            },
-            detail: { position, salt, details },
-            appended: { position, leafHash: leaf.hash },
-          };
+        // One random draw for every salt of the batch rather than one syscall per event.
+        const salts = randomBytes(DETAILS_SALT_BYTES * events.length);
+        const encoded = events.map((fields, index) => {
+          const salt = salts.subarray(index * DETAILS_SALT_BYTES, (index + 1) * DETAILS_SALT_BYTES);
+          const { leaf, details } = encodeAuditLeaf({ ...fields, hubTimeMs: BigInt(hubTime.getTime()) }, salt);
+          return { position: nextPosition++, fields, leaf, details, salt };
         });
-        await trx.insertInto('audit_event').values(rows.map((r) => r.row)).execute();
-        await trx.insertInto('audit_event_detail').values(rows.map((r) => r.detail)).execute();
-        return rows.map((r) => r.appended);
+        // Column arrays through unnest: one parameter per column however many events, where a
+        // multi-row VALUES would bind (and PostgreSQL parse) one parameter per cell.
+        const positions = encoded.map((e) => e.position.toString());
+        await sql`
+          INSERT INTO audit_event (position, kind, hub_time, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
+          SELECT u.position, u.kind, ${hubTime}::timestamptz, u.actor, u.bulletin_id, u.agency_id, u.code, u.leaf, u.leaf_hash
+          FROM unnest(${positions}::bigint[], ${encoded.map((e) => e.fields.kind)}::smallint[], ${encoded.map((e) => e.fields.actor)}::text[],
+                      ${encoded.map((e) => nonEmpty(e.fields.bulletinId))}::text[], ${encoded.map((e) => nonEmpty(e.fields.agencyId))}::text[],
+                      ${encoded.map((e) => e.fields.code ?? '')}::text[], ${encoded.map((e) => Buffer.from(e.leaf.bytes))}::bytea[],
+                      ${encoded.map((e) => Buffer.from(e.leaf.hash))}::bytea[])
+            AS u(position, kind, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
+        `.execute(trx);
+        await sql`
+          INSERT INTO audit_event_detail (position, salt, details)
+          SELECT * FROM unnest(${positions}::bigint[], ${encoded.map((e) => Buffer.from(e.salt))}::bytea[], ${encoded.map((e) => Buffer.from(e.details))}::bytea[])
+        `.execute(trx);
+        return encoded.map((e) => ({ position: e.position, leafHash: e.leaf.hash }));
       },
       nextSequence() {
         return nextSequence++;

@@ -1,4 +1,5 @@
 /** Data access for the hub: bulletins, delivery decisions, cursors and the audit record. Functions take the database first. */
+import { sql } from 'kysely';
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
@@ -362,25 +363,27 @@ export async function insertDecisions(
   decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
 ): Promise<void> {
   if (decisions.length === 0) return;
-  await db
-    .insertInto('delivery_decision')
-    .values(
-      decisions.map(({ sequence, agency, decision, auditPosition, presentation }) => ({
-        agency_id: agency,
-        sequence,
-        decision: decision.kind,
-        code: decision.code,
-        reason: decision.reason,
-        policy_version: decision.policyVersion,
-        audit_position: auditPosition,
-        disclosed: presentation === undefined ? null : [...presentation.positions],
-        kb_jwt: presentation?.kbJwt ?? null,
-        sd_hash: presentation === undefined ? null : Buffer.from(presentation.sdHash, 'base64url'),
-        withheld: JSON.stringify(decision.kind === 'deliver' ? decision.withheld : []),
-        agreements: [...decision.agreements],
-      })),
-    )
-    .execute();
+  // One JSON parameter for the whole set (json_populate_recordset), not one bind parameter per
+  // cell: a batch of 64 bulletins to 40 agencies is 2,560 rows.
+  const rows = decisions.map(({ sequence, agency, decision, auditPosition, presentation }) => ({
+    agency_id: agency,
+    sequence: sequence.toString(),
+    decision: decision.kind,
+    code: decision.code,
+    reason: decision.reason,
+    policy_version: decision.policyVersion,
+    audit_position: auditPosition.toString(),
+    disclosed: presentation === undefined ? null : [...presentation.positions],
+    kb_jwt: presentation?.kbJwt ?? null,
+    sd_hash: presentation === undefined ? null : `\\x${Buffer.from(presentation.sdHash, 'base64url').toString('hex')}`,
+    withheld: decision.kind === 'deliver' ? decision.withheld : [],
+    agreements: [...decision.agreements],
+  }));
+  await sql`
+    INSERT INTO delivery_decision (agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements)
+    SELECT agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements
+    FROM json_populate_recordset(NULL::delivery_decision, ${JSON.stringify(rows)}::json)
+  `.execute(db);
 }
 
 export interface AuditFilter {
