@@ -6,7 +6,7 @@
  */
 import { fail } from './errors.js';
 import type { ClassifiedDisclosure } from './personal-data.js';
-import { addKeyBinding, computeSdHash, formatSdJwt } from './sd-jwt.js';
+import { computeSdHash, createKeyBindingJwt, formatSdJwt } from './sd-jwt.js';
 import type { SigningKey } from './jws.js';
 import type { PersonalDataKind } from './vocabulary.js';
 
@@ -31,15 +31,48 @@ export async function presentForDelivery(
   issuerJwt: string,
   disclosures: readonly ClassifiedDisclosure[],
   disclose: ReadonlySet<PersonalDataKind>,
-  binding: { readonly aud: string; readonly nonce: string; readonly iat: number },
+  binding: KeyBinding,
 ): Promise<Presentation> {
-  const positions: number[] = [];
-  disclosures.forEach((disclosure, position) => {
-    if (disclose.has(disclosure.kind)) positions.push(position);
-  });
-  const withoutKb = formatSdJwt(issuerJwt, positions.map((position) => disclosures[position]?.encoded ?? ''));
-  const text = await addKeyBinding(withoutKb, hubKey, binding);
-  return { text, positions, sdHash: computeSdHash(withoutKb), kbJwt: text.slice(withoutKb.length) };
+  const [presentation] = await presentForDeliveries(hubKey, issuerJwt, disclosures, [{ disclose, binding }]);
+  if (presentation === undefined) fail('INTERNAL', 'no presentation was made');
+  return presentation;
+}
+
+export interface KeyBinding {
+  readonly aud: string;
+  readonly nonce: string;
+  readonly iat: number;
+}
+
+/**
+ * One presentation per delivery of the same bulletin, as {@link presentForDelivery} makes each:
+ * deliveries that release the same Disclosures share the presented bytes and their `sd_hash`
+ * (hashed once), and differ only in their Key Binding JWT.
+ */
+export async function presentForDeliveries(
+  hubKey: SigningKey,
+  issuerJwt: string,
+  disclosures: readonly ClassifiedDisclosure[],
+  deliveries: readonly { readonly disclose: ReadonlySet<PersonalDataKind>; readonly binding: KeyBinding }[],
+): Promise<Presentation[]> {
+  const shared = new Map<string, { positions: number[]; withoutKb: string; sdHash: string }>();
+  return Promise.all(
+    deliveries.map(async ({ disclose, binding }) => {
+      const positions: number[] = [];
+      disclosures.forEach((disclosure, position) => {
+        if (disclose.has(disclosure.kind)) positions.push(position);
+      });
+      const key = positions.join(',');
+      let released = shared.get(key);
+      if (released === undefined) {
+        const withoutKb = formatSdJwt(issuerJwt, positions.map((position) => disclosures[position]?.encoded ?? ''));
+        released = { positions, withoutKb, sdHash: computeSdHash(withoutKb) };
+        shared.set(key, released);
+      }
+      const kbJwt = await createKeyBindingJwt(hubKey, { ...binding, sdHash: released.sdHash });
+      return { text: `${released.withoutKb}${kbJwt}`, positions: released.positions, sdHash: released.sdHash, kbJwt };
+    }),
+  );
 }
 
 /** Rebuilds a stored presentation from the bulletin's Disclosures and the delivery's positions and KB-JWT. */

@@ -20,7 +20,15 @@ export interface LiveBulletin {
   readonly status?: BulletinStatus | undefined;
 }
 
-export type LiveListener = (bulletin: LiveBulletin) => void;
+/**
+ * A bulletin as emitted to listeners, with a cache of its encoded stream frames by agency: an
+ * agency with several subscriptions (or replicas of one client) gets the bytes encoded once.
+ */
+export interface EmittedBulletin extends LiveBulletin {
+  readonly frames: Map<string, Uint8Array>;
+}
+
+export type LiveListener = (bulletin: EmittedBulletin) => void;
 
 export class Fanout {
   private emittedThrough: bigint;
@@ -109,7 +117,8 @@ export class Fanout {
       if (next === undefined) break;
       this.pending.delete(next.bulletin.sequence);
       this.emittedThrough = next.bulletin.sequence;
-      for (const listener of this.listeners) listener(next);
+      const emitted: EmittedBulletin = { ...next, frames: new Map() };
+      for (const listener of this.listeners) listener(emitted);
     }
     if ((this.pending.size > 0 || this.committedThrough > this.emittedThrough) && this.gapTimer === undefined) {
       this.gapTimer = setTimeout(() => {

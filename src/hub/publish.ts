@@ -32,7 +32,7 @@ import { BULLETIN_TYP, checkTimes, checkType, parseCompactJws, verifySignature }
 import { classifyDisclosures } from '../core/personal-data.js';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import { decide } from '../core/policy.js';
-import { deliveryId, presentForDelivery } from '../core/presentation.js';
+import { deliveryId, presentForDeliveries } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
@@ -265,17 +265,12 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
     const prepared = await Promise.all(
       accepted.map(async (entry) => {
         const sequence = ledger.nextSequence();
-        const presented = await Promise.all(
-          entry.decisions.map(async ({ agency, decision }) =>
-            decision.kind === 'deliver'
-              ? presentForDelivery(ctx.receiptKey, entry.verified.issuerJwt, entry.verified.disclosures, decision.disclose, {
-                  aud: identityUri({ kind: 'agency', id: agency }),
-                  nonce: deliveryId(agency, sequence),
-                  iat,
-                })
-              : undefined,
-          ),
+        const delivering = entry.decisions.flatMap(({ agency, decision }) =>
+          decision.kind === 'deliver' ? [{ agency, disclose: decision.disclose, binding: { aud: identityUri({ kind: 'agency', id: agency }), nonce: deliveryId(agency, sequence), iat } }] : [],
         );
+        const made = await presentForDeliveries(ctx.receiptKey, entry.verified.issuerJwt, entry.verified.disclosures, delivering);
+        const byAgency = new Map(delivering.map(({ agency }, index) => [agency, made[index]]));
+        const presented = entry.decisions.map(({ agency }) => byAgency.get(agency));
         return { entry, sequence, presented, digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')) };
       }),
     );

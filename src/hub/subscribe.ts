@@ -27,7 +27,7 @@ import type { PrincipalOf } from './authn.js';
 import { ackedThrough, listDeliverable } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
-import type { LiveBulletin } from './fanout.js';
+import type { EmittedBulletin } from './fanout.js';
 import { findMarkings, listMarkingsForAgency } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
@@ -86,7 +86,7 @@ export async function serveSubscription(
     if (error instanceof CorridorError) await recordRefusal(ctx, agency, OPERATION, error, { agencyId });
     throw error;
   }
-  const buffer: LiveBulletin[] = [];
+  const buffer: EmittedBulletin[] = [];
   let overflowed = false;
   let wake: (() => void) | undefined;
   const stopListening = ctx.fanout.listen((live) => {
@@ -118,8 +118,12 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Promise<void> => {
-    const message = toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
+  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined, frames?: Map<string, Uint8Array>): Promise<void> => {
+    let message = frames?.get(agencyId);
+    if (message === undefined) {
+      message = toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
+      frames?.set(agencyId, message);
+    }
     if (!sink.write(message)) await sink.drained();
     cursor = bulletin.sequence;
     ctx.metrics.delivered.inc();
@@ -196,7 +200,7 @@ export async function serveSubscription(
       }
       if (next.bulletin.sequence <= cursor) continue;
       const grant = next.recipients.get(agencyId);
-      if (grant !== undefined) await send(next.bulletin, grant, undefined, next.status);
+      if (grant !== undefined) await send(next.bulletin, grant, undefined, next.status, next.frames);
     }
   } catch (error) {
     if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {
