@@ -1,18 +1,26 @@
 /**
- * `npm run bench -- [--target hub|jetstream|all] [--scenario NAME|all] [--quick] [--out DIR]`:
- * runs benchmark scenarios, writes one JSON object per measured point (`<run>.jsonl`) and a
- * Markdown summary (`<run>.md`) to DIR (default bench-results/), and prints the summary.
- * Progress goes to stderr. A failed or void scenario writes nothing and exits non-zero.
+ * `npm run bench -- [--target hub|jetstream|all] [--scenario NAME|all] [--quick] [--pairs N] [--out DIR]`:
+ * runs benchmark scenarios, writes one JSON object per measured point (`<run>.jsonl`), a
+ * Markdown summary with the issue-6 ratios (`<run>.md`, also printed) and SVG plots
+ * (`<run>-<name>.svg`) to DIR (default bench-results/). Progress goes to stderr. A failed or void
+ * scenario contributes no points, and the command then exits 1.
+ *
+ * With `--target all`, a scenario both targets have runs hub, JetStream, hub, JetStream, …
+ * (`--pairs`, default 3; `--quick` defaults to 1 pair); the floors and the audit run once.
  */
-import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { auditScenario } from './audit/scenario.js';
 import { describeEnvironment } from './environment.js';
-import type { BenchEnvironment } from './environment.js';
-import { renderMarkdown, writeResults } from './harness.js';
-import type { BenchPoint, RecordedPoint, Scenario, Target } from './harness.js';
+import { hubExchangeScenarios } from './exchange/scenarios.js';
+import { floorsScenario } from './floors/scenario.js';
+import { executeRun, planRun, renderMarkdown, writeResults } from './harness.js';
+import type { RunOptions, Scenario, Target } from './harness.js';
+import { JETSTREAM_SCENARIOS } from './jetstream/scenarios.js';
+import { ratioPoints, renderRatios } from './report/ratios.js';
+import { writePlots } from './report/plots.js';
 
-const SCENARIOS: readonly Scenario[] = [auditScenario];
+/** In run order: the floors first, while the machine is as quiet as it will be. */
+const SCENARIOS: readonly Scenario[] = [floorsScenario, ...hubExchangeScenarios, ...JETSTREAM_SCENARIOS, auditScenario];
 const TARGETS: readonly Target[] = ['hub', 'jetstream'];
 
 interface Options {
@@ -23,6 +31,7 @@ interface Options {
   readonly seed: number;
   readonly entries?: number;
   readonly samples?: number;
+  readonly pairs?: number;
   readonly keepDb: boolean;
 }
 
@@ -32,76 +41,62 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+const names = [...new Set(SCENARIOS.map((s) => s.name))];
+
 const program = new Command('bench')
-  .description('Corridor benchmarks: one JSON object per measured point and a Markdown summary')
+  .description('Corridor benchmarks: one JSON object per measured point, a Markdown summary with ratios, SVG plots')
   .addOption(new Option('--target <target>', 'what to measure').choices([...TARGETS, 'all']).default('hub'))
-  .option('--scenario <name>', `scenario to run, or all (${SCENARIOS.map((s) => s.name).join(', ')})`, 'all')
-  .option('--quick', 'smaller sizes and fewer samples: a smoke run in under two minutes', false)
+  .option('--scenario <name>', `scenario to run, or all (${names.join(', ')})`, 'all')
+  .option('--quick', 'smaller sizes and shorter phases: a smoke run in under two minutes', false)
+  .option('--pairs <n>', 'with --target all: hub/JetStream pairs per scenario (default 3, 1 with --quick)', positiveInteger)
   .option('--out <dir>', 'directory for results', 'bench-results')
   .option('--seed <n>', 'seed of the generated data and of the samples', positiveInteger, 1)
   .option('--entries <n>', "override the scenario's data size (audit: events in the log)", positiveInteger)
   .option('--samples <n>', "override the scenario's number of samples per latency point", positiveInteger)
   .option('--keep-db', 'keep the database of an external server (DATABASE_URL) after the run', false)
   .action(async (options: Options) => {
-    process.exitCode = await run(options);
+    process.exitCode = await main(options);
   });
 
-async function run(options: Options): Promise<number> {
-  const selected = SCENARIOS.filter((s) => (options.target === 'all' || s.target === options.target) && (options.scenario === 'all' || s.name === options.scenario));
-  if (selected.length === 0) {
+async function main(options: Options): Promise<number> {
+  const runOptions: RunOptions = {
+    target: options.target,
+    scenario: options.scenario,
+    quick: options.quick,
+    out: options.out,
+    seed: options.seed,
+    entries: options.entries,
+    samples: options.samples,
+    keepDatabase: options.keepDb,
+    pairs: options.pairs ?? (options.quick ? 1 : 3),
+  };
+  const plan = planRun(SCENARIOS, runOptions);
+  if (plan.length === 0) {
     process.stderr.write(`no scenario "${options.scenario}" for target ${options.target}; scenarios: ${SCENARIOS.map((s) => `${s.target}/${s.name}`).join(', ')}\n`);
     return 2;
   }
-  const startedAt = new Date();
-  const run = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${selected.map((s) => s.name).join('+')}${options.quick ? '-quick' : ''}`;
-  const recorded: RecordedPoint[] = [];
-  const notes = new Map<string, string[]>();
-  let failed = false;
-  for (const scenario of selected) {
-    const points: { point: BenchPoint; load1m: number }[] = [];
-    let database: { kind: 'embedded' | 'external'; version?: string } = { kind: 'embedded' };
-    const log = (message: string): void => {
-      process.stderr.write(`${message}\n`);
-    };
-    const scenarioStarted = performance.now();
-    try {
-      await scenario.run({
-        quick: options.quick,
-        seed: options.seed,
-        entries: options.entries,
-        samples: options.samples,
-        keepDatabase: options.keepDb,
-        log,
-        record: (point) => points.push({ point, load1m: os.loadavg()[0] ?? 0 }),
-        setDatabase: (kind, version) => {
-          database = version === undefined ? { kind } : { kind, version };
-        },
-      });
-    } catch (error) {
-      failed = true;
-      const voided = error instanceof Error && error.name === 'VoidRun';
-      process.stderr.write(`${scenario.target}/${scenario.name} ${voided ? 'is void' : 'failed'}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      continue;
-    }
-    const env: BenchEnvironment = { ...describeEnvironment(database.kind), ...(database.version === undefined ? {} : { postgres: database.version }) };
-    for (const { point, load1m } of points) {
-      recorded.push({ schema: 'corridor-bench/1', run, target: scenario.target, scenario: scenario.name, startedAt: startedAt.toISOString(), seed: options.seed, quick: options.quick, env, ...point, load1m });
-    }
-    notes.set(`${scenario.target}/${scenario.name}`, [`${scenario.description}. Parameters: ${describeParams(points[0]?.point.params ?? {})}; took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s.`]);
-  }
-  if (recorded.length > 0) {
-    const markdown = renderMarkdown(run, recorded, notes);
-    const files = await writeResults(options.out, run, recorded, markdown);
+  const started = performance.now();
+  const outcome = await executeRun(plan, runOptions, describeEnvironment);
+  if (outcome.points.length > 0) {
+    const ratios = ratioPoints(outcome.points);
+    const points = [...outcome.points, ...ratios];
+    // A plot that cannot be written costs the plot, not the run's results.
+    const plots = await writePlots(options.out, outcome.run, outcome.points).catch((error: unknown) => {
+      process.stderr.write(`plots not written: ${String(error)}\n`);
+      return [];
+    });
+    const markdown = [
+      renderMarkdown(outcome.run, outcome.points, outcome.notes),
+      renderRatios(ratios, runOptions),
+      plots.length === 0 ? '' : ['## Plots', '', ...plots.map((p) => `![${p.title}](${p.file})`), ''].join('\n'),
+      `Run took ${((performance.now() - started) / 1000).toFixed(0)} s${runOptions.target === 'all' ? ` (${runOptions.pairs} pair${runOptions.pairs === 1 ? '' : 's'})` : ''}.`,
+      '',
+    ].join('\n');
+    const files = await writeResults(options.out, outcome.run, points, markdown);
     process.stdout.write(`${markdown}\n`);
-    process.stderr.write(`wrote ${files.json} and ${files.markdown}\n`);
+    process.stderr.write(`wrote ${files.json}, ${files.markdown}${plots.length > 0 ? ` and ${plots.length} plots` : ''}\n`);
   }
-  return failed ? 1 : 0;
-}
-
-function describeParams(params: Readonly<Record<string, number | string | boolean>>): string {
-  return Object.entries(params)
-    .map(([key, value]) => `${key} ${typeof value === 'number' ? value.toLocaleString('en') : String(value)}`)
-    .join(', ');
+  return outcome.failed ? 1 : 0;
 }
 
 await program.parseAsync(process.argv);

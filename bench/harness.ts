@@ -3,10 +3,12 @@
  * runner writes one JSON object per point (JSON Lines) and a Markdown summary per run. Issue 6
  * adds scenarios (ingest, fan-out, JetStream) to the same runner.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { BenchEnvironment } from './environment.js';
 import type { Summary } from './stats.js';
+import { machineCpuUs, processCpuUs } from './system.js';
 
 export type Target = 'hub' | 'jetstream';
 
@@ -26,6 +28,19 @@ export interface BenchPoint {
   readonly extra?: Attributes;
 }
 
+/**
+ * Things a run starts once and shares between scenarios (the JetStream server, a filled replay
+ * stream): created on first use, disposed when the run ends, last created first.
+ */
+export interface RunResources {
+  get<T>(key: string, create: () => Promise<{ readonly value: T; dispose(): Promise<void> }>): Promise<T>;
+}
+
+/** A run that lost a delivery, delivered what policy forbids, accepted a bad bulletin, or served a proof that does not verify: nothing of it is written. */
+export class VoidRun extends Error {
+  override readonly name = 'VoidRun';
+}
+
 export interface ScenarioContext {
   readonly quick: boolean;
   readonly seed: number;
@@ -36,6 +51,13 @@ export interface ScenarioContext {
   /** Progress on stderr; the summary goes to stdout. */
   log(message: string): void;
   record(point: BenchPoint): void;
+  readonly resources: RunResources;
+  /**
+   * Processes of the scenario's own that are not children of the runner (e.g. an embedded
+   * PostgreSQL started detached): the runner counts them as the benchmark's, not as other load,
+   * when it measures `otherCpuShare` for points that do not carry their own.
+   */
+  trackProcesses(pids: () => Promise<readonly number[]>): void;
   /** Says which database the run used, for the recorded environment. */
   setDatabase(kind: 'embedded' | 'external', version?: string): void;
 }
@@ -61,6 +83,56 @@ export interface RecordedPoint extends BenchPoint {
   readonly load1m: number;
 }
 
+/**
+ * Measures what processes other than the benchmark's used of the machine between two points,
+ * for points that do not measure it themselves (`extra.otherCpuShare`): the benchmark's are the
+ * runner and its descendants plus whatever a scenario tracks (an embedded PostgreSQL runs
+ * detached). A child that exited between two points takes its CPU with it, so read this
+ * fallback as an upper bound.
+ */
+export class OtherLoadMeter {
+  readonly #tracked: (() => Promise<readonly number[]>)[] = [];
+  #last: Promise<LoadSnapshot>;
+
+  constructor() {
+    this.#last = this.#snapshot();
+  }
+
+  track(pids: () => Promise<readonly number[]>): void {
+    this.#tracked.push(pids);
+  }
+
+  /** The others' share of the machine since the previous mark (or construction). */
+  mark(): Promise<number> {
+    const previous = this.#last;
+    const next = previous.then(() => this.#snapshot());
+    this.#last = next;
+    return Promise.all([previous, next]).then(([a, b]) => {
+      let own = 0;
+      // A process born in between counts whole: all of its CPU was the benchmark's.
+      for (const [pid, cpu] of b.own) own += cpu - (a.own.get(pid) ?? 0);
+      const capacity = Math.max(1, b.machine.total - a.machine.total);
+      return Math.min(1, Math.max(0, b.machine.busy - a.machine.busy - own) / capacity);
+    });
+  }
+
+  async #snapshot(): Promise<LoadSnapshot> {
+    const pids = new Set<number>([process.pid, ...(await descendantsOf(process.pid))]);
+    for (const tracked of this.#tracked) for (const pid of await tracked().catch(() => [])) pids.add(pid);
+    const own = new Map<number, number>();
+    for (const pid of pids) {
+      const cpu = await processCpuUs(pid);
+      if (cpu !== undefined) own.set(pid, cpu);
+    }
+    return { machine: await machineCpuUs(), own };
+  }
+}
+
+interface LoadSnapshot {
+  readonly machine: { readonly busy: number; readonly total: number };
+  readonly own: ReadonlyMap<number, number>;
+}
+
 /** Writes `<run>.jsonl` (one point per line) and `<run>.md` under `dir`; returns their paths. */
 export async function writeResults(dir: string, run: string, points: readonly RecordedPoint[], markdown: string): Promise<{ json: string; markdown: string }> {
   await mkdir(dir, { recursive: true });
@@ -82,6 +154,7 @@ export function renderMarkdown(run: string, points: readonly RecordedPoint[], no
       '',
     );
   }
+  lines.push('"others": the share of the machine\'s CPU that processes other than the benchmark\'s used during the point (⚠ above 25%: the numbers are partly theirs).', '');
   const scenarios = [...new Set(points.map((p) => `${p.target}/${p.scenario}`))];
   for (const key of scenarios) {
     const own = points.filter((p) => `${p.target}/${p.scenario}` === key);
@@ -89,26 +162,40 @@ export function renderMarkdown(run: string, points: readonly RecordedPoint[], no
     for (const note of notes.get(key) ?? []) lines.push(note, '');
     const distributions = own.filter((p) => p.stats !== undefined);
     if (distributions.length > 0) {
-      lines.push('| point | variant | unit | n | p50 | p90 | p99 | max | load |', '|---|---|---|--:|--:|--:|--:|--:|--:|');
+      lines.push('| point | variant | params | unit | n | p50 | p90 | p99 | max | load | others |', '|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|');
       for (const p of distributions) {
         const s = p.stats as Summary;
-        lines.push(`| ${p.point} | ${p.variant} | ${p.unit} | ${s.n} | ${fmt(s.p50)} | ${fmt(s.p90)} | ${fmt(s.p99)} | ${fmt(s.max)} | ${p.load1m.toFixed(1)} |`);
+        lines.push(`| ${p.point} | ${p.variant} | ${compact(p.params)} | ${p.unit} | ${s.n} | ${fmt(s.p50)} | ${fmt(s.p90)} | ${fmt(s.p99)} | ${fmt(s.max)} | ${p.load1m.toFixed(1)} | ${others(p)} |`);
       }
       lines.push('');
     }
     const values = own.filter((p) => p.value !== undefined);
     if (values.length > 0) {
-      lines.push('| point | variant | value | unit | load | also |', '|---|---|--:|---|--:|---|');
+      lines.push('| point | variant | params | value | unit | load | others | also |', '|---|---|---|--:|---|--:|--:|---|');
       for (const p of values) {
         const also = Object.entries(p.extra ?? {})
+          .filter(([k]) => k !== 'otherCpuShare' && k !== 'flagged')
           .map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : String(v)}`)
           .join(', ');
-        lines.push(`| ${p.point} | ${p.variant} | ${fmt(p.value as number)} | ${p.unit} | ${p.load1m.toFixed(1)} | ${also} |`);
+        lines.push(`| ${p.point} | ${p.variant} | ${compact(p.params)} | ${fmt(p.value as number)} | ${p.unit} | ${p.load1m.toFixed(1)} | ${others(p)} | ${also} |`);
       }
       lines.push('');
     }
   }
   return lines.join('\n');
+}
+
+function compact(params: Attributes): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? v.toLocaleString('en') : String(v)}`)
+    .join(' ');
+}
+
+/** The CPU share other processes used during the point, with ⚠ where it exceeded 25%. */
+function others(p: BenchPoint): string {
+  const share = p.extra?.['otherCpuShare'];
+  if (typeof share !== 'number') return '';
+  return `${(share * 100).toFixed(0)}%${p.extra?.['flagged'] === true ? ' ⚠' : ''}`;
 }
 
 /** Three significant digits, plain notation. */
@@ -119,4 +206,195 @@ export function fmt(value: number): string {
   if (abs >= 1000) return Math.round(value).toString();
   const digits = Math.max(0, 2 - Math.floor(Math.log10(abs)));
   return value.toFixed(Math.min(digits, 4));
+}
+
+/** Every live descendant of `root` (children, their children, …). */
+export async function descendantsOf(root: number): Promise<number[]> {
+  const parents = new Map<number, number[]>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const siblings = parents.get(ppid) ?? [];
+      siblings.push(Number(entry));
+      parents.set(ppid, siblings);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
+    for (const child of parents.get(pid) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+// -------------------------------------------------------------------------------------------------
+// The run
+
+export interface RunOptions {
+  readonly target: Target | 'all';
+  readonly scenario: string;
+  readonly quick: boolean;
+  readonly out: string;
+  readonly seed: number;
+  readonly entries: number | undefined;
+  readonly samples: number | undefined;
+  readonly keepDatabase: boolean;
+  /** With target `all`: hub and JetStream runs of a scenario alternate this many times (A B A B …). */
+  readonly pairs: number;
+}
+
+/** One scenario run of the plan; `pair` is set when it is one of an A B pair. */
+export interface PlannedRun {
+  readonly scenario: Scenario;
+  readonly pair: number | undefined;
+}
+
+/**
+ * The order of a run. A scenario that both targets have runs as pairs, hub then JetStream, `pairs`
+ * times, so that slow drifts of a shared machine fall on both; any other scenario (audit, floors)
+ * runs once, in the order of `scenarios`.
+ */
+export function planRun(scenarios: readonly Scenario[], options: Pick<RunOptions, 'target' | 'scenario' | 'pairs'>): PlannedRun[] {
+  const selected = scenarios.filter((s) => (options.target === 'all' || s.target === options.target) && (options.scenario === 'all' || s.name === options.scenario));
+  const plan: PlannedRun[] = [];
+  const done = new Set<Scenario>();
+  for (const scenario of selected) {
+    if (done.has(scenario)) continue;
+    const partner = options.target === 'all' ? selected.find((s) => s !== scenario && s.name === scenario.name) : undefined;
+    if (partner === undefined) {
+      plan.push({ scenario, pair: undefined });
+      done.add(scenario);
+      continue;
+    }
+    const [a, b] = scenario.target === 'hub' ? [scenario, partner] : [partner, scenario];
+    for (let pair = 1; pair <= options.pairs; pair++) plan.push({ scenario: a, pair }, { scenario: b, pair });
+    done.add(a).add(b);
+  }
+  return plan;
+}
+
+/** What a run produced, before it is written. */
+export interface RunOutcome {
+  readonly run: string;
+  readonly points: RecordedPoint[];
+  readonly notes: Map<string, string[]>;
+  readonly failed: boolean;
+}
+
+/**
+ * Runs the plan: each scenario with a context of its own, resources shared by the run, every
+ * point recorded with the run's identity, its pair (params.pair) and, when the scenario did not
+ * measure it, the others' CPU share since the previous point (extra.otherCpuShare, flagged above
+ * 25%). A scenario that fails or is void contributes no points; the others still do.
+ */
+export async function executeRun(plan: readonly PlannedRun[], options: RunOptions, describe: (database: 'embedded' | 'external', version?: string) => BenchEnvironment): Promise<RunOutcome> {
+  const startedAt = new Date();
+  const names = [...new Set(plan.map((p) => p.scenario.name))];
+  const label = names.length > 3 ? 'all' : names.join('+');
+  const run = `${startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${options.target === 'all' ? 'all-' : ''}${label}${options.quick ? '-quick' : ''}`;
+  const points: RecordedPoint[] = [];
+  const notes = new Map<string, string[]>();
+  const resources = new SharedResources();
+  let failed = false;
+  const log = (message: string): void => {
+    process.stderr.write(`${message}\n`);
+  };
+  try {
+    for (const { scenario, pair } of plan) {
+      const own: { point: BenchPoint; load1m: number; other: Promise<number> }[] = [];
+      const meter = new OtherLoadMeter();
+      let database: { kind: 'embedded' | 'external'; version?: string } = { kind: 'embedded' };
+      const key = `${scenario.target}/${scenario.name}`;
+      log(`== ${key}${pair === undefined ? '' : ` (pair ${pair} of ${options.pairs})`}`);
+      const scenarioStarted = performance.now();
+      try {
+        await scenario.run({
+          quick: options.quick,
+          seed: options.seed,
+          entries: options.entries,
+          samples: options.samples,
+          keepDatabase: options.keepDatabase,
+          log,
+          record: (point) => own.push({ point, load1m: os.loadavg()[0] ?? 0, other: meter.mark() }),
+          setDatabase: (kind, version) => {
+            database = version === undefined ? { kind } : { kind, version };
+          },
+          resources,
+          trackProcesses: (pids) => meter.track(pids),
+        });
+      } catch (error) {
+        failed = true;
+        const voided = error instanceof Error && error.name === 'VoidRun';
+        log(`${key} ${voided ? 'is void' : 'failed'}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        notes.set(key, [...(notes.get(key) ?? []), `**${voided ? 'Void' : 'Failed'}${pair === undefined ? '' : ` in pair ${pair}`}**: ${error instanceof Error ? error.message : String(error)}`]);
+        continue;
+      }
+      const env: BenchEnvironment = { ...describe(database.kind), ...(database.version === undefined ? {} : { postgres: database.version }) };
+      for (const { point, load1m, other } of own) {
+        const extra = { ...point.extra };
+        if (extra['otherCpuShare'] === undefined) {
+          const share = await other;
+          extra['otherCpuShare'] = Math.round(share * 1000) / 1000;
+          extra['flagged'] = share > 0.25;
+        }
+        points.push({
+          schema: 'corridor-bench/1',
+          run,
+          target: scenario.target,
+          scenario: scenario.name,
+          startedAt: startedAt.toISOString(),
+          seed: options.seed,
+          quick: options.quick,
+          env,
+          ...point,
+          params: pair === undefined ? point.params : { ...point.params, pair },
+          extra,
+          load1m,
+        });
+      }
+      if (pair === undefined || pair === 1) {
+        notes.set(key, [...(notes.get(key) ?? []), `${scenario.description}. Took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s${pair === undefined ? '' : ` (pair 1 of ${options.pairs})`}.`]);
+      }
+    }
+  } finally {
+    await resources.disposeAll(log);
+  }
+  return { run, points, notes, failed };
+}
+
+class SharedResources implements RunResources {
+  readonly #entries = new Map<string, Promise<{ readonly value: unknown; dispose(): Promise<void> }>>();
+  readonly #order: string[] = [];
+
+  get<T>(key: string, create: () => Promise<{ readonly value: T; dispose(): Promise<void> }>): Promise<T> {
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      entry = create();
+      this.#entries.set(key, entry);
+      this.#order.push(key);
+      // A failed creation is not cached: the next scenario tries again.
+      entry.catch(() => this.#entries.delete(key));
+    }
+    return entry.then((e) => e.value as T);
+  }
+
+  async disposeAll(log: (message: string) => void): Promise<void> {
+    for (const key of this.#order.reverse()) {
+      const entry = this.#entries.get(key);
+      if (entry === undefined) continue;
+      try {
+        await (await entry).dispose();
+      } catch (error) {
+        log(`disposing ${key} failed: ${String(error)}`);
+      }
+    }
+    this.#entries.clear();
+  }
 }

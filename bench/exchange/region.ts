@@ -1,0 +1,232 @@
+/**
+ * The exchange benchmarks' region, built fresh for each scenario in a temporary CORRIDOR_HOME:
+ *
+ * - the 12 members and 40 agencies of corpus-plan.ts (roles police, immigration, border guard,
+ *   coast guard in turn: all work with route alerts), one operator; the dev PKI issues every
+ *   certificate and each member's first signing key;
+ * - a second signing key per member, listed in the region file beside the first, so that the hub
+ *   holds both active. That is how the 5% "signed with a rotated key" are honest and simple: the
+ *   key directory's own rotation retires the old key on approval (its bulletins would then be
+ *   refused), so a member that signs with both keys at once is two region-file keys;
+ * - one sharing agreement among all twelve members covering every category, role, purpose and
+ *   kind of personal data: without it policy denies every agency outside the originating state;
+ * - a database of its own (embedded PostgreSQL under the home, or a fresh database on the server
+ *   of DATABASE_URL), and the hub in a process of its own (bench/audit/hub-process.ts) on
+ *   127.0.0.1 with mTLS.
+ *
+ * `close()` stops everything it started, in reverse order, also after a failure.
+ */
+import { fork } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { systemClock } from '../../src/core/clock.js';
+import { asOperatorId } from '../../src/core/ids.js';
+import type { Identity } from '../../src/core/ids.js';
+import { importSigningKey } from '../../src/core/jws.js';
+import { parseRegion } from '../../src/core/region.js';
+import type { Region } from '../../src/core/region.js';
+import { AGENCY_ROLES, BULLETIN_CATEGORIES, PERSONAL_DATA_KINDS, PURPOSES } from '../../src/core/vocabulary.js';
+import type { HubConfigInput } from '../../src/hub/config.js';
+import { createDatabaseIfMissing, freePort, provideDatabase, withDatabase } from '../../src/infra/database.js';
+import { agencyTls, caFiles, embeddedPgDir, memberTls, operatorTls } from '../../src/infra/home.js';
+import { createLogger } from '../../src/infra/log.js';
+import { changeAgreementAtHub } from '../../src/node/agreements.js';
+import { connectHub } from '../../src/node/hub-client.js';
+import type { HubConnection, TlsMaterial } from '../../src/node/hub-client.js';
+import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
+import type { FromHub, ToHub } from '../audit/hub-process.js';
+import type { ScenarioContext } from '../harness.js';
+import { postgresPids } from '../system.js';
+import { BENCH_AGENCIES, BENCH_MEMBERS } from './corpus-plan.js';
+
+const ROLES = ['police', 'immigration', 'border_guard', 'coast_guard'] as const;
+const OPERATOR = 'bench-operator';
+
+/** The region file's source: members, agencies and the operator (keys and audit settings are added by the dev PKI). */
+const BENCH_REGION = {
+  region: 'bench-exchange.corridor',
+  name: 'Exchange benchmark region',
+  members: BENCH_MEMBERS.map((id) => ({ id, name: `Member ${id}` })),
+  agencies: BENCH_AGENCIES.map((agency, i) => ({ id: agency.id, name: `Agency ${agency.id}`, member: agency.member, roles: [ROLES[i % ROLES.length] as string] })),
+  operators: [{ id: OPERATOR, name: 'Benchmark operator' }],
+};
+
+const AGREEMENT = {
+  id: 'bench-regional',
+  title: 'Benchmark arrangement among all members',
+  parties: [...BENCH_MEMBERS],
+  categories: [...BULLETIN_CATEGORIES],
+  roles: [...AGENCY_ROLES],
+  purposes: [...PURPOSES],
+  personal_data: [...PERSONAL_DATA_KINDS],
+  legal_basis: 'Benchmark fixture',
+  valid_from: '2000-01-01',
+};
+
+/** Hub limits for the benchmarks (everything else is the hub's default). */
+export interface BenchHubLimits {
+  /** Up to 200 subscriptions over 40 agencies need several per agency (the default is 4). */
+  readonly subscriptionsPerAgency: number;
+  /**
+   * The corpus is signed before the measured window; a fill of many minutes would outgrow the
+   * default 300 s iat window. Checking the window costs the same either way.
+   */
+  readonly iatMaxAgeSeconds: number;
+}
+
+export const BENCH_HUB_LIMITS: BenchHubLimits = { subscriptionsPerAgency: 16, iatMaxAgeSeconds: 3600 };
+
+export interface BenchRegion {
+  readonly home: string;
+  readonly region: Region;
+  /** `localhost:<port>` (the hub certificate names localhost). */
+  readonly hubAddress: string;
+  readonly hubPid: number;
+  readonly databaseUrl: string;
+  /** Files of each member's second key (private JWK), by member. */
+  readonly rotatedKeyFiles: Readonly<Record<string, string>>;
+  /** The PostgreSQL server's processes, when it is the embedded one (undefined for DATABASE_URL). */
+  postgresPids(): Promise<readonly number[]>;
+  tls(identity: Identity): Promise<TlsMaterial>;
+  /** Total size of the hub database, in bytes. */
+  databaseBytes(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Builds the region, starts the database and the hub, records the agreement. */
+export async function startBenchRegion(ctx: ScenarioContext, name: string): Promise<BenchRegion> {
+  const home = await mkdtemp(path.join(os.tmpdir(), `corridor-bench-${name}-`));
+  // The embedded server runs as the `postgres` system user when we are root: it must reach its directory.
+  await chmod(home, 0o755);
+  const cleanups: (() => Promise<void>)[] = [async () => rm(home, { recursive: true, force: true })];
+  const close = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0)) await cleanup().catch((error: unknown) => ctx.log(`${name}: cleanup failed: ${String(error)}`));
+  };
+  try {
+    const pki = await initDevPki(home, parseRegion(BENCH_REGION), { now: new Date() });
+    const rotatedKeyFiles: Record<string, string> = {};
+    const keysDir = path.join(home, 'bench-keys');
+    await mkdir(keysDir, { recursive: true, mode: 0o700 });
+    const members = [];
+    for (const member of pki.region.members) {
+      const { privateKey } = generateKeyPairSync('ed25519');
+      const jwk = privateKey.export({ format: 'jwk' });
+      const key = await importSigningKey(jwk);
+      const file = path.join(keysDir, `${member.id}-rotated.jwk`);
+      await writeFile(file, JSON.stringify({ ...jwk, kid: key.kid, alg: key.alg, use: 'sig' }), { mode: 0o600 });
+      rotatedKeyFiles[member.id] = file;
+      members.push({ ...member, signingKeys: [...member.signingKeys, key.publicJwk] });
+    }
+    const region: Region = { ...pki.region, members };
+    await writeRegionFile(home, region);
+
+    const database = await benchDatabase(home, name, ctx);
+    cleanups.unshift(database.release);
+    const port = await freePort();
+    const config: HubConfigInput = {
+      home,
+      listen: `127.0.0.1:${port}`,
+      metricsListen: 'off',
+      databaseUrl: database.url,
+      logLevel: 'warn',
+      limits: { ...BENCH_HUB_LIMITS },
+    };
+    const hub = await forkHub(config);
+    cleanups.unshift(hub.stop);
+
+    const tls = async (identity: Identity): Promise<TlsMaterial> => {
+      const files = identity.kind === 'member' ? memberTls(home, identity.id) : identity.kind === 'agency' ? agencyTls(home, identity.id) : operatorTls(home, identity.id);
+      return { ca: await readFile(caFiles(home).cert), cert: await readFile(files.cert), key: await readFile(files.key) };
+    };
+    const hubAddress = `localhost:${port}`;
+    const operatorTlsMaterial = await tls({ kind: 'operator', id: asOperatorId(OPERATOR) });
+    const operator: HubConnection = connectHub(hubAddress, operatorTlsMaterial, { 'grpc.use_local_subchannel_pool': 1 });
+    try {
+      await changeAgreementAtHub(operator, { id: asOperatorId(OPERATOR), tls: operatorTlsMaterial }, { action: 'put', agreement: AGREEMENT, amend: false }, systemClock);
+    } finally {
+      operator.close();
+    }
+    return {
+      home,
+      region,
+      hubAddress,
+      hubPid: hub.pid,
+      databaseUrl: database.url,
+      rotatedKeyFiles,
+      postgresPids: async () => (database.dataDir === undefined ? [] : postgresPids(database.dataDir).catch(() => [])),
+      tls,
+      databaseBytes: async () => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        try {
+          const result = await client.query<{ bytes: string }>('SELECT pg_database_size(current_database())::text AS bytes');
+          return Number(result.rows[0]?.bytes ?? 0);
+        } finally {
+          await client.end();
+        }
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** A fresh database: on the server of DATABASE_URL (dropped afterwards unless --keep-db), else in an embedded cluster under `home`. */
+async function benchDatabase(home: string, name: string, ctx: ScenarioContext): Promise<{ url: string; dataDir: string | undefined; release: () => Promise<void> }> {
+  const external = process.env['DATABASE_URL'];
+  const database = `bench_${name.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  if (external !== undefined && external !== '') {
+    await createDatabaseIfMissing(external, database);
+    ctx.setDatabase('external');
+    return {
+      url: withDatabase(external, database),
+      dataDir: undefined,
+      release: async () => {
+        if (ctx.keepDatabase) return ctx.log(`${name}: kept database ${database}`);
+        const client = new pg.Client({ connectionString: external });
+        await client.connect();
+        try {
+          await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+        } finally {
+          await client.end();
+        }
+      },
+    };
+  }
+  const provided = await provideDatabase({ databaseUrl: undefined, home, name: database, log: createLogger({ name: 'bench-db', level: 'warn', fd: 2 }) });
+  const client = new pg.Client({ connectionString: provided.url });
+  await client.connect();
+  const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
+  await client.end();
+  ctx.setDatabase('embedded', version);
+  return { url: provided.url, dataDir: path.join(embeddedPgDir(home), 'data'), release: () => provided.release() };
+}
+
+/** The hub in its own process (bench/audit/hub-process.ts), with this process's Node flags (`--cpu-prof` reaches it). */
+async function forkHub(config: HubConfigInput): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const child = fork(new URL('../audit/hub-process.js', import.meta.url), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.on('message', (message: FromHub) => {
+      if (message.type === 'ready') resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the hub process exited with code ${code ?? 'none'} before it was ready`)));
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('the hub process has no pid');
+  return {
+    pid,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.send({ type: 'stop' } satisfies ToHub);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,366 @@
+/**
+ * The hub target's exchange scenarios of issue 6 (`npm run bench -- --target hub`), each on a
+ * fresh region, database and hub process (run.ts, region.ts), with member publishers and agency
+ * subscribers in processes of their own on 127.0.0.1 over mTLS:
+ *
+ * - `ack-latency`: one member node, one call in flight: publish-to-receipt per bulletin.
+ * - `ingest`: the 12 members × 4 in flight, no subscribers, closed loop: accepted bulletins/s,
+ *   refusals by reason, hub and PostgreSQL CPU per bulletin, database bytes per bulletin, RSS.
+ * - `steady`: open loop at 300 bulletins/s with one subscription per agency (40):
+ *   publish-to-delivery, CPU per delivery.
+ * - `fanout`: open loop at 100/s to N subscriptions (N > 40: several per agency), then the
+ *   closed loop of `ingest` with N subscriptions: deliveries/s.
+ * - `replay`: S bulletins stored through the hub at full speed, then 1 and 5 subscriptions
+ *   resuming from the start and from 99% while 100/s are published live: backlog deliveries/s,
+ *   time to the first delivery, live publish-to-receipt p99 beside a baseline without replay.
+ *
+ * Latencies are from the publisher's call to the receipt or to the subscriber's arrival, on the
+ * epoch clock shared by the processes (`performance.timeOrigin + performance.now()`). Every
+ * point is subject to run.ts's gates. `--quick` shortens every phase (all five in about a minute).
+ */
+import type { Attributes, BenchPoint, Scenario, ScenarioContext } from '../harness.js';
+import { summarize } from '../stats.js';
+import { BENCH_AGENCIES, BENCH_MEMBERS } from './corpus-plan.js';
+import type { BenchAgency } from './corpus-plan.js';
+import { ExchangeRun, subscriptionAgencies, withinTimeLimit } from './run.js';
+import type { DeliverySummary, Meter, PublishSummary } from './run.js';
+
+/**
+ * Publisher processes for the twelve members: 12 Node processes on two shared cores would mostly
+ * measure their own scheduling and garbage collection; 3 processes of 4 member nodes each keep
+ * one connection and one certificate per member.
+ */
+const PUBLISHER_PROCESSES = 3;
+const IN_FLIGHT_PER_MEMBER = 4;
+/** Bulletins signed per second of a closed-loop warm-up, before the hub's rate is known. */
+const WARMUP_GUESS_PER_SECOND = 400;
+
+interface Durations {
+  readonly warmupMs: number;
+  readonly measuredMs: number;
+}
+
+function seconds(ctx: ScenarioContext, full: number, quick: number): number {
+  return (ctx.quick ? quick : full) * 1000;
+}
+
+async function inRun(ctx: ScenarioContext, name: string, limitMs: number, publisherProcesses: number, members: readonly string[], body: (run: ExchangeRun) => Promise<void>): Promise<void> {
+  const run = await ExchangeRun.start(ctx, name, publisherProcesses, members);
+  try {
+    await withinTimeLimit(limitMs, `scenario ${name}`, () => body(run));
+  } finally {
+    await run.close();
+  }
+}
+
+function refusalAttributes(summary: PublishSummary): Attributes {
+  return Object.fromEntries(Object.entries(summary.refusals).map(([code, count]) => [`refused_${code}`, count]));
+}
+
+function costAttributes(meter: Meter, per: number, unit: 'Bulletin' | 'Delivery'): Attributes {
+  return {
+    [`cpuUsPer${unit}`]: meter.hubUs / Math.max(1, per),
+    [`pgCpuUsPer${unit}`]: meter.pgUs / Math.max(1, per),
+    hubRssMB: meter.hubRssMB,
+    otherCpuShare: meter.otherShare,
+    flagged: meter.flagged,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// ack-latency
+
+const ACK_MEMBER = 'IDN';
+
+async function runAckLatency(ctx: ScenarioContext): Promise<void> {
+  const samples = ctx.samples ?? (ctx.quick ? 300 : 2000);
+  const warmup = ctx.quick ? 100 : 300;
+  await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, 1, [ACK_MEMBER], async (run) => {
+    // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
+    await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100);
+    await run.closed(1, 600_000, warmup);
+    const meter = await run.meter();
+    const measured = await run.closed(1, 600_000, samples);
+    const cost = await meter.stop();
+    ctx.record({
+      point: 'publish_to_receipt',
+      variant: 'c1',
+      unit: 'ms',
+      params: { publishers: 1, inFlight: 1, samples: measured.receiptMs.length },
+      stats: summarize(measured.receiptMs),
+      extra: { ...costAttributes(cost, measured.accepted, 'Bulletin'), ...refusalAttributes(measured) },
+    });
+    ctx.log(`ack-latency: p50 ${summarize(measured.receiptMs).p50.toFixed(2)} ms, p99 ${summarize(measured.receiptMs).p99.toFixed(2)} ms over ${measured.receiptMs.length}`);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// ingest
+
+/**
+ * A closed-loop phase: warm-up, then the measured window. What is signed for the window is sized
+ * from the warm-up's rate (×2.5): signing ahead for a rate the hub cannot reach would cost more
+ * than the phase itself. A member that still runs dry marks the point (`ranDry`).
+ */
+async function closedLoopPhase(run: ExchangeRun, durations: Durations): Promise<{ summary: PublishSummary; meter: Meter; dbBytes: number }> {
+  await run.prepare(Math.ceil((durations.warmupMs / 1000) * WARMUP_GUESS_PER_SECOND));
+  const warm = await run.closed(IN_FLIGHT_PER_MEMBER, durations.warmupMs);
+  const warmRate = warm.accepted / Math.max(0.001, (warm.lastDoneAt - warm.firstSentAt) / 1000);
+  await run.prepare(Math.ceil((durations.measuredMs / 1000) * Math.max(20, warmRate * 2.5)) + BENCH_MEMBERS.length * IN_FLIGHT_PER_MEMBER * 2);
+  run.clearSendTimes();
+  const dbBefore = await run.region.databaseBytes();
+  const meter = await run.meter();
+  const summary = await run.closed(IN_FLIGHT_PER_MEMBER, durations.measuredMs);
+  const cost = await meter.stop();
+  const dbBytes = (await run.region.databaseBytes()) - dbBefore;
+  return { summary, meter: cost, dbBytes };
+}
+
+async function runIngest(ctx: ScenarioContext): Promise<void> {
+  const durations = { warmupMs: seconds(ctx, 10, 3), measuredMs: seconds(ctx, 30, 5) };
+  await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+    const { summary, meter, dbBytes } = await closedLoopPhase(run, durations);
+    const rate = summary.accepted / (meter.wallMs / 1000);
+    ctx.record(ingestPoint('closed', summary, meter, dbBytes, { publishers: BENCH_MEMBERS.length, inFlight: IN_FLIGHT_PER_MEMBER, concurrency: BENCH_MEMBERS.length * IN_FLIGHT_PER_MEMBER, subscribers: 0, seconds: durations.measuredMs / 1000 }));
+    ctx.log(`ingest: ${rate.toFixed(0)} bulletins/s, hub ${(meter.hubUs / summary.accepted).toFixed(0)} µs/bulletin, PostgreSQL ${(meter.pgUs / summary.accepted).toFixed(0)} µs/bulletin${summary.dry ? ' (a publisher ran dry)' : ''}`);
+  });
+}
+
+function ingestPoint(variant: string, summary: PublishSummary, meter: Meter, dbBytes: number | undefined, params: Attributes): BenchPoint {
+  return {
+    point: 'ingest',
+    variant,
+    unit: 'bulletins/s',
+    params,
+    value: summary.accepted / (meter.wallMs / 1000),
+    extra: {
+      ...costAttributes(meter, summary.accepted, 'Bulletin'),
+      ...refusalAttributes(summary),
+      ...(dbBytes === undefined ? {} : { dbBytesPerBulletin: dbBytes / Math.max(1, summary.accepted) }),
+      receiptP50Ms: summarize(summary.receiptMs).p50,
+      receiptP99Ms: summarize(summary.receiptMs).p99,
+      ranDry: summary.dry,
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// steady and fan-out: open loop with live subscriptions
+
+/**
+ * One live point: `subscribers` subscriptions opened after the head, the open loop at `rate`
+ * for `measuredMs`, then every subscription drained and checked. Latencies count only this
+ * point's bulletins; CPU is the hub's over the publishing and the drain.
+ */
+async function livePoint(run: ExchangeRun, rate: number, subscribers: number, measuredMs: number): Promise<{ summary: PublishSummary; meter: Meter; deliveries: DeliverySummary }> {
+  await run.subscribe(subscriptionAgencies(subscribers), run.head, true);
+  await run.caughtUp(30_000);
+  const { from } = await run.prepare(Math.ceil((rate * measuredMs) / 1000));
+  run.clearSendTimes();
+  const meter = await run.meter();
+  const summary = await run.open(rate, from);
+  const deliveries = await run.drainAndCheck(60_000);
+  return { summary, meter: await meter.stop(), deliveries };
+}
+
+function deliveryPoint(variant: string, rate: number, subscribers: number, live: { summary: PublishSummary; meter: Meter; deliveries: DeliverySummary }): BenchPoint {
+  const { summary, meter, deliveries } = live;
+  const measured = deliveries.latencyMs.length;
+  return {
+    point: 'publish_to_delivery',
+    variant,
+    unit: 'ms',
+    params: { rate, subscribers },
+    stats: summarize(deliveries.latencyMs.length > 0 ? deliveries.latencyMs : [Number.NaN]),
+    extra: {
+      ...costAttributes(meter, measured, 'Delivery'),
+      deliveries: measured,
+      bulletins: summary.accepted,
+      notSentOverload: summary.notSent,
+      cutOffs: deliveries.cutOffs,
+      receiptP99Ms: summary.receiptMs.length > 0 ? summarize(summary.receiptMs).p99 : Number.NaN,
+    },
+  };
+}
+
+const STEADY_RATE = 300;
+const STEADY_SUBSCRIBERS = 40;
+
+async function runSteady(ctx: ScenarioContext): Promise<void> {
+  await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+    // Warm-up: the same load, not recorded.
+    await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 10, 2));
+    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 30, 5));
+    ctx.record(deliveryPoint('live', STEADY_RATE, STEADY_SUBSCRIBERS, live));
+    const window = (live.summary.lastDoneAt - live.summary.firstSentAt) / 1000;
+    ctx.record({
+      point: 'ingest',
+      variant: 'steady',
+      unit: 'bulletins/s',
+      params: { rate: STEADY_RATE, subscribers: STEADY_SUBSCRIBERS },
+      value: live.summary.accepted / Math.max(0.001, window),
+      extra: { ...refusalAttributes(live.summary), notSentOverload: live.summary.notSent, receiptP99Ms: summarize(live.summary.receiptMs).p99 },
+    });
+    const stats = summarize(live.deliveries.latencyMs);
+    ctx.log(`steady: ${live.summary.accepted} bulletins, ${live.deliveries.deliveries} deliveries; publish-to-delivery p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms; ${live.summary.notSent} not sent (overload)`);
+  });
+}
+
+const FANOUT_RATE = 100;
+
+async function runFanout(ctx: ScenarioContext): Promise<void> {
+  const liveCounts = ctx.quick ? [1, 10, 50, 200] : [1, 10, 50, 100, 200];
+  const saturatedCounts = ctx.quick ? [10] : [1, 10, 50];
+  await inRun(ctx, 'fanout', ctx.quick ? 120_000 : 600_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+    await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 5, 1));
+    for (const subscribers of liveCounts) {
+      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 20, 2));
+      ctx.record(deliveryPoint('live', FANOUT_RATE, subscribers, live));
+      const stats = summarize(live.deliveries.latencyMs);
+      ctx.log(`fanout: ${subscribers} subscribers at ${FANOUT_RATE}/s: p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms, hub ${(live.meter.hubUs / Math.max(1, stats.n)).toFixed(0)} µs/delivery, RSS ${live.meter.hubRssMB.toFixed(0)} MB`);
+    }
+    for (const subscribers of saturatedCounts) {
+      await run.subscribe(subscriptionAgencies(subscribers), run.head, true);
+      await run.caughtUp(30_000);
+      const { summary, meter } = await closedLoopPhase(run, { warmupMs: seconds(ctx, 5, 2), measuredMs: seconds(ctx, 15, 3) });
+      const deliveries = await run.drainAndCheck(60_000);
+      const window = (deliveries.lastReceivedAt - summary.firstSentAt) / 1000;
+      const value = deliveries.latencyMs.length / Math.max(0.001, window);
+      ctx.record({
+        point: 'fanout_saturated',
+        variant: 'closed',
+        unit: 'deliveries/s',
+        params: { subscribers, publishers: BENCH_MEMBERS.length, inFlight: IN_FLIGHT_PER_MEMBER },
+        value,
+        extra: {
+          ...costAttributes(meter, deliveries.latencyMs.length, 'Delivery'),
+          ingestPerSecond: summary.accepted / (meter.wallMs / 1000),
+          deliveryP99Ms: summarize(deliveries.latencyMs.length > 0 ? deliveries.latencyMs : [Number.NaN]).p99,
+          cutOffs: deliveries.cutOffs,
+          ranDry: summary.dry,
+        },
+      });
+      ctx.log(`fanout: saturated, ${subscribers} subscribers: ${value.toFixed(0)} deliveries/s (${(summary.accepted / (meter.wallMs / 1000)).toFixed(0)} bulletins/s)`);
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// replay
+
+const REPLAY_LIVE_RATE = 100;
+/** A stored size is skipped (and said so) when filling it through the hub would take longer than this. */
+const FILL_BUDGET_SECONDS = 420;
+
+/**
+ * Fills the database through the hub at full speed (12 members × 4 in flight, closed loop) until
+ * `stored` bulletins are accepted: the rows are exactly the hub's. Returns the fill rate, or
+ * undefined when the estimate says it would exceed the budget.
+ */
+async function fillTo(run: ExchangeRun, ctx: ScenarioContext, stored: number, rate: number | undefined): Promise<number | undefined> {
+  const remaining = stored - run.accepted.size;
+  if (rate !== undefined && remaining / rate > FILL_BUDGET_SECONDS) return undefined;
+  const started = performance.now();
+  const before = run.accepted.size;
+  while (run.accepted.size < stored) {
+    // Chunks: the signed bytes of a million bulletins would not fit a publisher's memory.
+    const chunk = Math.min(20_000, Math.ceil((stored - run.accepted.size) * 1.03) + 24);
+    await run.prepare(chunk);
+    await run.closed(IN_FLIGHT_PER_MEMBER, FILL_BUDGET_SECONDS * 1000);
+    const fillRate = (run.accepted.size - before) / ((performance.now() - started) / 1000);
+    ctx.log(`replay: ${run.accepted.size.toLocaleString('en')} stored (${fillRate.toFixed(0)}/s)`);
+    if ((stored - run.accepted.size) / fillRate > FILL_BUDGET_SECONDS) return undefined;
+  }
+  run.clearSendTimes();
+  return (run.accepted.size - before) / ((performance.now() - started) / 1000);
+}
+
+/** The first agency of each member: replaying subscriptions of different agencies. */
+function replayAgencies(count: number): BenchAgency[] {
+  return BENCH_MEMBERS.slice(0, count).map((member) => BENCH_AGENCIES.find((a) => a.member === member) as BenchAgency);
+}
+
+async function runReplay(ctx: ScenarioContext): Promise<void> {
+  const sizes = ctx.entries !== undefined ? [ctx.entries] : ctx.quick ? [QUICK_REPLAY_STORED] : [10_000, 100_000, 1_000_000];
+  const replaySeconds = ctx.quick ? 20 : 120;
+  await inRun(ctx, 'replay', ctx.quick ? 150_000 : 1_800_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+    let fillRate: number | undefined;
+    for (const stored of sizes) {
+      const rate = await fillTo(run, ctx, stored, fillRate);
+      if (rate === undefined) {
+        ctx.log(`replay: skipping ${stored.toLocaleString('en')} stored and above: filling through the hub would take more than ${FILL_BUDGET_SECONDS} s`);
+        break;
+      }
+      fillRate = rate;
+      // Live ingest beyond what the hub can take would queue publishes on its database pool
+      // and starve the replay it is meant to accompany: at most half the fill rate, said in params.
+      const liveRate = Math.min(REPLAY_LIVE_RATE, Math.max(5, Math.floor(rate / 2)));
+      ctx.record({ point: 'replay_fill', variant: 'through-hub', unit: 'bulletins/s', params: { stored: run.head }, value: rate });
+
+      // Baseline: live ingest alone.
+      const baselineRange = await run.prepare(Math.ceil(liveRate * (ctx.quick ? 2 : 10)));
+      const baseline = await run.open(liveRate, baselineRange.from);
+      const baselineP99 = summarize(baseline.receiptMs).p99;
+
+      for (const subscribers of [1, 5]) {
+        for (const from of ['start', '99%'] as const) {
+          // Live ingest of the previous points stored more: 99% of what is stored now.
+          const head = run.head;
+          const after = from === 'start' ? 0 : Math.floor(head * 0.99);
+          const live = await run.prepare(liveRate * replaySeconds);
+          run.clearSendTimes();
+          const publishing = run.open(liveRate, live.from);
+          // Awaited below; a failure meanwhile must not go unhandled while the replay is awaited.
+          publishing.catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          const meter = await run.meter();
+          await run.subscribe(replayAgencies(subscribers), after, false);
+          const times = await run.caughtUp(replaySeconds * 1000);
+          const cost = await meter.stop();
+          await run.halt();
+          const ingest = await publishing;
+          await run.drainAndCheck(60_000);
+          const openedAt = Math.min(...times.map((t) => t.openedAt));
+          const caughtUpAt = Math.max(...times.map((t) => t.caughtUpAt));
+          const backlog = times.reduce((sum, t) => sum + t.backlog, 0);
+          const during = ingest.receiptMs.length > 0 ? summarize(ingest.receiptMs).p99 : Number.NaN;
+          const value = backlog / Math.max(0.001, (caughtUpAt - openedAt) / 1000);
+          ctx.record({
+            point: 'replay',
+            variant: 'grpc-mtls',
+            unit: 'bulletins/s',
+            params: { stored: head, subscribers, from, liveRate },
+            value,
+            extra: {
+              firstBulletinMs: Math.max(...times.map((t) => (Number.isNaN(t.firstAt) ? Number.NaN : t.firstAt - t.openedAt))),
+              perSubscriberMean: times.reduce((sum, t) => sum + t.backlog / Math.max(0.001, (t.caughtUpAt - t.openedAt) / 1000), 0) / times.length,
+              backlog,
+              liveIngestP99Ms: during,
+              liveIngestBaselineP99Ms: baselineP99,
+              cpuUsPerDelivery: cost.hubUs / Math.max(1, backlog),
+              pgCpuUsPerDelivery: cost.pgUs / Math.max(1, backlog),
+              hubRssMB: cost.hubRssMB,
+              otherCpuShare: cost.otherShare,
+              flagged: cost.flagged,
+            },
+          });
+          ctx.log(`replay: ${head.toLocaleString('en')} stored, ${subscribers} from ${from}: ${value.toFixed(0)} bulletins/s, live p99 ${during.toFixed(1)} ms (baseline ${baselineP99.toFixed(1)} ms)`);
+        }
+      }
+    }
+  });
+}
+
+/** Stored bulletins of `--quick` replay (10k through today's hub would take minutes; `--entries` overrides). */
+const QUICK_REPLAY_STORED = 1000;
+
+// ------------------------------------------------------------------------------------------------
+
+export const hubExchangeScenarios: readonly Scenario[] = [
+  { name: 'ack-latency', target: 'hub', description: 'publish-to-receipt latency, one member node, one call in flight, over gRPC/mTLS', run: runAckLatency },
+  { name: 'ingest', target: 'hub', description: `ingest: ${BENCH_MEMBERS.length} member nodes × ${IN_FLIGHT_PER_MEMBER} in flight, no subscribers, closed loop`, run: runIngest },
+  { name: 'steady', target: 'hub', description: `steady: open loop at ${STEADY_RATE} bulletins/s, one subscription per agency (${STEADY_SUBSCRIBERS})`, run: runSteady },
+  { name: 'fanout', target: 'hub', description: `fan-out: open loop at ${FANOUT_RATE}/s to N subscriptions, then closed loop (saturated)`, run: runFanout },
+  { name: 'replay', target: 'hub', description: `replay: N stored (filled through the hub), 1 and 5 subscriptions from the start and from 99%, live ingest at ${REPLAY_LIVE_RATE}/s`, run: runReplay },
+];
+
