@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { create, fromBinary } from '@bufbuild/protobuf';
-import { AuditLeafSchema } from '../../src/gen/corridor/v1/audit_pb.js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import fc from 'fast-check';
+import { AuditLeafSchema, EventDetailsSchema } from '../../src/gen/corridor/v1/audit_pb.js';
 import { AUDIT_LEAF_VERSION, EventKind, detailsCommitment, encodeAuditLeaf, leafHash, nodeHash, openEventDetails, sha256 } from '../../src/core/audit-leaf.js';
 import type { AuditLeafFields } from '../../src/core/audit-leaf.js';
 
@@ -175,5 +176,40 @@ describe('encodeAuditLeaf (version 2: details apart, bound by a salted commitmen
       corrupted[index] = (corrupted[index] ?? 0) ^ 0x01;
       expect(hex(leafHash(corrupted))).not.toBe(hex(leaf.hash));
     }
+  });
+});
+
+describe('encodeAuditLeaf writes exactly what protobuf-es writes', () => {
+  it('for any event: the leaf is toBinary(AuditLeaf) and the details toBinary(EventDetails)', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 40 });
+    fc.assert(
+      fc.property(
+        fc.record({
+          kind: fc.constantFrom(...Object.values(EventKind).filter((v): v is EventKind => typeof v === 'number')),
+          hubTimeMs: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+          actor: text,
+          bulletinId: text,
+          agencyId: text,
+          objectDigest: fc.uint8Array({ maxLength: 40 }),
+          code: text,
+          objectId: text,
+          memberId: text,
+          reason: text,
+          policyVersion: text,
+          operation: text,
+        }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        (fields, salt) => {
+          const encoded = encodeAuditLeaf(fields, salt);
+          const details = toBinary(EventDetailsSchema, create(EventDetailsSchema, { reason: fields.reason, policyVersion: fields.policyVersion, operation: fields.operation }));
+          const { reason: _r, policyVersion: _p, operation: _o, ...leafFields } = fields;
+          const leaf = toBinary(AuditLeafSchema, create(AuditLeafSchema, { ...leafFields, v: AUDIT_LEAF_VERSION, detailsCommitment: detailsCommitment(salt, details) }));
+          expect(Buffer.from(encoded.details)).toEqual(Buffer.from(details));
+          expect(Buffer.from(encoded.leaf.bytes)).toEqual(Buffer.from(leaf));
+          expect(Buffer.from(encoded.leaf.hash)).toEqual(Buffer.from(leafHash(leaf)));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
