@@ -73,8 +73,8 @@ function costAttributes(meter: Meter, per: number, unit: 'Bulletin' | 'Delivery'
 const ACK_MEMBER = 'IDN';
 
 async function runAckLatency(ctx: ScenarioContext): Promise<void> {
-  const samples = ctx.samples ?? (ctx.quick ? 300 : 2000);
-  const warmup = ctx.quick ? 100 : 300;
+  const samples = ctx.samples ?? (ctx.quick ? 300 : 1000);
+  const warmup = ctx.quick ? 100 : 200;
   await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, 1, [ACK_MEMBER], async (run) => {
     // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
     await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100);
@@ -117,7 +117,7 @@ async function closedLoopPhase(run: ExchangeRun, durations: Durations): Promise<
 }
 
 async function runIngest(ctx: ScenarioContext): Promise<void> {
-  const durations = { warmupMs: seconds(ctx, 10, 3), measuredMs: seconds(ctx, 30, 5) };
+  const durations = { warmupMs: seconds(ctx, 5, 3), measuredMs: seconds(ctx, 15, 5) };
   await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     const { summary, meter, dbBytes } = await closedLoopPhase(run, durations);
     const rate = summary.accepted / (meter.wallMs / 1000);
@@ -189,8 +189,8 @@ const STEADY_SUBSCRIBERS = 40;
 async function runSteady(ctx: ScenarioContext): Promise<void> {
   await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     // Warm-up: the same load, not recorded.
-    await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 10, 2));
-    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 30, 5));
+    await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 3, 2));
+    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 10, 5));
     ctx.record(deliveryPoint('live', STEADY_RATE, STEADY_SUBSCRIBERS, live));
     const window = (live.summary.lastDoneAt - live.summary.firstSentAt) / 1000;
     ctx.record({
@@ -214,7 +214,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
   await inRun(ctx, 'fanout', ctx.quick ? 120_000 : 600_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 5, 1));
     for (const subscribers of liveCounts) {
-      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 20, 2));
+      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 8, 2));
       ctx.record(deliveryPoint('live', FANOUT_RATE, subscribers, live));
       const stats = summarize(live.deliveries.latencyMs);
       ctx.log(`fanout: ${subscribers} subscribers at ${FANOUT_RATE}/s: p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms, hub ${(live.meter.hubUs / Math.max(1, stats.n)).toFixed(0)} µs/delivery, RSS ${live.meter.hubRssMB.toFixed(0)} MB`);
@@ -222,7 +222,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
     for (const subscribers of saturatedCounts) {
       await run.subscribe(subscriptionAgencies(subscribers), run.head, true);
       await run.caughtUp(30_000);
-      const { summary, meter } = await closedLoopPhase(run, { warmupMs: seconds(ctx, 5, 2), measuredMs: seconds(ctx, 15, 3) });
+      const { summary, meter } = await closedLoopPhase(run, { warmupMs: seconds(ctx, 3, 2), measuredMs: seconds(ctx, 8, 3) });
       const deliveries = await run.drainAndCheck(60_000);
       const window = (deliveries.lastReceivedAt - summary.firstSentAt) / 1000;
       const value = deliveries.latencyMs.length / Math.max(0.001, window);
@@ -250,7 +250,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
 
 const REPLAY_LIVE_RATE = 100;
 /** A stored size is skipped (and said so) when filling it through the hub would take longer than this. */
-const FILL_BUDGET_SECONDS = 420;
+const FILL_BUDGET_SECONDS = 150;
 
 /**
  * Fills the database through the hub at full speed (12 members × 4 in flight, closed loop) until
@@ -361,6 +361,6 @@ export const hubExchangeScenarios: readonly Scenario[] = [
   { name: 'ingest', target: 'hub', description: `ingest: ${BENCH_MEMBERS.length} member nodes × ${IN_FLIGHT_PER_MEMBER} in flight, no subscribers, closed loop`, run: runIngest },
   { name: 'steady', target: 'hub', description: `steady: open loop at ${STEADY_RATE} bulletins/s, one subscription per agency (${STEADY_SUBSCRIBERS})`, run: runSteady },
   { name: 'fanout', target: 'hub', description: `fan-out: open loop at ${FANOUT_RATE}/s to N subscriptions, then closed loop (saturated)`, run: runFanout },
-  { name: 'replay', target: 'hub', description: `replay: N stored (filled through the hub), 1 and 5 subscriptions from the start and from 99%, live ingest at ${REPLAY_LIVE_RATE}/s`, run: runReplay },
+  { name: 'replay', target: 'hub', maxPairs: 1, description: `replay: N stored (filled through the hub), 1 and 5 subscriptions from the start and from 99%, live ingest at ${REPLAY_LIVE_RATE}/s`, run: runReplay },
 ];
 

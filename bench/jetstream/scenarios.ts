@@ -94,11 +94,12 @@ const MAX_CONSUMER_PROCESSES = 4;
 
 const planOf = (ctx: ScenarioContext): Plan => (ctx.quick ? PLAN.quick : PLAN.full);
 
-function jetstreamScenario(name: string, description: string, run: (ctx: ScenarioContext, env: JetStreamEnvironment, plan: Plan) => Promise<void>): Scenario {
+function jetstreamScenario(name: string, description: string, run: (ctx: ScenarioContext, env: JetStreamEnvironment, plan: Plan) => Promise<void>, maxPairs?: number): Scenario {
   return {
     name,
     target: 'jetstream',
     description,
+    ...(maxPairs === undefined ? {} : { maxPairs }),
     run: async (ctx) => run(ctx, await jetstreamEnvironment(ctx), planOf(ctx)),
   };
 }
@@ -359,6 +360,8 @@ export const jetstreamReplay = jetstreamScenario(
       }
     }
   },
+  // Filling the stores dominates: one pass per target (the hub's fills through the hub itself).
+  1,
 );
 
 /** Live ingest at 100/s on the replay stream with nobody replaying: the receipt latency replay is compared with. */
