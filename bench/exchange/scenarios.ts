@@ -301,6 +301,7 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
       const baselineRange = await run.prepare(Math.ceil(liveRate * (ctx.quick ? 2 : 10)));
       const baseline = await run.open(liveRate, baselineRange.from);
       const baselineP99 = summarize(baseline.receiptMs).p99;
+      ctx.record({ point: 'publish_to_receipt', variant: 'live-no-replay', unit: 'ms', params: { rate: liveRate, stored }, stats: summarize(baseline.receiptMs) });
 
       for (const subscribers of [1, 5]) {
         for (const from of ['start', '99%'] as const) {
@@ -329,9 +330,11 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
             point: 'replay',
             variant: 'grpc-mtls',
             unit: 'bulletins/s',
-            params: { stored: head, subscribers, from, liveRate },
+            // The size filled to (live ingest of the earlier points has stored a little more since: storedNow).
+            params: { stored, subscribers, from, liveRate },
             value,
             extra: {
+              storedNow: head,
               firstBulletinMs: Math.max(...times.map((t) => (Number.isNaN(t.firstAt) ? Number.NaN : t.firstAt - t.openedAt))),
               perSubscriberMean: times.reduce((sum, t) => sum + t.backlog / Math.max(0.001, (t.caughtUpAt - t.openedAt) / 1000), 0) / times.length,
               backlog,
@@ -344,6 +347,9 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
               flagged: cost.flagged,
             },
           });
+          if (ingest.receiptMs.length > 0) {
+            ctx.record({ point: 'publish_to_receipt', variant: 'live-during-replay', unit: 'ms', params: { rate: liveRate, stored, subscribers, from }, stats: summarize(ingest.receiptMs) });
+          }
           ctx.log(`replay: ${head.toLocaleString('en')} stored, ${subscribers} from ${from}: ${value.toFixed(0)} bulletins/s, live p99 ${during.toFixed(1)} ms (baseline ${baselineP99.toFixed(1)} ms)`);
         }
       }
