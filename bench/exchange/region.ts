@@ -17,7 +17,7 @@
  * `close()` stops everything it started, in reverse order, also after a failure.
  */
 import { fork } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,14 +30,14 @@ import { parseRegion } from '../../src/core/region.js';
 import type { Region } from '../../src/core/region.js';
 import { AGENCY_ROLES, BULLETIN_CATEGORIES, PERSONAL_DATA_KINDS, PURPOSES } from '../../src/core/vocabulary.js';
 import type { HubConfigInput } from '../../src/hub/config.js';
-import { createDatabaseIfMissing, freePort, provideDatabase, withDatabase } from '../../src/infra/database.js';
-import { agencyTls, caFiles, embeddedPgDir, memberTls, operatorTls } from '../../src/infra/home.js';
-import { createLogger } from '../../src/infra/log.js';
+import { freePort } from '../../src/infra/database.js';
+import { agencyTls, caFiles, memberTls, operatorTls } from '../../src/infra/home.js';
 import { changeAgreementAtHub } from '../../src/node/agreements.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection, TlsMaterial } from '../../src/node/hub-client.js';
 import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
 import type { FromHub, ToHub } from '../audit/hub-process.js';
+import { freshBenchDatabase } from '../database.js';
 import type { ScenarioContext } from '../harness.js';
 import { postgresPids } from '../system.js';
 import { BENCH_AGENCIES, BENCH_MEMBERS } from './corpus-plan.js';
@@ -123,7 +123,7 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
     const region: Region = { ...pki.region, members };
     await writeRegionFile(home, region);
 
-    const database = await benchDatabase(home, name, ctx);
+    const database = await freshBenchDatabase(ctx, home, name);
     cleanups.unshift(database.release);
     const port = await freePort();
     const config: HubConfigInput = {
@@ -174,37 +174,6 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
     await close();
     throw error;
   }
-}
-
-/** A fresh database: on the server of DATABASE_URL (dropped afterwards unless --keep-db), else in an embedded cluster under `home`. */
-async function benchDatabase(home: string, name: string, ctx: ScenarioContext): Promise<{ url: string; dataDir: string | undefined; release: () => Promise<void> }> {
-  const external = process.env['DATABASE_URL'];
-  const database = `bench_${name.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
-  if (external !== undefined && external !== '') {
-    await createDatabaseIfMissing(external, database);
-    ctx.setDatabase('external');
-    return {
-      url: withDatabase(external, database),
-      dataDir: undefined,
-      release: async () => {
-        if (ctx.keepDatabase) return ctx.log(`${name}: kept database ${database}`);
-        const client = new pg.Client({ connectionString: external });
-        await client.connect();
-        try {
-          await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-        } finally {
-          await client.end();
-        }
-      },
-    };
-  }
-  const provided = await provideDatabase({ databaseUrl: undefined, home, name: database, log: createLogger({ name: 'bench-db', level: 'warn', fd: 2 }) });
-  const client = new pg.Client({ connectionString: provided.url });
-  await client.connect();
-  const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
-  await client.end();
-  ctx.setDatabase('embedded', version);
-  return { url: provided.url, dataDir: path.join(embeddedPgDir(home), 'data'), release: () => provided.release() };
 }
 
 /** The hub in its own process (bench/audit/hub-process.ts), with this process's Node flags (`--cpu-prof` reaches it). */
