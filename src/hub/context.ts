@@ -10,6 +10,7 @@ import type { IdentityReader } from './authn.js';
 import type { Fanout } from './fanout.js';
 import type { GroupCommit } from './group-commit.js';
 import type { CommitOutcome, VerifiedBulletin } from './publish.js';
+import type { AcknowledgeOutcome, PendingAcknowledgement } from './acknowledge.js';
 import type { HubMetrics } from './metrics.js';
 import type { RegistryView } from './registry.js';
 
@@ -43,6 +44,8 @@ export interface HubContext {
   readonly fanout: Fanout;
   /** Verified bulletins wait here to be committed together (group commit, see publish.ts). */
   readonly bulletinCommits: GroupCommit<VerifiedBulletin, CommitOutcome>;
+  /** Acknowledgements wait here to be committed together (see acknowledge.ts). */
+  readonly acknowledgementCommits: GroupCommit<PendingAcknowledgement, AcknowledgeOutcome>;
   readonly metrics: HubMetrics;
   readonly log: Logger;
   /** Aborted when the hub begins shutting down; open streams end. */

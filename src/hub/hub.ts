@@ -44,6 +44,7 @@ import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 import { OverdueCheck, recordOverdueRequests } from './requests.js';
 import { bulletinCommitter } from './publish.js';
+import { acknowledgementCommitter } from './acknowledge.js';
 
 export interface RunningHub {
   /** The bound gRPC port (useful with port 0). */
@@ -143,6 +144,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     const ctx: HubContext = {
       db,
       bulletinCommits: bulletinCommitter(() => ctx),
+      acknowledgementCommits: acknowledgementCommitter(() => ctx),
       clock,
       registry: () => registry,
       readIdentity: certificateIdentityReader(),

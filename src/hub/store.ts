@@ -289,28 +289,28 @@ export async function latestSequence(db: Kysely<HubDatabase>): Promise<bigint> {
 }
 
 /**
- * The end of an agency's acknowledged prefix: every delivery up to it is acknowledged, or has
- * expired (expired bulletins are no longer delivered, so they cannot hold the cursor back).
+ * The end of each agency's acknowledged prefix: every delivery up to it is acknowledged, or has
+ * expired (expired bulletins are no longer delivered, so they cannot hold the cursor back). One
+ * statement for all the agencies of an acknowledgement batch; each agency's first open delivery
+ * is found by walking its unacknowledged index in order (a LIMIT 1 per agency), not by
+ * aggregating all of them: an agency that has been away for a week has a long tail.
  */
-export async function acknowledgedPrefixEnd(db: Kysely<HubDatabase>, agencyId: string, now: Date): Promise<bigint> {
-  const firstOpen = await db
-    .selectFrom('delivery_decision as d')
-    .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
-    .select((eb) => eb.fn.min('d.sequence').as('sequence'))
-    .where('d.agency_id', '=', agencyId)
-    .where('d.decision', '=', 'deliver')
-    .where('d.acked_at', 'is', null)
-    .where('b.expires_at', '>', now)
-    .where((eb) => withinRetention(eb, now))
-    .executeTakeFirst();
-  if (firstOpen?.sequence != null) return firstOpen.sequence - 1n;
-  const last = await db
-    .selectFrom('delivery_decision')
-    .select((eb) => eb.fn.max('sequence').as('sequence'))
-    .where('agency_id', '=', agencyId)
-    .where('decision', '=', 'deliver')
-    .executeTakeFirst();
-  return last?.sequence ?? 0n;
+export async function acknowledgedPrefixEnds(db: Kysely<HubDatabase>, agencyIds: readonly string[], now: Date): Promise<Map<string, bigint>> {
+  if (agencyIds.length === 0) return new Map();
+  const result = await sql<{ agency_id: string; first_open: bigint | string | null; last: bigint | string | null }>`
+    SELECT a.agency_id, first_open.sequence AS first_open, last.sequence AS last
+    FROM unnest(${[...agencyIds]}::text[]) AS a(agency_id)
+    LEFT JOIN LATERAL (
+      SELECT d.sequence FROM delivery_decision d JOIN bulletin b ON b.sequence = d.sequence
+      WHERE d.agency_id = a.agency_id AND d.decision = 'deliver' AND d.acked_at IS NULL AND b.expires_at > ${now}
+        AND NOT EXISTS (SELECT 1 FROM bulletin_retention r WHERE r.sequence = b.sequence AND (r.ends_at <= ${now} OR r.purged_at IS NOT NULL))
+      ORDER BY d.sequence LIMIT 1
+    ) first_open ON true
+    LEFT JOIN LATERAL (
+      SELECT max(d.sequence) AS sequence FROM delivery_decision d WHERE d.agency_id = a.agency_id AND d.decision = 'deliver'
+    ) last ON true
+  `.execute(db);
+  return new Map(result.rows.map((row) => [row.agency_id, row.first_open !== null ? BigInt(row.first_open) - 1n : BigInt(row.last ?? '0')]));
 }
 
 /** Stores a bulletin; only inside a ledger transaction, with its PUBLISH event already appended. */

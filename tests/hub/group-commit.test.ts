@@ -5,13 +5,15 @@
  * share one ledger transaction must come out exactly as they would one at a time: the same bytes
  * twice are one bulletin and a replay, the same jti with other bytes is JTI_REUSED, a refused
  * bulletin leaves the others of its batch committed, and sequences and audit positions stay
- * contiguous.
+ * contiguous. Acknowledgements share ledger transactions the same way: each request is judged
+ * alone (a bad cursor refuses its request and acknowledges nothing of it), a delivery named twice
+ * is newly acknowledged once, and every agency's cursor ends at its acknowledged prefix.
  */
 import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CorridorError } from '../../src/core/errors.js';
-import { asMemberId } from '../../src/core/ids.js';
-import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { asAgencyId, asMemberId } from '../../src/core/ids.js';
+import { AcknowledgeRequestSchema, ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { GroupCommit } from '../../src/hub/group-commit.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { bulletinClaims, memberKey, newJti, signBulletin } from '../helpers/bulletins.js';
@@ -139,5 +141,73 @@ describe('publish with group commit', () => {
       const row = await sqlOn<{ kind: number; bulletin_id: string }>(region.databaseUrl, `SELECT kind, bulletin_id FROM audit_event WHERE position = ${receipt?.auditPosition ?? 0n}`);
       expect(row[0]?.bulletin_id).toBe(receipt?.bulletinId);
     }
+  });
+});
+
+describe('acknowledge with group commit', () => {
+  const IDN = asMemberId('IDN');
+  const AGENCIES = ['IDN:police', 'IDN:immigration', 'MYS:police', 'MYS:coast-guard', 'AUS:border-force'].map(asAgencyId);
+  let region: TestRegion;
+
+  beforeAll(async () => {
+    region = await startTestRegion();
+  });
+
+  afterAll(async () => {
+    await region?.close();
+  });
+
+  it('judges each request alone, counts a delivery named twice once, and moves every cursor to its prefix', async () => {
+    const node = await region.connect({ kind: 'member', id: IDN });
+    const key = await memberKey(region.home, IDN);
+    for (let i = 0; i < 6; i++) {
+      await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: await signBulletin(key, bulletinClaims(IDN)) }));
+    }
+    const delivered = async (agency: string): Promise<bigint[]> =>
+      (await sqlOn<{ sequence: string }>(region.databaseUrl, `SELECT sequence FROM delivery_decision WHERE agency_id = '${agency}' AND decision = 'deliver' ORDER BY sequence`)).map((row) => BigInt(row.sequence));
+    const owed = new Map(await Promise.all(AGENCIES.map(async (agency) => [agency, await delivered(agency)] as const)));
+    for (const [agency, sequences] of owed) expect(sequences.length, agency).toBe(6);
+    const connections = new Map(await Promise.all(AGENCIES.map(async (agency) => [agency, await region.connect({ kind: 'agency', id: agency })] as const)));
+    const ack = (agency: string, cursors: readonly bigint[]) =>
+      (connections.get(asAgencyId(agency)) as HubConnection).exchange.unary(ExchangeService.method.acknowledge, create(AcknowledgeRequestSchema, { agencyId: agency, cursors: [...cursors] }));
+    const [idnPolice, idnImmigration, mysPolice, mysCoastGuard, ausBorderForce] = AGENCIES.map((agency) => owed.get(agency) as bigint[]) as [bigint[], bigint[], bigint[], bigint[], bigint[]];
+    const acksBefore = await sqlOn<{ n: string }>(region.databaseUrl, `SELECT count(*) AS n FROM audit_event WHERE code = 'ACKNOWLEDGED'`);
+
+    // All at once: IDN:police twice with overlapping cursors; MYS:police names a delivery that is
+    // not its own (an IDN:police sequence beyond the last), refused alone; MYS:coast-guard leaves
+    // a gap; the rest acknowledge everything.
+    const settled = await Promise.allSettled([
+      ack('IDN:police', idnPolice.slice(0, 4)),
+      ack('IDN:police', idnPolice.slice(2)),
+      ack('IDN:immigration', idnImmigration),
+      ack('MYS:police', [...mysPolice.slice(0, 3), (idnPolice.at(-1) as bigint) + 1000n]),
+      ack('MYS:coast-guard', [...mysCoastGuard.slice(0, 2), ...mysCoastGuard.slice(3)]),
+      ack('AUS:border-force', ausBorderForce),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(errorCodeOf((settled[3] as PromiseRejectedResult).reason)).toBe('NOT_FOUND');
+    const values = settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
+    // The two IDN:police requests acknowledged six distinct deliveries between them, each once.
+    expect((values[0]?.newlyAcknowledged ?? 0) + (values[1]?.newlyAcknowledged ?? 0)).toBe(6);
+    expect(values[2]?.newlyAcknowledged).toBe(6);
+    expect(values[4]?.newlyAcknowledged).toBe(5);
+    expect(values[5]?.acknowledgedThrough).toBe(ausBorderForce.at(-1));
+    expect(values[4]?.acknowledgedThrough).toBe(mysCoastGuard[1]);
+    expect(values[1]?.acknowledgedThrough).toBe(idnPolice.at(-1));
+
+    // Nothing of the refused request was acknowledged; every ACK event is there once.
+    const acked = async (agency: string): Promise<number> => Number((await sqlOn<{ n: string }>(region.databaseUrl, `SELECT count(*) AS n FROM delivery_decision WHERE agency_id = '${agency}' AND acked_at IS NOT NULL`))[0]?.n);
+    expect(await acked('MYS:police')).toBe(0);
+    expect(await acked('IDN:police')).toBe(6);
+    const acksAfter = await sqlOn<{ n: string }>(region.databaseUrl, `SELECT count(*) AS n FROM audit_event WHERE code = 'ACKNOWLEDGED'`);
+    expect(Number(acksAfter[0]?.n) - Number(acksBefore[0]?.n)).toBe(6 + 6 + 5 + 6);
+    const cursors = new Map(
+      (await sqlOn<{ agency_id: string; acked_through: string }>(region.databaseUrl, 'SELECT agency_id, acked_through FROM agency_cursor')).map((row) => [row.agency_id, BigInt(row.acked_through)]),
+    );
+    expect(cursors.get('IDN:police')).toBe(idnPolice.at(-1));
+    expect(cursors.get('MYS:coast-guard')).toBe(mysCoastGuard[1]);
+    expect(cursors.has('MYS:police')).toBe(false);
+    const refusals = await sqlOn<{ n: string }>(region.databaseUrl, `SELECT count(*) AS n FROM audit_event WHERE agency_id = 'MYS:police' AND code = 'NOT_FOUND'`);
+    expect(Number(refusals[0]?.n)).toBe(1);
   });
 });
