@@ -11,6 +11,7 @@ import { cooperationRequestsMigration } from './migration-0006-cooperation-reque
 import { lifecycleRetentionMigration } from './migration-0007-lifecycle-retention.js';
 import { requestRetentionMigration } from './migration-0008-request-retention.js';
 import { ledgerSignalMigration } from './migration-0009-ledger-signal.js';
+import { indexDietMigration } from './migration-0010-index-diet.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -275,6 +276,7 @@ export const migrations: Record<string, Migration> = {
   '0007_lifecycle_retention': lifecycleRetentionMigration,
   '0008_request_retention': requestRetentionMigration,
   '0009_ledger_signal': ledgerSignalMigration,
+  '0010_index_diet': indexDietMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
