@@ -48,6 +48,13 @@ export interface ScenarioContext {
   readonly entries: number | undefined;
   readonly samples: number | undefined;
   readonly keepDatabase: boolean;
+  /**
+   * True in the second and later hub/JetStream pairs of a scenario. A repeat pair measures the
+   * points that the target ratios read (their medians over the pairs are what BENCHMARKS.md
+   * quotes), not every point of the curves again: three full pairs of every curve would not fit
+   * the 15-minute budget of a full run.
+   */
+  readonly ratioInputsOnly: boolean;
   /** Progress on stderr; the summary goes to stdout. */
   log(message: string): void;
   record(point: BenchPoint): void;
@@ -327,6 +334,7 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
           entries: options.entries,
           samples: options.samples,
           keepDatabase: options.keepDatabase,
+          ratioInputsOnly: pair !== undefined && pair > 1,
           log,
           record: (point) => own.push({ point, load1m: os.loadavg()[0] ?? 0, other: meter.mark() }),
           setDatabase: (kind, version) => {

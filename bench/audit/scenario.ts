@@ -3,7 +3,7 @@
  * proof latency at 1M entries.
  *
  * 1. A fresh database, migrated like the hub's, is filled with N realistic audit events in bulk
- *    (see events.ts); N = 1,000,000, 50,000 with --quick.
+ *    (see events.ts); N = 1,000,000, 20,000 with --quick.
  * 2. Floor: what any integrator must spend per event, reading the rows (the integrator's own
  *    query) and hashing them (the leaf hash it re-checks, plus one interior node per leaf).
  * 3. Append: the real integrator (integrateBatch, the hub's default batch size, the region's log
@@ -69,9 +69,9 @@ import type { FromHub, ToHub } from './hub-process.js';
 import { ReferenceTree } from './reference-tree.js';
 
 const FULL_ENTRIES = 1_000_000;
-const QUICK_ENTRIES = 50_000;
+const QUICK_ENTRIES = 20_000;
 const FULL_SAMPLES = 2000;
-const QUICK_SAMPLES = 500;
+const QUICK_SAMPLES = 200;
 /** Rows read and hashed for the floor; a prefix is enough for a per-event cost. */
 const FLOOR_ROWS = 262_144;
 /** In-flight requests for the gRPC throughput point. */

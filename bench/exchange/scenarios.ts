@@ -73,8 +73,8 @@ function costAttributes(meter: Meter, per: number, unit: 'Bulletin' | 'Delivery'
 const ACK_MEMBER = 'IDN';
 
 async function runAckLatency(ctx: ScenarioContext): Promise<void> {
-  const samples = ctx.samples ?? (ctx.quick ? 300 : 1000);
-  const warmup = ctx.quick ? 100 : 200;
+  const samples = ctx.samples ?? (ctx.quick ? 150 : 1000);
+  const warmup = ctx.quick ? 30 : 100;
   await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, 1, [ACK_MEMBER], async (run) => {
     // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
     await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100);
@@ -117,7 +117,7 @@ async function closedLoopPhase(run: ExchangeRun, durations: Durations): Promise<
 }
 
 async function runIngest(ctx: ScenarioContext): Promise<void> {
-  const durations = { warmupMs: seconds(ctx, 5, 3), measuredMs: seconds(ctx, 15, 5) };
+  const durations = { warmupMs: seconds(ctx, 4, 2), measuredMs: seconds(ctx, 12, 4) };
   await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     const { summary, meter, dbBytes } = await closedLoopPhase(run, durations);
     const rate = summary.accepted / (meter.wallMs / 1000);
@@ -189,8 +189,8 @@ const STEADY_SUBSCRIBERS = 40;
 async function runSteady(ctx: ScenarioContext): Promise<void> {
   await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     // Warm-up: the same load, not recorded.
-    await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 3, 2));
-    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 10, 5));
+    await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 2, 1));
+    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 6, 2));
     ctx.record(deliveryPoint('live', STEADY_RATE, STEADY_SUBSCRIBERS, live));
     const window = (live.summary.lastDoneAt - live.summary.firstSentAt) / 1000;
     ctx.record({
@@ -209,12 +209,14 @@ async function runSteady(ctx: ScenarioContext): Promise<void> {
 const FANOUT_RATE = 100;
 
 async function runFanout(ctx: ScenarioContext): Promise<void> {
-  const liveCounts = ctx.quick ? [1, 10, 50, 200] : [1, 10, 50, 100, 200];
-  const saturatedCounts = ctx.quick ? [10] : [1, 10, 50];
+  // --quick and the repeat pairs measure the counts the ratios read (targets 3, 4 and 5), no more.
+  const ratioInputsOnly = ctx.quick || ctx.ratioInputsOnly;
+  const liveCounts = ratioInputsOnly ? [10, 50, 200] : [1, 10, 50, 100, 200];
+  const saturatedCounts = ratioInputsOnly ? [50] : [1, 10, 50];
   await inRun(ctx, 'fanout', ctx.quick ? 120_000 : 600_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
-    await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 5, 1));
+    await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 3, 1));
     for (const subscribers of liveCounts) {
-      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 8, 2));
+      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 5, 1.5));
       ctx.record(deliveryPoint('live', FANOUT_RATE, subscribers, live));
       const stats = summarize(live.deliveries.latencyMs);
       ctx.log(`fanout: ${subscribers} subscribers at ${FANOUT_RATE}/s: p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms, hub ${(live.meter.hubUs / Math.max(1, stats.n)).toFixed(0)} µs/delivery, RSS ${live.meter.hubRssMB.toFixed(0)} MB`);
@@ -222,7 +224,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
     for (const subscribers of saturatedCounts) {
       await run.subscribe(subscriptionAgencies(subscribers), run.head, true);
       await run.caughtUp(30_000);
-      const { summary, meter } = await closedLoopPhase(run, { warmupMs: seconds(ctx, 3, 2), measuredMs: seconds(ctx, 8, 3) });
+      const { summary, meter } = await closedLoopPhase(run, { warmupMs: seconds(ctx, 2, 1), measuredMs: seconds(ctx, 5, 2) });
       const deliveries = await run.drainAndCheck(60_000);
       const window = (deliveries.lastReceivedAt - summary.firstSentAt) / 1000;
       const value = deliveries.latencyMs.length / Math.max(0.001, window);
@@ -282,7 +284,7 @@ function replayAgencies(count: number): BenchAgency[] {
 
 async function runReplay(ctx: ScenarioContext): Promise<void> {
   const sizes = ctx.entries !== undefined ? [ctx.entries] : ctx.quick ? [QUICK_REPLAY_STORED] : [10_000, 100_000, 1_000_000];
-  const replaySeconds = ctx.quick ? 20 : 120;
+  const replaySeconds = ctx.quick ? 15 : 120;
   await inRun(ctx, 'replay', ctx.quick ? 150_000 : 1_800_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     let fillRate: number | undefined;
     for (const stored of sizes) {
@@ -358,7 +360,7 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
 }
 
 /** Stored bulletins of `--quick` replay (10k through today's hub would take minutes; `--entries` overrides). */
-const QUICK_REPLAY_STORED = 1000;
+const QUICK_REPLAY_STORED = 300;
 
 // ------------------------------------------------------------------------------------------------
 

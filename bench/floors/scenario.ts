@@ -46,8 +46,8 @@ import type { FanoutRequest, FloorServerConfig, FromFloorServer } from './grpc-f
 const SERVER = fileURLToPath(new URL('./grpc-server-process.js', import.meta.url));
 
 const PLAN = {
-  full: { unaryCalls: 3000, concurrentMs: 5000, streamDeliveries: 400_000, pgMs: 8000, verifies: 20_000, commitBatches: 300 },
-  quick: { unaryCalls: 500, concurrentMs: 1500, streamDeliveries: 60_000, pgMs: 2000, verifies: 3000, commitBatches: 40 },
+  full: { unaryCalls: 2000, concurrentMs: 4000, streamDeliveries: 250_000, pgMs: 5000, verifies: 12_000, commitBatches: 200 },
+  quick: { unaryCalls: 400, concurrentMs: 1000, streamDeliveries: 30_000, pgMs: 1500, verifies: 2000, commitBatches: 30 },
 } as const;
 type Plan = (typeof PLAN)['full' | 'quick'];
 
