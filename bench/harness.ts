@@ -266,6 +266,8 @@ export interface RunOptions {
 export interface PlannedRun {
   readonly scenario: Scenario;
   readonly pair: number | undefined;
+  /** How many pairs this scenario runs (`--pairs`, capped by the scenarios' `maxPairs`). */
+  readonly of: number | undefined;
 }
 
 /**
@@ -281,13 +283,13 @@ export function planRun(scenarios: readonly Scenario[], options: Pick<RunOptions
     if (done.has(scenario)) continue;
     const partner = options.target === 'all' ? selected.find((s) => s !== scenario && s.name === scenario.name) : undefined;
     if (partner === undefined) {
-      plan.push({ scenario, pair: undefined });
+      plan.push({ scenario, pair: undefined, of: undefined });
       done.add(scenario);
       continue;
     }
     const [a, b] = scenario.target === 'hub' ? [scenario, partner] : [partner, scenario];
     const pairs = Math.min(options.pairs, a.maxPairs ?? options.pairs, b.maxPairs ?? options.pairs);
-    for (let pair = 1; pair <= pairs; pair++) plan.push({ scenario: a, pair }, { scenario: b, pair });
+    for (let pair = 1; pair <= pairs; pair++) plan.push({ scenario: a, pair, of: pairs }, { scenario: b, pair, of: pairs });
     done.add(a).add(b);
   }
   return plan;
@@ -320,12 +322,12 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
     process.stderr.write(`${message}\n`);
   };
   try {
-    for (const { scenario, pair } of plan) {
+    for (const { scenario, pair, of } of plan) {
       const own: { point: BenchPoint; load1m: number; other: Promise<number> }[] = [];
       const meter = new OtherLoadMeter();
       let database: { kind: 'embedded' | 'external'; version?: string } = { kind: 'embedded' };
       const key = `${scenario.target}/${scenario.name}`;
-      log(`== ${key}${pair === undefined ? '' : ` (pair ${pair} of ${options.pairs})`}`);
+      log(`== ${key}${pair === undefined ? '' : ` (pair ${pair} of ${of ?? options.pairs})`}`);
       const scenarioStarted = performance.now();
       try {
         await scenario.run({
@@ -374,7 +376,7 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
         });
       }
       if (pair === undefined || pair === 1) {
-        notes.set(key, [...(notes.get(key) ?? []), `${scenario.description}. Took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s${pair === undefined ? '' : ` (pair 1 of ${options.pairs})`}.`]);
+        notes.set(key, [...(notes.get(key) ?? []), `${scenario.description}. Took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s${pair === undefined ? '' : ` (pair 1 of ${of ?? options.pairs})`}.`]);
       }
     }
   } finally {
