@@ -101,6 +101,10 @@ async function connection(agency: string): Promise<HubConnection> {
     const files = agencyTls(init.home, asAgencyId(agency));
     existing = connectHub(init.hubAddress, { ca, cert: await readFile(files.cert), key: await readFile(files.key) }, { 'grpc.use_local_subchannel_pool': 1 });
     connections.set(agency, existing);
+    // Connected (TLS handshake done) before the subscription's clock starts, as the JetStream
+    // consumers' connections are: time to first bulletin is the hub's, not the handshake's.
+    const connecting = existing;
+    await new Promise<void>((resolve, reject) => connecting.exchange.raw.waitForReady(Date.now() + 30_000, (error) => (error === undefined || error === null ? resolve() : reject(error))));
   }
   return existing;
 }
@@ -149,6 +153,7 @@ const ackTimer = setInterval(() => {
 
 async function open(specs: readonly SubscriptionSpec[]): Promise<SubscriberReply> {
   for (const spec of specs) {
+    const hub = await connection(spec.agency);
     const sub: Subscription = {
       spec,
       openedAt: epochNow(),
@@ -167,7 +172,7 @@ async function open(specs: readonly SubscriptionSpec[]): Promise<SubscriberReply
       onCaughtUp: undefined,
     };
     subscriptions.push(sub);
-    subscribe(sub, await connection(spec.agency));
+    subscribe(sub, hub);
   }
   return { type: 'opened' };
 }

@@ -1,6 +1,6 @@
 /** Data access for the hub: bulletins, delivery decisions, cursors and the audit record. Functions take the database first. */
 import { sql } from 'kysely';
-import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
 import { rebuildPresentation } from '../core/presentation.js';
@@ -141,49 +141,77 @@ function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint
 }
 
 /** The deliveries released to an agency after `afterSequence`, in sequence order. */
+/** One page of an agency's backlog (`listDeliverable`). */
+export interface DeliverablePage {
+  /** What the agency may be handed, in order. */
+  readonly rows: DeliverableRow[];
+  /**
+   * The last delivery to the agency the page read, handed out or not (past its retention): the
+   * next page reads after it, so a page of bulletins past retention neither ends the backlog
+   * early nor is read again.
+   */
+  readonly readThrough: bigint;
+  /** The page read as many deliveries as asked for: more may follow. */
+  readonly more: boolean;
+}
+
+/**
+ * The agency's deliveries after `afterSequence`, at most `limit` of them read, those within
+ * retention at `now` handed out. The page is read by the decisions' primary key (agency,
+ * sequence) first, in order and limited, and only then joined to the bulletins and their
+ * retention, one key probe per row, so that a page costs the same at 10k and at 1M stored
+ * bulletins. Written as one join with the filters, the plan depended on PostgreSQL's statistics
+ * and went O(stored) per page: with statistics from a smaller table it read every decision of the
+ * agency and sorted them (34 ms for the first page at 5k stored, 1.8 ms after ANALYZE), and with
+ * fresh ones it still read all of bulletin_retention for the anti-join.
+ */
 export async function listDeliverable(
   db: Kysely<HubDatabase>,
   agencyId: string,
   afterSequence: bigint,
   limit: number,
   now: Date,
-): Promise<DeliverableRow[]> {
+): Promise<DeliverablePage> {
   const rows = await db
-    .selectFrom('delivery_decision as d')
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('delivery_decision')
+        .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+        .where('agency_id', '=', agencyId)
+        .where('decision', '=', 'deliver')
+        .where('sequence', '>', afterSequence)
+        .orderBy('sequence')
+        .limit(limit)
+        .as('d'),
+    )
     .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
     .select([
       'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
       'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.withheld', 'd.agreements',
+      sql<boolean>`${sql.ref('b.expires_at')} > ${now} AND ${retentionEnded(now)} IS NOT TRUE`.as('handed_out'),
     ])
-    .where('d.agency_id', '=', agencyId)
-    .where('d.decision', '=', 'deliver')
-    .where('d.sequence', '>', afterSequence)
-    // Retention has ended for an expired bulletin: it is not handed out any more.
-    .where('b.expires_at', '>', now)
-    .where((eb) => withinRetention(eb, now))
     .orderBy('d.sequence')
-    .limit(limit)
     .execute();
-  const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
-  const purged = await purgedMeanwhile(db, rows, disclosures);
-  return rows.filter((row) => !purged.has(row.sequence)).map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }));
+  const readThrough = rows.at(-1)?.sequence ?? afterSequence;
+  const handedOut = rows.filter((row) => row.handed_out);
+  const disclosures = await loadDisclosures(db, handedOut.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
+  const purged = await purgedMeanwhile(db, handedOut, disclosures);
+  return {
+    rows: handedOut.filter((row) => !purged.has(row.sequence)).map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) })),
+    readThrough,
+    more: rows.length >= limit,
+  };
 }
 
 /**
- * Whether the bulletin `b` is within its retention at `now` (migration 0007): its retention end
- * (the earliest of `exp`, its agreements' limits and the region default at publication) has not
- * come, and it has not been purged. A bulletin past it is handed out to no recipient.
+ * Whether the retention of bulletin `b` has ended at `now` (migration 0007): its retention end
+ * (the earliest of `exp`, its agreements' limits and the region default at publication) has come,
+ * or it has been purged; NULL when it has no retention row. A bulletin past it is handed out to no
+ * recipient. A scalar subquery, which PostgreSQL keeps as one primary-key probe per row, where
+ * NOT EXISTS became an anti-join that could read the whole table.
  */
-function withinRetention(eb: ExpressionBuilder<HubDatabase & { b: HubDatabase['bulletin'] }, 'b'>, now: Date) {
-  return eb.not(
-    eb.exists(
-      eb
-        .selectFrom('bulletin_retention as r')
-        .select('r.sequence')
-        .whereRef('r.sequence', '=', 'b.sequence')
-        .where((inner) => inner.or([inner('r.ends_at', '<=', now), inner('r.purged_at', 'is not', null)])),
-    ),
-  );
+function retentionEnded(now: Date) {
+  return sql<boolean | null>`(SELECT r.ends_at <= ${now} OR r.purged_at IS NOT NULL FROM bulletin_retention r WHERE r.sequence = ${sql.ref('b.sequence')})`;
 }
 
 /** What an agency was delivered of the given bulletins, within their retention, by sequence. */
@@ -200,7 +228,7 @@ export async function listDeliveredBySequence(db: Kysely<HubDatabase>, agencyId:
     .where('d.decision', '=', 'deliver')
     .where('d.sequence', 'in', [...sequences])
     .where('b.expires_at', '>', now)
-    .where((eb) => withinRetention(eb, now))
+    .where(sql<boolean>`${retentionEnded(now)} IS NOT TRUE`)
     .execute();
   const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
   const purged = await purgedMeanwhile(db, rows, disclosures);

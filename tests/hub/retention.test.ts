@@ -72,6 +72,40 @@ describe('an expired bulletin', () => {
 });
 
 /**
+ * The backlog is read in pages of the agency's deliveries, and bulletins past retention are left
+ * out of a page after it is read: a page that holds none to hand out must neither end the backlog
+ * nor be read again.
+ */
+describe('a backlog page of bulletins past retention', () => {
+  let offsetMs = 0;
+  const clock: Clock = { now: () => new Date(Date.now() + offsetMs) };
+  let hub: TestRegion;
+
+  beforeAll(async () => {
+    hub = await startTestRegion({ clock, limits: { backlogPage: 2 } });
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it('is read past, to the bulletins after it', async () => {
+    const node = await hub.connect({ kind: 'member', id: IDN });
+    const agency = await hub.connect({ kind: 'agency', id: AGENCY });
+    const key = await memberKey(hub.home, IDN);
+    const now = clock.now();
+    const expiring = [];
+    for (let i = 0; i < 3; i++) expiring.push(await publish(node, key, bulletinClaims(IDN, { exp: epochSeconds(now) + 60 }, now)));
+    const lasting = [await publish(node, key, bulletinClaims(IDN, {}, now)), await publish(node, key, bulletinClaims(IDN, {}, now))];
+    // Before: all five, over three pages. Two minutes later the first three have expired, and the
+    // first page (two deliveries) holds nothing to hand out.
+    expect((await backlog(agency, AGENCY)).map((d) => d.bulletinId)).toEqual([...expiring, ...lasting].map((r) => r.bulletinId));
+    offsetMs = 120_000;
+    expect((await backlog(agency, AGENCY)).map((d) => d.bulletinId)).toEqual(lasting.map((r) => r.bulletinId));
+  });
+});
+
+/**
  * The retention purge, with an injected clock: each bulletin's retention ends at the earliest of
  * its exp, its agreements' limits and the region default; the purge removes its Disclosures and
  * the details of the events about it, keeps the signed skeleton and every leaf (the log still
