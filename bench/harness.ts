@@ -327,7 +327,8 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
       const meter = new OtherLoadMeter();
       let database: { kind: 'embedded' | 'external'; version?: string } = { kind: 'embedded' };
       const key = `${scenario.target}/${scenario.name}`;
-      log(`== ${key}${pair === undefined ? '' : ` (pair ${pair} of ${of ?? options.pairs})`}`);
+      const pairLabel = pair === undefined || of === undefined ? '' : ` (pair ${pair} of ${of})`;
+      log(`== ${key}${pairLabel}`);
       const scenarioStarted = performance.now();
       try {
         await scenario.run({
@@ -376,7 +377,7 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
         });
       }
       if (pair === undefined || pair === 1) {
-        notes.set(key, [...(notes.get(key) ?? []), `${scenario.description}. Took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s${pair === undefined ? '' : ` (pair 1 of ${of ?? options.pairs})`}.`]);
+        notes.set(key, [...(notes.get(key) ?? []), `${scenario.description}. Took ${((performance.now() - scenarioStarted) / 1000).toFixed(0)} s${pairLabel}.`]);
       }
     }
   } finally {

@@ -140,7 +140,6 @@ function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint
   };
 }
 
-/** The deliveries released to an agency after `afterSequence`, in sequence order. */
 /** One page of an agency's backlog (`listDeliverable`). */
 export interface DeliverablePage {
   /** What the agency may be handed, in order. */
@@ -157,13 +156,13 @@ export interface DeliverablePage {
 
 /**
  * The agency's deliveries after `afterSequence`, at most `limit` of them read, those within
- * retention at `now` handed out. The page is read by the decisions' primary key (agency,
- * sequence) first, in order and limited, and only then joined to the bulletins and their
- * retention, one key probe per row, so that a page costs the same at 10k and at 1M stored
- * bulletins. Written as one join with the filters, the plan depended on PostgreSQL's statistics
- * and went O(stored) per page: with statistics from a smaller table it read every decision of the
- * agency and sorted them (34 ms for the first page at 5k stored, 1.8 ms after ANALYZE), and with
- * fresh ones it still read all of bulletin_retention for the anti-join.
+ * retention at `now` handed out. The page is read first, in sequence order and limited, through
+ * the index of the agency's deliveries (`delivery_decision_deliverable`), and only then joined to
+ * the bulletins and their retention, one key probe per row, so that a page costs the same at 10k
+ * and at 1M stored bulletins. Written as one join with the filters, the plan depended on
+ * PostgreSQL's statistics and went O(stored) per page: on tables not yet analysed it read every
+ * decision of the agency and sorted them (34 ms for the first page at 5k stored, 1.8 ms after
+ * ANALYZE), and with statistics it still read all of bulletin_retention for the anti-join.
  */
 export async function listDeliverable(
   db: Kysely<HubDatabase>,

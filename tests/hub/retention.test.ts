@@ -72,9 +72,9 @@ describe('an expired bulletin', () => {
 });
 
 /**
- * The backlog is read in pages of the agency's deliveries, and bulletins past retention are left
- * out of a page after it is read: a page that holds none to hand out must neither end the backlog
- * nor be read again.
+ * The backlog is read in pages of the agency's deliveries (the first 16, then
+ * `limits.backlogPage`), and bulletins past retention are left out of a page after it is read: a
+ * page that holds none to hand out must neither end the backlog nor be read again.
  */
 describe('a backlog page of bulletins past retention', () => {
   let offsetMs = 0;
@@ -82,7 +82,7 @@ describe('a backlog page of bulletins past retention', () => {
   let hub: TestRegion;
 
   beforeAll(async () => {
-    hub = await startTestRegion({ clock, limits: { backlogPage: 2 } });
+    hub = await startTestRegion({ clock, limits: { backlogPage: 20 } });
   });
 
   afterAll(async () => {
@@ -95,10 +95,11 @@ describe('a backlog page of bulletins past retention', () => {
     const key = await memberKey(hub.home, IDN);
     const now = clock.now();
     const expiring = [];
-    for (let i = 0; i < 3; i++) expiring.push(await publish(node, key, bulletinClaims(IDN, { exp: epochSeconds(now) + 60 }, now)));
-    const lasting = [await publish(node, key, bulletinClaims(IDN, {}, now)), await publish(node, key, bulletinClaims(IDN, {}, now))];
-    // Before: all five, over three pages. Two minutes later the first three have expired, and the
-    // first page (two deliveries) holds nothing to hand out.
+    for (let i = 0; i < 18; i++) expiring.push(await publish(node, key, bulletinClaims(IDN, { exp: epochSeconds(now) + 60 }, now)));
+    const lasting = [];
+    for (let i = 0; i < 5; i++) lasting.push(await publish(node, key, bulletinClaims(IDN, {}, now)));
+    // Before: all 23 in order, over a first page of 16 and a second of 7. Two minutes later the
+    // first 18 have expired, and the first page (16 deliveries) holds nothing to hand out.
     expect((await backlog(agency, AGENCY)).map((d) => d.bulletinId)).toEqual([...expiring, ...lasting].map((r) => r.bulletinId));
     offsetMs = 120_000;
     expect((await backlog(agency, AGENCY)).map((d) => d.bulletinId)).toEqual(lasting.map((r) => r.bulletinId));
