@@ -55,24 +55,48 @@ export async function presentForDeliveries(
   disclosures: readonly ClassifiedDisclosure[],
   deliveries: readonly { readonly disclose: ReadonlySet<PersonalDataKind>; readonly binding: KeyBinding }[],
 ): Promise<Presentation[]> {
-  const shared = new Map<string, { positions: number[]; withoutKb: string; sdHash: string }>();
-  return Promise.all(
-    deliveries.map(async ({ disclose, binding }) => {
-      const positions: number[] = [];
-      disclosures.forEach((disclosure, position) => {
-        if (disclose.has(disclosure.kind)) positions.push(position);
-      });
-      const key = positions.join(',');
-      let released = shared.get(key);
-      if (released === undefined) {
-        const withoutKb = formatSdJwt(issuerJwt, positions.map((position) => disclosures[position]?.encoded ?? ''));
-        released = { positions, withoutKb, sdHash: computeSdHash(withoutKb) };
-        shared.set(key, released);
-      }
-      const kbJwt = await createKeyBindingJwt(hubKey, { ...binding, sdHash: released.sdHash });
-      return { text: `${released.withoutKb}${kbJwt}`, positions: released.positions, sdHash: released.sdHash, kbJwt };
-    }),
-  );
+  const releases = releasesFor(issuerJwt, disclosures, deliveries);
+  return Promise.all(deliveries.map(({ binding }, index) => bindRelease(hubKey, releases[index] ?? fail('INTERNAL', 'a delivery has no release'), binding)));
+}
+
+/** What one delivery releases, before its Key Binding JWT: everything but the hub's signature. */
+export interface Release {
+  /** Positions (in the submitted order) of the Disclosures released. */
+  readonly positions: readonly number[];
+  /** `issuerJwt~d…~`. */
+  readonly withoutKb: string;
+  /** base64url SHA-256 of `withoutKb`: the `sd_hash` the Key Binding JWT will carry. */
+  readonly sdHash: string;
+}
+
+/**
+ * The release of each delivery, in order: the Disclosures of the kinds it may see, in submitted
+ * order, and their `sd_hash`. Deliveries that release the same Disclosures share one release
+ * (hashed once). Synchronous, so that the hub can log what each agency receives (its `sd_hash`)
+ * while the Key Binding JWTs are still being signed.
+ */
+export function releasesFor(issuerJwt: string, disclosures: readonly ClassifiedDisclosure[], deliveries: readonly { readonly disclose: ReadonlySet<PersonalDataKind> }[]): Release[] {
+  const shared = new Map<string, Release>();
+  return deliveries.map(({ disclose }) => {
+    const positions: number[] = [];
+    disclosures.forEach((disclosure, position) => {
+      if (disclose.has(disclosure.kind)) positions.push(position);
+    });
+    const key = positions.join(',');
+    let released = shared.get(key);
+    if (released === undefined) {
+      const withoutKb = formatSdJwt(issuerJwt, positions.map((position) => disclosures[position]?.encoded ?? ''));
+      released = { positions, withoutKb, sdHash: computeSdHash(withoutKb) };
+      shared.set(key, released);
+    }
+    return released;
+  });
+}
+
+/** Binds a release to one delivery with the hub's Key Binding JWT. */
+export async function bindRelease(hubKey: SigningKey, release: Release, binding: KeyBinding): Promise<Presentation> {
+  const kbJwt = await createKeyBindingJwt(hubKey, { ...binding, sdHash: release.sdHash });
+  return { text: `${release.withoutKb}${kbJwt}`, positions: release.positions, sdHash: release.sdHash, kbJwt };
 }
 
 /** Rebuilds a stored presentation from the bulletin's Disclosures and the delivery's positions and KB-JWT. */

@@ -32,7 +32,7 @@ import { BULLETIN_TYP, checkTimes, checkType, parseCompactJws, verifySignature }
 import { classifyDisclosures } from '../core/personal-data.js';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import { decide } from '../core/policy.js';
-import { deliveryId, presentForDeliveries } from '../core/presentation.js';
+import { bindRelease, deliveryId, releasesFor } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
@@ -260,22 +260,31 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       }
     }
 
-    // Sequences in submission order; each bulletin's PUBLISH event, then its decisions.
+    // Sequences in submission order. What each agency receives is settled here, its sd_hash
+    // included, so the audit events can be encoded and written while the Key Binding JWTs are
+    // signed on libuv's pool: the signatures are the batch's largest piece of work but the last
+    // thing the transaction needs (decision rows, written last).
     const iat = epochSeconds(hubTime);
-    const prepared = await Promise.all(
-      accepted.map(async (entry) => {
-        const sequence = ledger.nextSequence();
-        const delivering = entry.decisions.flatMap(({ agency, decision }) =>
-          decision.kind === 'deliver' ? [{ agency, disclose: decision.disclose, binding: { aud: identityUri({ kind: 'agency', id: agency }), nonce: deliveryId(agency, sequence), iat } }] : [],
-        );
-        const made = await presentForDeliveries(ctx.receiptKey, entry.verified.issuerJwt, entry.verified.disclosures, delivering);
-        const byAgency = new Map(delivering.map(({ agency }, index) => [agency, made[index]]));
-        const presented = entry.decisions.map(({ agency }) => byAgency.get(agency));
-        return { entry, sequence, presented, digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')) };
-      }),
-    );
+    const prepared = accepted.map((entry) => {
+      const sequence = ledger.nextSequence();
+      const delivering = entry.decisions.flatMap(({ agency, decision }) =>
+        decision.kind === 'deliver' ? [{ agency, disclose: decision.disclose, binding: { aud: identityUri({ kind: 'agency', id: agency }), nonce: deliveryId(agency, sequence), iat } }] : [],
+      );
+      const releases = releasesFor(entry.verified.issuerJwt, entry.verified.disclosures, delivering);
+      const releaseByAgency = new Map(delivering.map(({ agency }, index) => [agency, releases[index]]));
+      return {
+        entry,
+        sequence,
+        released: entry.decisions.map(({ agency }) => releaseByAgency.get(agency)),
+        signing: Promise.all(delivering.map(({ agency, binding }, index) => bindRelease(ctx.receiptKey, releases[index] ?? fail('INTERNAL', 'a delivery has no release'), binding).then((made) => [agency, made] as const))),
+        digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')),
+      };
+    });
+    const signed = Promise.all(prepared.map(({ signing }) => signing));
+    // Awaited below; if the transaction fails first, its rejection must not go unhandled.
+    signed.catch(() => undefined);
     const appended = await ledger.append(
-      prepared.flatMap(({ entry, presented, digest }) => [
+      prepared.flatMap(({ entry, released, digest }) => [
         {
           kind: EventKind.PUBLISH,
           actor: entry.verified.principal,
@@ -292,7 +301,7 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
           bulletinId: entry.verified.id,
           agencyId: agency,
           // For a delivery, the sd_hash of exactly what the agency receives; for a denial, the bulletin.
-          objectDigest: presented[index] === undefined ? digest : Buffer.from(presented[index].sdHash, 'base64url'),
+          objectDigest: released[index] === undefined ? digest : Buffer.from(released[index].sdHash, 'base64url'),
           objectId: decision.agreements.join(' '),
           code: decision.code,
           reason: decision.reason,
@@ -304,7 +313,7 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
 
     let offset = 0;
     const written = await Promise.all(
-      prepared.map(async ({ entry, sequence, presented, digest }) => {
+      prepared.map(async ({ entry, sequence, digest }) => {
         const published = appended[offset] ?? fail('INTERNAL', 'the audit log did not return a position');
         const decisionEvents = appended.slice(offset + 1, offset + 1 + entry.decisions.length);
         offset += 1 + entry.decisions.length;
@@ -334,36 +343,10 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
         // Retention ends at the earliest of exp, the limits of the agreements it is released under and the region default.
         const releasedUnder = new Set(entry.decisions.flatMap(({ decision }) => (decision.kind === 'deliver' ? decision.agreements : [])));
         const agreementsUsed = inForce.filter((v) => releasedUnder.has(`${v.agreement.id}@${v.version}`));
-        const recipients = new Map<string, DeliveryGrant>();
-        entry.decisions.forEach(({ agency, decision }, index) => {
-          const presentation = presented[index];
-          if (decision.kind === 'deliver' && presentation !== undefined) {
-            recipients.set(agency, {
-              reason: decision.reason,
-              policyVersion: decision.policyVersion,
-              presentation: Buffer.from(presentation.text, 'latin1'),
-              withheld: decision.withheld,
-              agreements: decision.agreements,
-            });
-          }
-        });
         const lifecycle = verified.claims.lifecycle;
         const status =
           lifecycle === undefined ? undefined : bulletinStatus(verified.id, { supersedes: lifecycle.supersedes, action: lifecycle.action }, { id: verified.id, action: lifecycle.action });
-        return {
-          entry,
-          bulletin,
-          recipients,
-          status,
-          retention: retentionEnd({ hubTime, expiresAt: bulletin.expiresAt }, agreementsUsed, ctx.retentionDefaultDays),
-          decisionRows: entry.decisions.map(({ agency, decision }, index) => ({
-            sequence,
-            agency,
-            decision,
-            auditPosition: decisionEvents[index]?.position ?? 0n,
-            presentation: presented[index],
-          })),
-        };
+        return { entry, bulletin, status, decisionEvents, retention: retentionEnd({ hubTime, expiresAt: bulletin.expiresAt }, agreementsUsed, ctx.retentionDefaultDays) };
       }),
     );
 
@@ -390,9 +373,29 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
         disclosures: entry.verified.disclosures,
       })),
     );
-    await insertDecisions(trx, written.flatMap(({ decisionRows }) => decisionRows));
 
-    const byIndex = new Map(written.map((w) => [w.entry.index, w]));
+    const presentations = await signed;
+    const delivered = written.map(({ entry, bulletin, decisionEvents }, index) => {
+      const byAgency = new Map(presentations[index]);
+      const recipients = new Map<string, DeliveryGrant>();
+      const decisionRows = entry.decisions.map(({ agency, decision }, position) => {
+        const presentation = byAgency.get(agency);
+        if (decision.kind === 'deliver' && presentation !== undefined) {
+          recipients.set(agency, {
+            reason: decision.reason,
+            policyVersion: decision.policyVersion,
+            presentation: Buffer.from(presentation.text, 'latin1'),
+            withheld: decision.withheld,
+            agreements: decision.agreements,
+          });
+        }
+        return { sequence: bulletin.sequence, agency, decision, auditPosition: decisionEvents[position]?.position ?? fail('INTERNAL', 'a decision has no audit position'), presentation };
+      });
+      return { recipients, decisionRows };
+    });
+    await insertDecisions(trx, delivered.flatMap(({ decisionRows }) => decisionRows));
+
+    const byIndex = new Map(written.map((w, index) => [w.entry.index, { ...w, recipients: delivered[index]?.recipients ?? new Map<string, DeliveryGrant>() }]));
     return results.map((result, index): CommitOutcome | Error => {
       if (result !== undefined) return result;
       const own = byIndex.get(index);

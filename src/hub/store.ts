@@ -390,27 +390,30 @@ export async function insertDecisions(
   decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
 ): Promise<void> {
   if (decisions.length === 0) return;
-  // One JSON parameter for the whole set (json_populate_recordset), not one bind parameter per
-  // cell: a batch of 64 bulletins to 40 agencies is 2,560 rows.
-  const rows = decisions.map(({ sequence, agency, decision, auditPosition, presentation }) => ({
-    agency_id: agency,
-    sequence: sequence.toString(),
-    decision: decision.kind,
-    code: decision.code,
-    reason: decision.reason,
-    policy_version: decision.policyVersion,
-    audit_position: auditPosition.toString(),
-    disclosed: presentation === undefined ? null : [...presentation.positions],
-    kb_jwt: presentation?.kbJwt ?? null,
-    sd_hash: presentation === undefined ? null : `\\x${Buffer.from(presentation.sdHash, 'base64url').toString('hex')}`,
-    withheld: decision.kind === 'deliver' ? decision.withheld : [],
-    agreements: [...decision.agreements],
-  }));
+  // Column arrays through unnest: one parameter per column, however many rows (a batch of 64
+  // bulletins to 40 agencies is 2,560). The per-row arrays and JSON travel as their text forms
+  // and are cast per row. json_populate_recordset over one JSON parameter, used before, spent
+  // ~32 µs of PostgreSQL per row building the records, five times what unnest does.
+  const column = <T>(pick: (decision: (typeof decisions)[number]) => T): T[] => decisions.map(pick);
   await sql`
     INSERT INTO delivery_decision (agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements)
-    SELECT agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements
-    FROM json_populate_recordset(NULL::delivery_decision, ${JSON.stringify(rows)}::json)
+    SELECT u.agency_id, u.sequence, u.decision, u.code, u.reason, u.policy_version, u.audit_position, u.disclosed::smallint[], u.kb_jwt, u.sd_hash, u.withheld::jsonb, u.agreements::text[]
+    FROM unnest(
+      ${column((d) => d.agency)}::text[], ${column((d) => d.sequence.toString())}::bigint[], ${column((d) => d.decision.kind)}::text[],
+      ${column((d) => d.decision.code)}::text[], ${column((d) => d.decision.reason)}::text[], ${column((d) => d.decision.policyVersion)}::text[],
+      ${column((d) => d.auditPosition.toString())}::bigint[],
+      ${column((d) => (d.presentation === undefined ? null : arrayLiteral(d.presentation.positions.map(String))))}::text[],
+      ${column((d) => d.presentation?.kbJwt ?? null)}::text[],
+      ${column((d) => (d.presentation === undefined ? null : Buffer.from(d.presentation.sdHash, 'base64url')))}::bytea[],
+      ${column((d) => JSON.stringify(d.decision.kind === 'deliver' ? d.decision.withheld : []))}::text[],
+      ${column((d) => arrayLiteral(d.decision.agreements))}::text[]
+    ) AS u(agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements)
   `.execute(db);
+}
+
+/** A PostgreSQL array literal of `values`, each quoted, for a cast to an array type. */
+export function arrayLiteral(values: readonly string[]): string {
+  return `{${values.map((value) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
 export interface AuditFilter {

@@ -1,7 +1,8 @@
 /** A fresh database per test on the run's PostgreSQL server. */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
+import { EventKind } from '../../src/core/audit-leaf.js';
 import { createDatabaseIfMissing, withDatabase } from '../../src/infra/database.js';
 
 export async function freshDatabaseUrl(prefix = 't'): Promise<string> {
@@ -20,4 +21,29 @@ export async function sqlOn<T extends pg.QueryResultRow>(url: string, text: stri
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The references the ledger transaction keeps by construction, checked more strictly than the
+ * foreign keys migration 0011 dropped: every delivery decision names a stored bulletin and, as
+ * its audit event, the DELIVER or DENY of the same agency and bulletin; every audit event has its
+ * details row and every details row its event.
+ */
+export async function expectLedgerReferencesIntact(url: string): Promise<void> {
+  const [row] = await sqlOn<{ decisions: string; unmatched: string; details: string; events: string; orphans: string }>(
+    url,
+    `SELECT
+       (SELECT count(*) FROM delivery_decision) AS decisions,
+       (SELECT count(*) FROM delivery_decision d
+          LEFT JOIN bulletin b ON b.sequence = d.sequence
+          LEFT JOIN audit_event e ON e.position = d.audit_position AND e.agency_id = d.agency_id AND e.bulletin_id = b.id
+                                 AND e.kind = CASE d.decision WHEN 'deliver' THEN $1::smallint ELSE $2::smallint END
+        WHERE e.position IS NULL) AS unmatched,
+       (SELECT count(*) FROM audit_event_detail x LEFT JOIN audit_event e ON e.position = x.position WHERE e.position IS NULL) AS orphans,
+       (SELECT count(*) FROM audit_event) AS events,
+       (SELECT count(*) FROM audit_event_detail) AS details`,
+    [EventKind.DELIVER, EventKind.DENY],
+  );
+  expect(Number(row?.decisions)).toBeGreaterThan(0);
+  expect({ unmatched: Number(row?.unmatched), orphans: Number(row?.orphans), detailsMissing: Number(row?.events) - Number(row?.details) }).toEqual({ unmatched: 0, orphans: 0, detailsMissing: 0 });
 }

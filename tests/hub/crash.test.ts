@@ -10,7 +10,7 @@ import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '.
 import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
-import { sqlOn } from '../helpers/database.js';
+import { expectLedgerReferencesIntact, sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 import { startCli } from '../helpers/processes.js';
@@ -114,6 +114,7 @@ describe('a hub killed during a publish burst', () => {
     for (const [id, sequence] of receipts) expect(storedById.get(id)).toBe(sequence);
     // Sequences are contiguous: nothing half-written survived the kill.
     expect(stored.map((row) => BigInt(row.sequence))).toEqual(stored.map((_, i) => BigInt(i + 1)));
+    await expectLedgerReferencesIntact(r.databaseUrl);
 
     // Resume after the last live delivery: together, no gap and no bulletin missing.
     const lastLive = liveCursors[liveCursors.length - 1] ?? 0n;

@@ -17,7 +17,7 @@ import { AcknowledgeRequestSchema, ExchangeService, PublishRequestSchema } from 
 import { GroupCommit } from '../../src/hub/group-commit.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { bulletinClaims, memberKey, newJti, signBulletin } from '../helpers/bulletins.js';
-import { sqlOn } from '../helpers/database.js';
+import { expectLedgerReferencesIntact, sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 import { errorCodeOf } from '../../src/infra/grpc.js';
@@ -141,6 +141,7 @@ describe('publish with group commit', () => {
       const row = await sqlOn<{ kind: number; bulletin_id: string }>(region.databaseUrl, `SELECT kind, bulletin_id FROM audit_event WHERE position = ${receipt?.auditPosition ?? 0n}`);
       expect(row[0]?.bulletin_id).toBe(receipt?.bulletinId);
     }
+    await expectLedgerReferencesIntact(region.databaseUrl);
   });
 });
 

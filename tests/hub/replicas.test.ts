@@ -20,7 +20,7 @@ import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { sendDocument, signRequest } from '../../src/node/requests.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
-import { sqlOn } from '../helpers/database.js';
+import { expectLedgerReferencesIntact, sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -110,6 +110,7 @@ describe('hub replicas on one database', () => {
     await expect.poll(() => onA.cursors.length, { timeout: 10_000 }).toBe(45);
     expect(onB.cursors).toEqual(expected);
     expect(onA.cursors).toEqual(expected);
+    await expectLedgerReferencesIntact(region.databaseUrl);
     onB.stream.cancel();
     onA.stream.cancel();
 

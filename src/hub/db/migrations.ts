@@ -12,6 +12,7 @@ import { lifecycleRetentionMigration } from './migration-0007-lifecycle-retentio
 import { requestRetentionMigration } from './migration-0008-request-retention.js';
 import { ledgerSignalMigration } from './migration-0009-ledger-signal.js';
 import { indexDietMigration } from './migration-0010-index-diet.js';
+import { ledgerReferencesMigration } from './migration-0011-ledger-references.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -277,6 +278,7 @@ export const migrations: Record<string, Migration> = {
   '0008_request_retention': requestRetentionMigration,
   '0009_ledger_signal': ledgerSignalMigration,
   '0010_index_diet': indexDietMigration,
+  '0011_ledger_references': ledgerReferencesMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
