@@ -33,6 +33,7 @@ import { classifyDisclosures } from '../core/personal-data.js';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import { decide } from '../core/policy.js';
 import { bindRelease, deliveryId, releasesFor } from '../core/presentation.js';
+import type { Release } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
@@ -375,16 +376,25 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
     );
 
     const presentations = await signed;
+    // One buffer per distinct release, shared by the grants of every agency that receives it.
+    const releasedBytes = new Map<Release, Uint8Array>();
+    const bytesOf = (release: Release): Uint8Array => {
+      let bytes = releasedBytes.get(release);
+      if (bytes === undefined) releasedBytes.set(release, (bytes = Buffer.from(release.withoutKb, 'latin1')));
+      return bytes;
+    };
     const delivered = written.map(({ entry, bulletin, decisionEvents }, index) => {
       const byAgency = new Map(presentations[index]);
+      const released = prepared[index]?.released ?? fail('INTERNAL', 'a written bulletin was not prepared');
       const recipients = new Map<string, DeliveryGrant>();
       const decisionRows = entry.decisions.map(({ agency, decision }, position) => {
         const presentation = byAgency.get(agency);
-        if (decision.kind === 'deliver' && presentation !== undefined) {
+        const release = released[position];
+        if (decision.kind === 'deliver' && presentation !== undefined && release !== undefined) {
           recipients.set(agency, {
             reason: decision.reason,
             policyVersion: decision.policyVersion,
-            presentation: Buffer.from(presentation.text, 'latin1'),
+            presentation: { released: bytesOf(release), kbJwt: Buffer.from(presentation.kbJwt, 'latin1') },
             withheld: decision.withheld,
             agreements: decision.agreements,
           });

@@ -11,7 +11,7 @@ import { requireEpochMs, requireInt8 } from '../core/numbers.js';
 import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.js';
 import type { AuditEvent, AuditLeaf, EventDetails, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { findBulletinById, listAuditRows, listDeliveredBySequence, loadDisclosures } from './store.js';
+import { findBulletinById, listAuditRows, listDeliveredBySequence, loadDisclosures, presentationBytes } from './store.js';
 import type { AuditRow, StoredBulletin } from './store.js';
 import { formatSdJwt } from '../core/sd-jwt.js';
 import type { HubContext } from './context.js';
@@ -43,7 +43,8 @@ export async function getBulletin(
     } else if (bulletin !== undefined && principal.kind === 'agency') {
       // Only within its retention (exp, the agreements' limits, the region default, not purged):
       // after that recipients no longer get it.
-      sdJwt = (await listDeliveredBySequence(ctx.db, principal.id, [bulletin.sequence], ctx.clock.now())).get(bulletin.sequence)?.presentation;
+      const delivered = (await listDeliveredBySequence(ctx.db, principal.id, [bulletin.sequence], ctx.clock.now())).get(bulletin.sequence)?.presentation;
+      if (delivered !== undefined) sdJwt = presentationBytes(delivered);
     }
     // The same answer whether it does not exist or is not yours: existence is itself information.
     if (bulletin === undefined || sdJwt === undefined) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);

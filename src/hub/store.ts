@@ -70,9 +70,27 @@ export interface DeliveryGrant {
   readonly reason: string;
   readonly policyVersion: string;
   /** The SD-JWT presentation for this agency, with the hub's Key Binding JWT. */
-  readonly presentation: Uint8Array;
+  readonly presentation: PresentedParts;
   readonly withheld: readonly WithheldKind[];
   readonly agreements: readonly string[];
+}
+
+/**
+ * A presentation in the two parts it is made of, joined only when it is sent
+ * ({@link presentationBytes}): `issuerJwt~d…~`, one buffer shared by every agency that receives
+ * the same Disclosures of a bulletin, and the agency's own Key Binding JWT. A live bulletin waits
+ * in the buffer of every subscription it is released to until each has sent it, so with 200
+ * agencies a whole presentation per agency held ~200 copies of the bulletin's bytes per bulletin
+ * in flight, where the parts hold one copy and 200 signatures of ~350 bytes.
+ */
+export interface PresentedParts {
+  readonly released: Uint8Array;
+  readonly kbJwt: Uint8Array;
+}
+
+/** The presentation as sent: `issuerJwt~d…~kbJwt`. */
+export function presentationBytes(parts: PresentedParts): Uint8Array {
+  return Buffer.concat([parts.released, parts.kbJwt]);
 }
 
 export interface DeliverableRow extends DeliveryGrant {
@@ -125,16 +143,11 @@ interface GrantRow {
 }
 
 function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint, Map<number, string>>): DeliveryGrant {
-  const presentation = rebuildPresentation(
-    Buffer.from(bulletinJws).toString('latin1'),
-    disclosures.get(row.sequence) ?? new Map(),
-    row.disclosed ?? [],
-    row.kb_jwt ?? '',
-  );
+  const released = rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], '');
   return {
     reason: row.reason,
     policyVersion: row.policy_version,
-    presentation: Buffer.from(presentation, 'latin1'),
+    presentation: { released: Buffer.from(released, 'latin1'), kbJwt: Buffer.from(row.kb_jwt ?? '', 'latin1') },
     withheld: withheldFrom(row.withheld),
     agreements: row.agreements,
   };

@@ -24,7 +24,7 @@ import { requireInt8 } from '../core/numbers.js';
 import { DeliverySchema, ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
 import type { Delivery, Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { ackedThrough, listDeliverable } from './store.js';
+import { ackedThrough, listDeliverable, presentationBytes } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import type { EmittedBulletin } from './fanout.js';
@@ -124,7 +124,10 @@ export async function serveSubscription(
     let message = frames?.get(agencyId);
     if (message === undefined) {
       message = toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
-      frames?.set(agencyId, message);
+      // Kept only for the agency's other open subscriptions: a frame kept per agency lives as
+      // long as the bulletin waits in any buffer, which under fan-out to many agencies was most
+      // of the hub's memory.
+      if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) frames?.set(agencyId, message);
     }
     if (!sink.write(message)) await sink.drained();
     cursor = bulletin.sequence;
@@ -234,7 +237,7 @@ export function deliveryMessage(bulletin: StoredBulletin, grant: DeliveryGrant, 
   return create(DeliverySchema, {
     cursor: bulletin.sequence,
     bulletinId: bulletin.id,
-    sdJwt: grant.presentation,
+    sdJwt: presentationBytes(grant.presentation),
     receipt: receiptMessage(bulletin),
     reason: grant.reason,
     policyVersion: grant.policyVersion,
