@@ -10,6 +10,10 @@ import { DETAILS_SALT_BYTES, encodeAuditLeaf } from '../core/audit-leaf.js';
 import type { AuditLeafFields } from '../core/audit-leaf.js';
 import type { Clock } from '../core/clock.js';
 import type { HubDatabase } from './db/schema.js';
+import { fixedWidthValue, packBytea, packedValue, packFixedWidth } from './db/packed-bytea.js';
+
+/** A leaf hash is SHA-256 (RFC 9162). */
+const LEAF_HASH_BYTES = 32;
 
 export interface AppendedEvent {
   readonly position: bigint;
@@ -54,20 +58,31 @@ export async function inLedgerTransaction<T>(
           return { position: nextPosition++, fields, leaf, details, salt };
         });
         // Column arrays through unnest: one parameter per column however many events, where a
-        // multi-row VALUES would bind (and PostgreSQL parse) one parameter per cell.
-        const positions = encoded.map((e) => e.position.toString());
+        // multi-row VALUES would bind (and PostgreSQL parse) one parameter per cell; the bytes as
+        // binary blobs (packed-bytea.ts); positions are contiguous, so the first and the row's
+        // ordinal. One statement writes the events and their details.
+        const first = encoded[0]?.position ?? 0n;
+        const leaves = packBytea(encoded.map((e) => e.leaf.bytes));
+        const details = packBytea(encoded.map((e) => e.details));
+        const hashes = packFixedWidth(encoded.map((e) => e.leaf.hash), LEAF_HASH_BYTES);
+        const packedSalts = packFixedWidth(encoded.map((e) => e.salt), DETAILS_SALT_BYTES);
         await sql`
-          INSERT INTO audit_event (position, kind, hub_time, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
-          SELECT u.position, u.kind, ${hubTime}::timestamptz, u.actor, u.bulletin_id, u.agency_id, u.code, u.leaf, u.leaf_hash
-          FROM unnest(${positions}::bigint[], ${encoded.map((e) => e.fields.kind)}::smallint[], ${encoded.map((e) => e.fields.actor)}::text[],
-                      ${encoded.map((e) => nonEmpty(e.fields.bulletinId))}::text[], ${encoded.map((e) => nonEmpty(e.fields.agencyId))}::text[],
-                      ${encoded.map((e) => e.fields.code ?? '')}::text[], ${encoded.map((e) => Buffer.from(e.leaf.bytes))}::bytea[],
-                      ${encoded.map((e) => Buffer.from(e.leaf.hash))}::bytea[])
-            AS u(position, kind, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
-        `.execute(trx);
-        await sql`
-          INSERT INTO audit_event_detail (position, salt, details)
-          SELECT * FROM unnest(${positions}::bigint[], ${encoded.map((e) => Buffer.from(e.salt))}::bytea[], ${encoded.map((e) => Buffer.from(e.details))}::bytea[])
+          WITH u AS (
+            SELECT ${first}::bigint + u.n - 1 AS position, u.kind, u.actor, u.bulletin_id, u.agency_id, u.code,
+                   ${packedValue(leaves, sql.ref('u.leaf_start'), sql.ref('u.leaf_length'))} AS leaf,
+                   ${fixedWidthValue(hashes, LEAF_HASH_BYTES, sql.ref('u.n'))} AS leaf_hash,
+                   ${fixedWidthValue(packedSalts, DETAILS_SALT_BYTES, sql.ref('u.n'))} AS salt,
+                   ${packedValue(details, sql.ref('u.details_start'), sql.ref('u.details_length'))} AS details
+            FROM unnest(${encoded.map((e) => e.fields.kind)}::smallint[], ${encoded.map((e) => e.fields.actor)}::text[],
+                        ${encoded.map((e) => nonEmpty(e.fields.bulletinId))}::text[], ${encoded.map((e) => nonEmpty(e.fields.agencyId))}::text[],
+                        ${encoded.map((e) => e.fields.code ?? '')}::text[], ${leaves.starts}::int4[], ${leaves.lengths}::int4[],
+                        ${details.starts}::int4[], ${details.lengths}::int4[])
+              WITH ORDINALITY AS u(kind, actor, bulletin_id, agency_id, code, leaf_start, leaf_length, details_start, details_length, n)
+          ), event AS (
+            INSERT INTO audit_event (position, kind, hub_time, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
+            SELECT position, kind, ${hubTime}::timestamptz, actor, bulletin_id, agency_id, code, leaf, leaf_hash FROM u
+          )
+          INSERT INTO audit_event_detail (position, salt, details) SELECT position, salt, details FROM u
         `.execute(trx);
         return encoded.map((e) => ({ position: e.position, leafHash: e.leaf.hash }));
       },
