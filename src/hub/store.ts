@@ -143,12 +143,21 @@ interface GrantRow {
   agreements: string[];
 }
 
-function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint, Map<number, string>>): DeliveryGrant {
-  const released = rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], '');
+/**
+ * A row's grant. With `shared`, grants of the same bulletin that release the same Disclosures
+ * share one buffer of released bytes (the live fan-out of bulletins another replica committed).
+ */
+function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint, Map<number, string>>, shared?: Map<string, Uint8Array>): DeliveryGrant {
+  const key = `${row.sequence}:${(row.disclosed ?? []).join(',')}`;
+  let released = shared?.get(key);
+  if (released === undefined) {
+    released = Buffer.from(rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], ''), 'latin1');
+    shared?.set(key, released);
+  }
   return {
     reason: row.reason,
     policyVersion: row.policy_version,
-    presentation: { released: Buffer.from(released, 'latin1'), kbJwt: Buffer.from(row.kb_jwt ?? '', 'latin1') },
+    presentation: { released, kbJwt: Buffer.from(row.kb_jwt ?? '', 'latin1') },
     withheld: withheldFrom(row.withheld),
     agreements: row.agreements,
   };
@@ -283,9 +292,10 @@ export async function listCommittedAfter(
   // A bulletin purged since its commit (past retention) goes to no one.
   const purged = await purgedMeanwhile(db, rows, disclosures);
   const bySequence = new Map(bulletins.map((bulletin) => [bulletin.sequence, { bulletin, recipients: new Map<string, DeliveryGrant>() }]));
+  const shared = new Map<string, Uint8Array>();
   for (const row of rows) {
     const entry = bySequence.get(row.sequence);
-    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(row.agency_id, toGrant(entry.bulletin.jws, row, disclosures));
+    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(row.agency_id, toGrant(entry.bulletin.jws, row, disclosures, shared));
   }
   return [...bySequence.values()];
 }
@@ -299,7 +309,8 @@ export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBu
     .where('decision', '=', 'deliver')
     .execute();
   const disclosures = await loadDisclosures(db, [bulletin.sequence]);
-  return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures)]));
+  const shared = new Map<string, Uint8Array>();
+  return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures, shared)]));
 }
 
 /** The decision recorded for an agency and a bulletin, if any. */

@@ -14,7 +14,9 @@ import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js
 import { parseHubConfig } from '../../src/hub/config.js';
 import { startHub } from '../../src/hub/hub.js';
 import type { RunningHub } from '../../src/hub/hub.js';
-import { freePort } from '../../src/infra/database.js';
+import { createKysely, createPool, freePort } from '../../src/infra/database.js';
+import { listCommittedAfter } from '../../src/hub/store.js';
+import type { HubDatabase } from '../../src/hub/db/schema.js';
 import { createLogger } from '../../src/infra/log.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
@@ -121,6 +123,21 @@ describe('hub replicas on one database', () => {
       await resumed.caughtUp;
       expect(resumed.cursors).toEqual(expected.slice(20));
       resumed.stream.cancel();
+    }
+
+    // Read by cursor, as a replica's fan-out reads what another committed: agencies that receive
+    // the same Disclosures of a bulletin share one buffer of its released bytes.
+    const pool = createPool(region.databaseUrl, 1);
+    try {
+      const read = await listCommittedAfter(createKysely<HubDatabase>(pool), 0n, 100);
+      const grants = read.flatMap(({ recipients }) => [...recipients.values()]);
+      const byBulletin = read.map(({ recipients }) => [...recipients.values()]).find((list) => list.length > 1) ?? [];
+      expect(byBulletin.length).toBeGreaterThan(1);
+      expect(new Set(byBulletin.map((grant) => grant.presentation.released)).size).toBe(1);
+      expect(new Set(byBulletin.map((grant) => Buffer.from(grant.presentation.kbJwt).toString('latin1'))).size).toBe(byBulletin.length);
+      expect(grants.length).toBeGreaterThan(read.length);
+    } finally {
+      await pool.end();
     }
   });
 
