@@ -51,7 +51,7 @@ const program = new Command('bench')
   .option('--pairs <n>', 'with --target all: hub/JetStream pairs per scenario (default 3, 1 with --quick)', positiveInteger)
   .option('--out <dir>', 'directory for results', 'bench-results')
   .option('--seed <n>', 'seed of the generated data and of the samples', positiveInteger, 1)
-  .option('--entries <n>', "override the scenario's data size (audit: events in the log)", positiveInteger)
+  .option('--entries <n>', "override the scenario's data size (audit: events in the log; replay: the largest stored size, beside 10,000)", positiveInteger)
   .option('--samples <n>', "override the scenario's number of samples per latency point", positiveInteger)
   .option('--keep-db', 'keep the database of an external server (DATABASE_URL) after the run', false)
   .action(async (options: Options) => {

@@ -40,7 +40,8 @@ export interface MemberKeys {
   readonly unknown: SigningKey;
 }
 
-const JTI_PATTERN = /^bench(\d+)-(\d{10})-[a-z]$/;
+// `.c<k>`: copy k of a stored bulletin (replicate.ts), which stands for the same spec.
+const JTI_PATTERN = /^bench(\d+)-(\d{10})-[a-z](?:\.c\d+)?$/;
 
 /** The jti of bulletin `index` of a run with `seed`. */
 export function benchJti(seed: number, index: number, variant = 'o'): string {

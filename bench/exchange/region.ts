@@ -85,6 +85,7 @@ export interface BenchRegion {
   readonly region: Region;
   /** `localhost:<port>` (the hub certificate names localhost). */
   readonly hubAddress: string;
+  /** The hub process's pid (a new one after `restartHub`). */
   readonly hubPid: number;
   readonly databaseUrl: string;
   /** Files of each member's second key (private JWK), by member. */
@@ -94,6 +95,17 @@ export interface BenchRegion {
   tls(identity: Identity): Promise<TlsMaterial>;
   /** Total size of the hub database, in bytes. */
   databaseBytes(): Promise<number>;
+  /**
+   * Stops the hub, runs `whileStopped`, and starts the hub again on the same database and
+   * address, as an operator restarts it: for rows written behind its back (a bulk fill), which a
+   * running hub's fan-out would otherwise read as another replica's commits.
+   */
+  restartHub(whileStopped: () => Promise<void>): Promise<void>;
+  /**
+   * Starts a CPU profile of the hub, or ends the one running and writes it as `<label>.cpuprofile`
+   * in CORRIDOR_BENCH_HUB_PROFILE (nothing when that is not set; see bench/audit/hub-process.ts).
+   */
+  profileHub(label: string): void;
   close(): Promise<void>;
 }
 
@@ -168,8 +180,8 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
       logLevel: 'warn',
       limits: { ...BENCH_HUB_LIMITS },
     };
-    const hub = await forkHub(config);
-    cleanups.unshift(hub.stop);
+    let hub = await forkHub(config);
+    cleanups.unshift(() => hub.stop());
 
     const tls = async (identity: Identity): Promise<TlsMaterial> => {
       const files = identity.kind === 'member' ? memberTls(home, identity.id) : identity.kind === 'agency' ? agencyTls(home, identity.id) : operatorTls(home, identity.id);
@@ -187,7 +199,9 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
       home,
       region,
       hubAddress,
-      hubPid: hub.pid,
+      get hubPid() {
+        return hub.pid;
+      },
       databaseUrl: database.url,
       rotatedKeyFiles,
       postgresPids: async () => (database.dataDir === undefined ? [] : postgresPids(database.dataDir).catch(() => [])),
@@ -202,6 +216,15 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
           await client.end();
         }
       },
+      profileHub: (label) => hub.send({ type: 'profile', label }),
+      restartHub: async (whileStopped) => {
+        await hub.stop();
+        try {
+          await whileStopped();
+        } finally {
+          hub = await forkHub(config);
+        }
+      },
       close,
     };
   } catch (error) {
@@ -211,7 +234,7 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
 }
 
 /** The hub in its own process (bench/audit/hub-process.ts), with this process's Node flags (`--cpu-prof` reaches it). */
-async function forkHub(config: HubConfigInput): Promise<{ pid: number; stop: () => Promise<void> }> {
+async function forkHub(config: HubConfigInput): Promise<{ pid: number; send: (message: ToHub) => void; stop: () => Promise<void> }> {
   const child = fork(new URL('../audit/hub-process.js', import.meta.url), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -224,6 +247,9 @@ async function forkHub(config: HubConfigInput): Promise<{ pid: number; stop: () 
   if (pid === undefined) throw new Error('the hub process has no pid');
   return {
     pid,
+    send: (message) => {
+      if (child.connected) child.send(message);
+    },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.send({ type: 'stop' } satisfies ToHub);

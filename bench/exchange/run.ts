@@ -12,6 +12,8 @@ import { BENCH_AGENCIES, BENCH_MEMBERS, bulletinSpec, releasedTo } from './corpu
 import type { BenchAgency, BulletinSpec } from './corpus-plan.js';
 import type { PublisherInit, PublisherReply, PublisherRequest, PublishResults } from './publisher-process.js';
 import { startBenchRegion } from './region.js';
+import { copySequence } from './replicate.js';
+import type { CopyPlan } from './replicate.js';
 import type { BenchRegion } from './region.js';
 import type { SubscriberInit, SubscriberReply, SubscriberRequest, SubscriptionRecord, SubscriptionSpec, SubscriptionTimes } from './subscriber-process.js';
 import { epochNow, startWorker } from './worker.js';
@@ -243,10 +245,46 @@ export class ExchangeRun {
     await Promise.all(byProcess.map((subscriptions, p) => (subscriptions.length === 0 ? undefined : this.#subscribers[p]?.request({ type: 'open', subscriptions }))));
   }
 
-  /** Waits until every open subscription has caught up; their timings. */
-  async caughtUp(timeoutMs: number): Promise<SubscriptionTimes[]> {
-    const replies = await Promise.all(this.#subscribers.map((s) => s.request({ type: 'caught-up', timeoutMs }, timeoutMs + 10_000)));
+  /**
+   * Waits until every open subscription has caught up; their timings. With `windowMs`, answers
+   * after that long whether caught up or not (a replay measured over a window).
+   */
+  async caughtUp(timeoutMs: number, windowMs?: number): Promise<SubscriptionTimes[]> {
+    const replies = await Promise.all(
+      this.#subscribers.map((s) => s.request({ type: 'caught-up', timeoutMs, ...(windowMs === undefined ? {} : { windowMs }) }, (windowMs ?? timeoutMs) + 10_000)),
+    );
     return replies.flatMap((reply) => (reply.type === 'caught-up' ? reply.subscriptions : []));
+  }
+
+  /**
+   * Closes the open subscriptions where they are and checks what they received, each up to its
+   * last cursor: for a replay measured over a window rather than to its end.
+   */
+  async collectAndCheckPrefix(): Promise<DeliverySummary> {
+    const replies = await Promise.all(this.#subscribers.map((s) => s.request({ type: 'collect' })));
+    this.#open.clear();
+    return this.#check(
+      replies.flatMap((reply) => (reply.type === 'collected' ? reply.subscriptions : [])),
+      true,
+    );
+  }
+
+  /**
+   * Records `copies` copies of the stored bulletins at sequences `template.first`..`last`
+   * (replicate.ts) as accepted at their new sequences, standing for the same specs.
+   */
+  recordCopies(plan: CopyPlan, copies: number): void {
+    const { first, last } = plan.template;
+    for (let sequence = first; sequence <= last; sequence++) {
+      if (!this.accepted.has(sequence)) throw new Error(`sequence ${sequence} of the copy template was not accepted in this run`);
+    }
+    for (let k = 1; k <= copies; k++) {
+      for (let sequence = first; sequence <= last; sequence++) {
+        const copy = copySequence(plan, k, sequence);
+        this.accepted.set(copy, this.accepted.get(sequence) ?? -1);
+        this.head = Math.max(this.head, copy);
+      }
+    }
   }
 
   /**
@@ -269,7 +307,7 @@ export class ExchangeRun {
     const replies = await Promise.all(this.#subscribers.map((s) => s.request({ type: 'collect' })));
     this.#open.clear();
     const records = replies.flatMap((reply) => (reply.type === 'collected' ? reply.subscriptions : []));
-    return this.#check(records);
+    return this.#check(records, false);
   }
 
   /** The last sequence each open subscription is owed (the accepted bulletins released to its agency). */
@@ -285,7 +323,8 @@ export class ExchangeRun {
   /** Open subscriptions: key → agency. */
   readonly #open = new Map<number, BenchAgency>();
 
-  #check(records: readonly SubscriptionRecord[]): DeliverySummary {
+  /** `prefixOnly`: a subscription is owed only what precedes its last cursor (it was closed mid-replay). */
+  #check(records: readonly SubscriptionRecord[], prefixOnly: boolean): DeliverySummary {
     const latencyMs: number[] = [];
     let deliveries = 0;
     let cutOffs = 0;
@@ -311,8 +350,10 @@ export class ExchangeRun {
           lastReceivedAt = Math.max(lastReceivedAt, receivedAt);
         }
       }
+      const owedThrough = prefixOnly ? record.cursors.reduce((a, b) => Math.max(a, b), record.after) : Infinity;
       for (const [sequence, index] of owedBySequence) {
         if (sequence <= record.after) continue;
+        if (sequence > owedThrough) break;
         if (releasedTo(this.spec(index).release, agency) && !received.has(sequence)) {
           throw new VoidRun(`${record.agency} (subscription ${record.key}) never received sequence ${sequence} (bulletin ${index}), which is released to it`);
         }

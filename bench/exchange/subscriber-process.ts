@@ -41,7 +41,7 @@ export interface SubscriptionSpec {
 
 export type SubscriberRequest =
   | { readonly type: 'open'; readonly subscriptions: readonly SubscriptionSpec[] }
-  | { readonly type: 'caught-up'; readonly timeoutMs: number }
+  | { readonly type: 'caught-up'; readonly timeoutMs: number; /** Answer after this long, caught up or not, instead of failing. */ readonly windowMs?: number }
   | { readonly type: 'progress' }
   | { readonly type: 'collect' };
 
@@ -50,8 +50,11 @@ export interface SubscriptionTimes {
   readonly openedAt: number;
   /** Arrival of the first delivery; NaN when none came before catching up. */
   readonly firstAt: number;
+  /** NaN when the window ended first. */
   readonly caughtUpAt: number;
-  /** Deliveries before caught-up (the backlog). */
+  /** Arrival of the last delivery counted in `backlog`. */
+  readonly lastAt: number;
+  /** Deliveries before caught-up (the backlog), or before the window ended. */
   readonly backlog: number;
 }
 
@@ -82,7 +85,10 @@ interface Subscription {
   receivedAt: number[];
   firstAt: number;
   caughtUpAt: number;
+  lastAt: number;
   backlog: number;
+  /** The window of a `caught-up` request ended: no more deliveries count as backlog. */
+  windowEnded: boolean;
   cutOffs: number;
   errors: string[];
   unacked: bigint[];
@@ -101,11 +107,12 @@ async function connection(agency: string): Promise<HubConnection> {
     const files = agencyTls(init.home, asAgencyId(agency));
     existing = connectHub(init.hubAddress, { ca, cert: await readFile(files.cert), key: await readFile(files.key) }, { 'grpc.use_local_subchannel_pool': 1 });
     connections.set(agency, existing);
-    // Connected (TLS handshake done) before the subscription's clock starts, as the JetStream
-    // consumers' connections are: time to first bulletin is the hub's, not the handshake's.
-    const connecting = existing;
-    await new Promise<void>((resolve, reject) => connecting.exchange.raw.waitForReady(Date.now() + 30_000, (error) => (error === undefined || error === null ? resolve() : reject(error))));
   }
+  // Connected (TLS handshake done) before the subscription's clock starts, as the JetStream
+  // consumers' connections are: time to first bulletin is the hub's, not the handshake's. Also
+  // for a connection of an earlier point, which a hub restart (a bulk fill) has closed.
+  const connecting = existing;
+  await new Promise<void>((resolve, reject) => connecting.exchange.raw.waitForReady(Date.now() + 30_000, (error) => (error === undefined || error === null ? resolve() : reject(error))));
   return existing;
 }
 
@@ -121,7 +128,10 @@ function subscribe(sub: Subscription, hub: HubConnection): void {
       sub.cursors.push(cursor);
       sub.receivedAt.push(now);
       if (Number.isNaN(sub.firstAt)) sub.firstAt = now;
-      if (Number.isNaN(sub.caughtUpAt)) sub.backlog++;
+      if (Number.isNaN(sub.caughtUpAt) && !sub.windowEnded) {
+        sub.backlog++;
+        sub.lastAt = now;
+      }
       sub.cursor = Math.max(sub.cursor, cursor);
       if (sub.spec.ack) sub.unacked.push(event.value.cursor);
     } else if (event.case === 'caughtUp') {
@@ -164,7 +174,9 @@ async function open(specs: readonly SubscriptionSpec[]): Promise<SubscriberReply
       receivedAt: [],
       firstAt: Number.NaN,
       caughtUpAt: Number.NaN,
+      lastAt: Number.NaN,
       backlog: 0,
+      windowEnded: false,
       cutOffs: 0,
       errors: [],
       unacked: [],
@@ -177,14 +189,18 @@ async function open(specs: readonly SubscriptionSpec[]): Promise<SubscriberReply
   return { type: 'opened' };
 }
 
-async function caughtUp(timeoutMs: number): Promise<SubscriberReply> {
-  const deadline = Date.now() + timeoutMs;
+async function caughtUp(timeoutMs: number, windowMs: number | undefined): Promise<SubscriberReply> {
+  const deadline = Date.now() + (windowMs ?? timeoutMs);
   await Promise.all(
     subscriptions.map(
       (sub) =>
         new Promise<void>((resolve, reject) => {
           if (!Number.isNaN(sub.caughtUpAt)) return resolve();
-          const timer = setTimeout(() => reject(new Error(`${sub.spec.agency} (subscription ${sub.spec.key}) did not catch up within ${timeoutMs} ms; errors: ${sub.errors.join('; ')}`)), deadline - Date.now());
+          const timer = setTimeout(() => {
+            if (windowMs === undefined) return reject(new Error(`${sub.spec.agency} (subscription ${sub.spec.key}) did not catch up within ${timeoutMs} ms; errors: ${sub.errors.join('; ')}`));
+            sub.windowEnded = true;
+            resolve();
+          }, deadline - Date.now());
           sub.onCaughtUp = () => {
             clearTimeout(timer);
             resolve();
@@ -194,7 +210,7 @@ async function caughtUp(timeoutMs: number): Promise<SubscriberReply> {
   );
   return {
     type: 'caught-up',
-    subscriptions: subscriptions.map((sub) => ({ key: sub.spec.key, openedAt: sub.openedAt, firstAt: sub.firstAt, caughtUpAt: sub.caughtUpAt, backlog: sub.backlog })),
+    subscriptions: subscriptions.map((sub) => ({ key: sub.spec.key, openedAt: sub.openedAt, firstAt: sub.firstAt, caughtUpAt: sub.caughtUpAt, lastAt: sub.lastAt, backlog: sub.backlog })),
   };
 }
 
@@ -223,7 +239,7 @@ serveWorker<SubscriberRequest, SubscriberReply>(
       case 'open':
         return open(request.subscriptions);
       case 'caught-up':
-        return caughtUp(request.timeoutMs);
+        return caughtUp(request.timeoutMs, request.windowMs);
       case 'progress':
         return { type: 'progress', subscriptions: subscriptions.map((sub) => ({ key: sub.spec.key, cursor: sub.cursor, count: sub.indices.length })) };
       case 'collect':
