@@ -65,8 +65,9 @@ export interface CopyResult {
  * each, so that a budget can stop it between chunks) on `connections` connections at once (the
  * inserts are PostgreSQL-bound, one core each), then moves the ledger head past them and runs
  * VACUUM (ANALYZE), as autovacuum would have on a hub that stored them over time. `onProgress`
- * may return false to stop taking chunks; the result says how many copies were written, and they
- * are always the first ones (1..n), so the sequences stay contiguous.
+ * hears the bulletins copied so far and may return false to stop taking chunks; every chunk
+ * started still finishes, so the copies written are always the first ones (1..n) and the
+ * sequences stay contiguous.
  */
 export async function copyStoredBulletins(
   url: string,
@@ -105,6 +106,8 @@ export async function copyStoredBulletins(
     let stop = false;
     const committed = new Set<number>();
     let done = 0;
+    // Copies committed so far, in any order (for the rate): a later chunk may commit first.
+    let written = 0;
     const work = async (client: pg.Client): Promise<void> => {
       while (!stop && next <= plan.copies) {
         const from = next;
@@ -120,11 +123,12 @@ export async function copyStoredBulletins(
           throw error;
         }
         committed.add(from);
+        written += to - from + 1;
         while (committed.has(done + 1)) {
           committed.delete(done + 1);
           done = Math.min(plan.copies, done + options.copiesPerStatement);
         }
-        if (!onProgress(done * span, (performance.now() - started) / 1000)) stop = true;
+        if (!onProgress(written * span, (performance.now() - started) / 1000)) stop = true;
       }
     };
     try {
