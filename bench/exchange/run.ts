@@ -257,19 +257,6 @@ export class ExchangeRun {
   }
 
   /**
-   * Closes the open subscriptions where they are and checks what they received, each up to its
-   * last cursor: for a replay measured over a window rather than to its end.
-   */
-  async collectAndCheckPrefix(): Promise<DeliverySummary> {
-    const replies = await Promise.all(this.#subscribers.map((s) => s.request({ type: 'collect' })));
-    this.#open.clear();
-    return this.#check(
-      replies.flatMap((reply) => (reply.type === 'collected' ? reply.subscriptions : [])),
-      true,
-    );
-  }
-
-  /**
    * Records `copies` copies of the stored bulletins at sequences `template.first`..`last`
    * (replicate.ts) as accepted at their new sequences, standing for the same specs.
    */
@@ -289,9 +276,11 @@ export class ExchangeRun {
 
   /**
    * Waits until every subscription has received what it is owed up to the run's head (or
-   * `timeoutMs`), then closes them all and checks what they received.
+   * `timeoutMs`), then closes them all and checks what they received. The subscriptions in
+   * `windowed` (a replay measured over a window, still behind) are not waited for: they are
+   * closed where they are and checked up to their last cursor.
    */
-  async drainAndCheck(timeoutMs: number): Promise<DeliverySummary> {
+  async drainAndCheck(timeoutMs: number, windowed: ReadonlySet<number> = new Set()): Promise<DeliverySummary> {
     const deadline = Date.now() + timeoutMs;
     const owed = this.#owedThrough();
     for (;;) {
@@ -299,7 +288,7 @@ export class ExchangeRun {
       let behind = 0;
       for (const reply of replies) {
         if (reply.type !== 'progress') continue;
-        for (const sub of reply.subscriptions) if (sub.cursor < (owed.get(sub.key) ?? 0)) behind++;
+        for (const sub of reply.subscriptions) if (!windowed.has(sub.key) && sub.cursor < (owed.get(sub.key) ?? 0)) behind++;
       }
       if (behind === 0 || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -307,7 +296,7 @@ export class ExchangeRun {
     const replies = await Promise.all(this.#subscribers.map((s) => s.request({ type: 'collect' })));
     this.#open.clear();
     const records = replies.flatMap((reply) => (reply.type === 'collected' ? reply.subscriptions : []));
-    return this.#check(records, false);
+    return this.#check(records, windowed);
   }
 
   /** The last sequence each open subscription is owed (the accepted bulletins released to its agency). */
@@ -323,8 +312,8 @@ export class ExchangeRun {
   /** Open subscriptions: key → agency. */
   readonly #open = new Map<number, BenchAgency>();
 
-  /** `prefixOnly`: a subscription is owed only what precedes its last cursor (it was closed mid-replay). */
-  #check(records: readonly SubscriptionRecord[], prefixOnly: boolean): DeliverySummary {
+  /** A subscription in `windowed` is owed only what precedes its last cursor (it was closed mid-replay). */
+  #check(records: readonly SubscriptionRecord[], windowed: ReadonlySet<number>): DeliverySummary {
     const latencyMs: number[] = [];
     let deliveries = 0;
     let cutOffs = 0;
@@ -350,7 +339,11 @@ export class ExchangeRun {
           lastReceivedAt = Math.max(lastReceivedAt, receivedAt);
         }
       }
+      const prefixOnly = windowed.has(record.key);
       const owedThrough = prefixOnly ? record.cursors.reduce((a, b) => Math.max(a, b), record.after) : Infinity;
+      if (prefixOnly && record.cursors.length === 0 && owedBySequence.some(([sequence, index]) => sequence > record.after && releasedTo(this.spec(index).release, agency))) {
+        throw new VoidRun(`${record.agency} (subscription ${record.key}) received nothing in its replay window, though bulletins are released to it`);
+      }
       for (const [sequence, index] of owedBySequence) {
         if (sequence <= record.after) continue;
         if (sequence > owedThrough) break;

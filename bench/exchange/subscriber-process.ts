@@ -135,7 +135,8 @@ function subscribe(sub: Subscription, hub: HubConnection): void {
       sub.cursor = Math.max(sub.cursor, cursor);
       if (sub.spec.ack) sub.unacked.push(event.value.cursor);
     } else if (event.case === 'caughtUp') {
-      if (Number.isNaN(sub.caughtUpAt)) sub.caughtUpAt = epochNow();
+      // After its window ended a subscription stays "not caught up": its backlog stopped counting.
+      if (Number.isNaN(sub.caughtUpAt) && !sub.windowEnded) sub.caughtUpAt = epochNow();
       sub.onCaughtUp?.();
     }
   });
