@@ -165,7 +165,13 @@ async function regionMaterial(ctx: ScenarioContext): Promise<RegionMaterial> {
 export async function startBenchRegion(ctx: ScenarioContext, name: string): Promise<BenchRegion> {
   const { home, region, rotatedKeyFiles } = await regionMaterial(ctx);
   const cleanups: (() => Promise<void>)[] = [];
+  let closing = false;
+  // A restart under way when the scenario's time limit closes the region: it must not fork a hub
+  // onto a database already released.
+  let restarting: Promise<void> | undefined;
   const close = async (): Promise<void> => {
+    closing = true;
+    await restarting?.catch(() => undefined);
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((error: unknown) => ctx.log(`${name}: cleanup failed: ${String(error)}`));
   };
   try {
@@ -218,11 +224,28 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
       },
       profileHub: (label) => hub.send({ type: 'profile', label }),
       restartHub: async (whileStopped) => {
-        await hub.stop();
+        const restart = async (): Promise<void> => {
+          await hub.stop();
+          let failure: unknown;
+          try {
+            await whileStopped();
+          } catch (error) {
+            failure = error;
+          }
+          if (closing) throw failure ?? new Error(`${name}: closed while the hub was stopped`);
+          try {
+            hub = await forkHub(config);
+          } catch (error) {
+            // The work's own failure first: the hub's may only follow from it.
+            throw failure === undefined ? error : new AggregateError([failure, error], `${name}: the work while the hub was stopped failed, and so did starting it again`);
+          }
+          if (failure !== undefined) throw failure;
+        };
+        restarting = restart();
         try {
-          await whileStopped();
+          await restarting;
         } finally {
-          hub = await forkHub(config);
+          restarting = undefined;
         }
       },
       close,
