@@ -4,9 +4,9 @@
  * Started with fork(): argv[2] is the hub configuration (JSON for parseHubConfig). It reports
  * `{ type: 'ready', port }`, answers `{ type: 'cpu' }` with its CPU time so far, and shuts down
  * gracefully on `{ type: 'stop' }` or when the parent goes away. With CORRIDOR_BENCH_HUB_PROFILE
- * set to a directory, `{ type: 'profile', label }` starts a CPU profile of the hub and the next
- * one writes it there as `<label>.cpuprofile` (V8's format, as `node --cpu-prof` writes): a
- * profile of one measured window rather than of the whole process.
+ * set to a directory, `{ type: 'profile-start' }` starts a CPU profile of the hub and
+ * `{ type: 'profile-stop', label }` writes it there as `<label>.cpuprofile` (V8's format, as
+ * `node --cpu-prof` writes): a profile of one measured window rather than of the whole process.
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -15,7 +15,7 @@ import { parseHubConfig } from '../../src/hub/config.js';
 import { startHub } from '../../src/hub/hub.js';
 import { createLogger } from '../../src/infra/log.js';
 
-export type ToHub = { readonly type: 'cpu' } | { readonly type: 'stop' } | { readonly type: 'profile'; readonly label: string };
+export type ToHub = { readonly type: 'cpu' } | { readonly type: 'stop' } | { readonly type: 'profile-start' } | { readonly type: 'profile-stop'; readonly label: string };
 export type FromHub = { readonly type: 'ready'; readonly port: number } | { readonly type: 'cpu'; readonly userUs: number; readonly systemUs: number };
 
 const send = (message: FromHub): void => {
@@ -36,29 +36,30 @@ process.on('message', (message: ToHub) => {
     send({ type: 'cpu', userUs: cpu.user, systemUs: cpu.system });
   } else if (message.type === 'stop') {
     void stop();
-  } else if (message.type === 'profile') {
-    void profile(message.label).catch((error: unknown) => log.error({ err: error }, 'profile failed'));
+  } else if (message.type === 'profile-start' || message.type === 'profile-stop') {
+    void profile(message).catch((error: unknown) => log.error({ err: error }, 'profile failed'));
   }
 });
 
 const profileDir = process.env['CORRIDOR_BENCH_HUB_PROFILE'];
 let profiling: Session | undefined;
-/** Starts a profile, or ends the one running and writes it under `label`. */
-async function profile(label: string): Promise<void> {
+/** Starts a profile (ending one left running), or ends the running one and writes it under `label`. */
+async function profile(message: Extract<ToHub, { type: 'profile-start' | 'profile-stop' }>): Promise<void> {
   if (profileDir === undefined || profileDir === '') return;
-  if (profiling === undefined) {
+  const running = profiling;
+  profiling = undefined;
+  if (running !== undefined) {
+    const { profile: written } = await running.post('Profiler.stop');
+    running.disconnect();
+    if (message.type === 'profile-stop') await writeFile(path.join(profileDir, `${message.label.replace(/[^A-Za-z0-9_.-]/g, '_')}.cpuprofile`), JSON.stringify(written));
+  }
+  if (message.type === 'profile-start') {
     const session = new Session();
     session.connect();
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
     profiling = session;
-    return;
   }
-  const session = profiling;
-  profiling = undefined;
-  const { profile: written } = await session.post('Profiler.stop');
-  session.disconnect();
-  await writeFile(path.join(profileDir, `${label.replace(/[^A-Za-z0-9_.-]/g, '_')}.cpuprofile`), JSON.stringify(written));
 }
 process.on('disconnect', () => void stop());
 send({ type: 'ready', port: hub.port });

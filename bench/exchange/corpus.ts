@@ -41,7 +41,7 @@ export interface MemberKeys {
 }
 
 // `.c<k>`: copy k of a stored bulletin (replicate.ts), which stands for the same spec.
-const JTI_PATTERN = /^bench(\d+)-(\d{10})-[a-z](?:\.c\d+)?$/;
+const JTI_PATTERN = /^bench(\d+)-(\d{10})-[a-z](?:\.c(\d+))?$/;
 
 /** The jti of bulletin `index` of a run with `seed`. */
 export function benchJti(seed: number, index: number, variant = 'o'): string {
@@ -53,6 +53,12 @@ export function indexOfBulletin(idOrJti: string): number | undefined {
   const jti = idOrJti.slice(idOrJti.indexOf(':') + 1);
   const match = JTI_PATTERN.exec(jti);
   return match === null ? undefined : Number(match[2]);
+}
+
+/** Which copy of its template a bulletin id or jti is (`.c<n>`), 0 for a bulletin the hub stored itself. */
+export function copyOfBulletin(idOrJti: string): number {
+  const match = JTI_PATTERN.exec(idOrJti.slice(idOrJti.indexOf(':') + 1));
+  return match?.[3] === undefined ? 0 : Number(match[3]);
 }
 
 /** The handling a release class stands for. */

@@ -102,10 +102,10 @@ export interface BenchRegion {
    */
   restartHub(whileStopped: () => Promise<void>): Promise<void>;
   /**
-   * Starts a CPU profile of the hub, or ends the one running and writes it as `<label>.cpuprofile`
-   * in CORRIDOR_BENCH_HUB_PROFILE (nothing when that is not set; see bench/audit/hub-process.ts).
+   * Starts a CPU profile of the hub, or ends it and writes it as `<stop>.cpuprofile` in
+   * CORRIDOR_BENCH_HUB_PROFILE (nothing when that is not set; see bench/audit/hub-process.ts).
    */
-  profileHub(label: string): void;
+  profileHub(action: 'start' | { readonly stop: string }): void;
   close(): Promise<void>;
 }
 
@@ -222,7 +222,7 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
           await client.end();
         }
       },
-      profileHub: (label) => hub.send({ type: 'profile', label }),
+      profileHub: (action) => hub.send(action === 'start' ? { type: 'profile-start' } : { type: 'profile-stop', label: action.stop }),
       restartHub: async (whileStopped) => {
         const restart = async (): Promise<void> => {
           await hub.stop();

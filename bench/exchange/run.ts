@@ -73,6 +73,8 @@ export class ExchangeRun {
   nextIndex = 0;
   /** Sequence → spec index of every accepted bulletin, for the delivery gates. */
   readonly accepted = new Map<number, number>();
+  /** Sequence → copy number of the copies of stored bulletins (replicate.ts); absent: 0. */
+  readonly #copyAt = new Map<number, number>();
   /** Spec index → when it was sent, for publish-to-delivery. */
   readonly sentAt = new Map<number, number>();
   /** The highest sequence accepted so far. */
@@ -269,6 +271,7 @@ export class ExchangeRun {
       for (let sequence = first; sequence <= last; sequence++) {
         const copy = copySequence(plan, k, sequence);
         this.accepted.set(copy, this.accepted.get(sequence) ?? -1);
+        this.#copyAt.set(copy, plan.numberedBefore + k);
         this.head = Math.max(this.head, copy);
       }
     }
@@ -329,6 +332,8 @@ export class ExchangeRun {
         const index = record.indices[i] ?? -1;
         const cursor = record.cursors[i] ?? -1;
         if (index < 0 || this.accepted.get(cursor) !== index) throw new VoidRun(`${record.agency} received cursor ${cursor} as bulletin ${index}, which the hub did not accept at that sequence`);
+        const copy = record.copies[i] ?? -1;
+        if (copy !== (this.#copyAt.get(cursor) ?? 0)) throw new VoidRun(`${record.agency} received cursor ${cursor} as copy ${copy} of bulletin ${index}, which is not the copy stored at that sequence`);
         if (!releasedTo(this.spec(index).release, agency)) throw new VoidRun(`${record.agency} received bulletin ${index}, which is not released to it`);
         received.add(cursor);
         deliveries++;

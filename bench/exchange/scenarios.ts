@@ -395,10 +395,10 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
           publishing.catch(() => undefined);
           await new Promise((resolve) => setTimeout(resolve, 500));
           const meter = await run.meter();
-          run.region.profileHub('replay');
+          run.region.profileHub('start');
           await run.subscribe(replayAgencies(subscribers), after, false);
           const times = await run.caughtUp(windowSeconds * 1000, windowSeconds * 1000);
-          run.region.profileHub(`replay-${stored}-${subscribers}-from-${from === 'start' ? 'start' : '99'}`);
+          run.region.profileHub({ stop: `replay-${stored}-${subscribers}-from-${from === 'start' ? 'start' : '99'}` });
           const cost = await meter.stop();
           await run.halt();
           const ingest = await publishing;

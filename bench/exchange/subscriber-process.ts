@@ -22,7 +22,7 @@ import { errorCodeOf } from '../../src/infra/grpc.js';
 import type { grpc } from '../../src/infra/grpc.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
-import { indexOfBulletin } from './corpus.js';
+import { copyOfBulletin, indexOfBulletin } from './corpus.js';
 import { epochNow, serveWorker, workerInit } from './worker.js';
 
 export interface SubscriberInit {
@@ -63,6 +63,8 @@ export interface SubscriptionRecord {
   readonly agency: string;
   readonly after: number;
   readonly indices: Int32Array;
+  /** The copy number of each delivery's bulletin (corpus.ts copyOfBulletin). */
+  readonly copies: Int32Array;
   readonly cursors: Float64Array;
   readonly receivedAt: Float64Array;
   readonly cutOffs: number;
@@ -81,6 +83,7 @@ interface Subscription {
   stream: grpc.ClientReadableStream<SubscribeResponse> | undefined;
   cursor: number;
   indices: number[];
+  copies: number[];
   cursors: number[];
   receivedAt: number[];
   firstAt: number;
@@ -125,6 +128,7 @@ function subscribe(sub: Subscription, hub: HubConnection): void {
       const now = epochNow();
       const cursor = Number(event.value.cursor);
       sub.indices.push(indexOfBulletin(event.value.bulletinId) ?? -1);
+      sub.copies.push(copyOfBulletin(event.value.bulletinId));
       sub.cursors.push(cursor);
       sub.receivedAt.push(now);
       if (Number.isNaN(sub.firstAt)) sub.firstAt = now;
@@ -171,6 +175,7 @@ async function open(specs: readonly SubscriptionSpec[]): Promise<SubscriberReply
       stream: undefined,
       cursor: spec.after,
       indices: [],
+      copies: [],
       cursors: [],
       receivedAt: [],
       firstAt: Number.NaN,
@@ -224,6 +229,7 @@ function collect(): SubscriberReply {
       agency: sub.spec.agency,
       after: sub.spec.after,
       indices: Int32Array.from(sub.indices),
+      copies: Int32Array.from(sub.copies),
       cursors: Float64Array.from(sub.cursors),
       receivedAt: Float64Array.from(sub.receivedAt),
       cutOffs: sub.cutOffs,
