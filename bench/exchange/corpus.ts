@@ -48,17 +48,19 @@ export function benchJti(seed: number, index: number, variant = 'o'): string {
   return `bench${seed}-${index.toString().padStart(10, '0')}-${variant}`;
 }
 
-/** The spec index a bulletin id (`MEMBER:jti`) or jti stands for; undefined when it is not a bench jti. */
-export function indexOfBulletin(idOrJti: string): number | undefined {
-  const jti = idOrJti.slice(idOrJti.indexOf(':') + 1);
-  const match = JTI_PATTERN.exec(jti);
-  return match === null ? undefined : Number(match[2]);
+/**
+ * What a bulletin id (`MEMBER:jti`) or jti stands for: its spec index and which copy of a stored
+ * bulletin it is (`.c<n>`, replicate.ts; 0 for one the hub stored itself); undefined when it is
+ * not a bench jti.
+ */
+export function benchBulletinOf(idOrJti: string): { readonly index: number; readonly copy: number } | undefined {
+  const match = JTI_PATTERN.exec(idOrJti.slice(idOrJti.indexOf(':') + 1));
+  return match === null ? undefined : { index: Number(match[2]), copy: match[3] === undefined ? 0 : Number(match[3]) };
 }
 
-/** Which copy of its template a bulletin id or jti is (`.c<n>`), 0 for a bulletin the hub stored itself. */
-export function copyOfBulletin(idOrJti: string): number {
-  const match = JTI_PATTERN.exec(idOrJti.slice(idOrJti.indexOf(':') + 1));
-  return match?.[3] === undefined ? 0 : Number(match[3]);
+/** The spec index a bulletin id or jti stands for; undefined when it is not a bench jti. */
+export function indexOfBulletin(idOrJti: string): number | undefined {
+  return benchBulletinOf(idOrJti)?.index;
 }
 
 /** The handling a release class stands for. */

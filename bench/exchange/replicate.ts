@@ -4,9 +4,10 @@
  * here would take 7-17 minutes of a 15-minute benchmark, and 1,000,000 hours.
  *
  * Copy k of a template bulletin at sequence s gets sequence `base + (k - 1) × span + (s - first + 1)`
- * and the id and jti `<template>.c<n>`, n counting the template's copies over every plan; every other column is the template's, byte for byte:
- * the bulletin row (signed JWS, receipt), its Disclosures, every agency's delivery decision (the
- * same policy outcome, release and Key Binding JWT), its retention and search rows. So the rows
+ * and the id and jti `<template>.c<n>`, n counting the template's copies over every plan; every
+ * other column is the template's, byte for byte: the bulletin row (signed JWS, receipt), its
+ * Disclosures, every agency's delivery decision (the same policy outcome, release and Key
+ * Binding JWT), its retention and search rows. So the rows
  * the replay path reads have the hub's own sizes, shapes and per-agency mix, at the stored size.
  * What a copy does not have (and the benchmark reports say so):
  *
@@ -56,8 +57,6 @@ export function copySequence(plan: CopyPlan, k: number, sequence: number): numbe
 export interface CopyResult {
   readonly bulletins: number;
   readonly seconds: number;
-  /** The new ledger head (highest sequence). */
-  readonly head: number;
 }
 
 /**
@@ -160,7 +159,7 @@ export async function copyStoredBulletins(
     const head = done === 0 ? plan.base : copySequence(plan, done, plan.template.last);
     await first.query('UPDATE ledger_head SET next_sequence = GREATEST(next_sequence, $1::bigint + 1) WHERE singleton', [head]);
     await first.query('VACUUM (ANALYZE)');
-    return { bulletins: done * span, seconds: (performance.now() - started) / 1000, head };
+    return { bulletins: done * span, seconds: (performance.now() - started) / 1000 };
   } finally {
     await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
   }

@@ -22,7 +22,7 @@ import { errorCodeOf } from '../../src/infra/grpc.js';
 import type { grpc } from '../../src/infra/grpc.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
-import { copyOfBulletin, indexOfBulletin } from './corpus.js';
+import { benchBulletinOf } from './corpus.js';
 import { epochNow, serveWorker, workerInit } from './worker.js';
 
 export interface SubscriberInit {
@@ -63,7 +63,7 @@ export interface SubscriptionRecord {
   readonly agency: string;
   readonly after: number;
   readonly indices: Int32Array;
-  /** The copy number of each delivery's bulletin (corpus.ts copyOfBulletin). */
+  /** The copy number of each delivery's bulletin (corpus.ts benchBulletinOf). */
   readonly copies: Int32Array;
   readonly cursors: Float64Array;
   readonly receivedAt: Float64Array;
@@ -127,8 +127,9 @@ function subscribe(sub: Subscription, hub: HubConnection): void {
     if (event.case === 'delivery') {
       const now = epochNow();
       const cursor = Number(event.value.cursor);
-      sub.indices.push(indexOfBulletin(event.value.bulletinId) ?? -1);
-      sub.copies.push(copyOfBulletin(event.value.bulletinId));
+      const bulletin = benchBulletinOf(event.value.bulletinId);
+      sub.indices.push(bulletin?.index ?? -1);
+      sub.copies.push(bulletin?.copy ?? -1);
       sub.cursors.push(cursor);
       sub.receivedAt.push(now);
       if (Number.isNaN(sub.firstAt)) sub.firstAt = now;
