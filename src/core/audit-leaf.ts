@@ -14,6 +14,7 @@ import { create, fromBinary } from '@bufbuild/protobuf';
 import { EventDetailsSchema, EventKind } from '../gen/corridor/v1/audit_pb.js';
 import type { AuditLeaf, EventDetails } from '../gen/corridor/v1/audit_pb.js';
 import { fail } from './errors.js';
+import { ProtoWriter } from './proto-writer.js';
 
 export const AUDIT_LEAF_VERSION = 2;
 /** Length of the random salt of a details commitment. */
@@ -65,64 +66,6 @@ export function encodeAuditLeaf(fields: AuditLeafFields, salt: Uint8Array): Enco
     .string(14, fields.memberId);
   const bytes = leaf.finish();
   return { leaf: { bytes, hash: leafHash(bytes) }, details: detailBytes, salt };
-}
-
-/**
- * A minimal proto3 writer for the two messages the hub writes once per audit event (tens of
- * thousands a second under load): protobuf-es's reflective create + toBinary cost ~60 µs per
- * event here, this a few. Proto3 implicit presence: zero values are not written. Kept
- * byte-identical to toBinary by a property test over random events (tests/core/audit-leaf.test.ts).
- */
-class ProtoWriter {
-  readonly #out: number[] = [];
-
-  varint(field: number, value: number | bigint): this {
-    if (value === 0 || value === 0n) return this;
-    this.#tag(field, 0);
-    if (typeof value === 'number' && value > 0 && value <= 0x7fffffff) this.#smallVarint(value);
-    else this.#bigVarint(BigInt.asUintN(64, BigInt(value)));
-    return this;
-  }
-
-  string(field: number, value: string | undefined): this {
-    if (value === undefined || value === '') return this;
-    return this.bytes(field, Buffer.from(value, 'utf8'));
-  }
-
-  bytes(field: number, value: Uint8Array | undefined): this {
-    if (value === undefined || value.byteLength === 0) return this;
-    this.#tag(field, 2);
-    this.#smallVarint(value.byteLength);
-    for (const byte of value) this.#out.push(byte);
-    return this;
-  }
-
-  finish(): Uint8Array {
-    return Buffer.from(this.#out);
-  }
-
-  #tag(field: number, wireType: number): void {
-    this.#smallVarint((field << 3) | wireType);
-  }
-
-  /** A varint of a non-negative value below 2^31. */
-  #smallVarint(value: number): void {
-    let rest = value;
-    while (rest > 0x7f) {
-      this.#out.push((rest & 0x7f) | 0x80);
-      rest >>>= 7;
-    }
-    this.#out.push(rest);
-  }
-
-  #bigVarint(value: bigint): void {
-    let rest = value;
-    while (rest > 0x7fn) {
-      this.#out.push(Number(rest & 0x7fn) | 0x80);
-      rest >>= 7n;
-    }
-    this.#out.push(Number(rest));
-  }
 }
 
 /** SHA-256(domain ‖ salt ‖ details): what a version 2 leaf holds of its details. */

@@ -32,6 +32,7 @@ import { findMarkings, listMarkingsForAgency } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
 import { mergeNoticePages, requestNoticePage } from './request-notices.js';
+import { encodeDeliveryFrame } from './transport/delivery-frame.js';
 import { markingMessage } from './transport/key-messages.js';
 import { statusMessage } from './transport/lifecycle-messages.js';
 import { findStatuses } from './lifecycle.js';
@@ -123,7 +124,7 @@ export async function serveSubscription(
   const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined, frames?: Map<string, Uint8Array>): Promise<void> => {
     let message = frames?.get(agencyId);
     if (message === undefined) {
-      message = toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
+      message = encodeDeliveryFrame(bulletin, grant, marking, status);
       // Kept only for the agency's other open subscriptions: a frame kept per agency lives as
       // long as the bulletin waits in any buffer, which under fan-out to many agencies was most
       // of the hub's memory.

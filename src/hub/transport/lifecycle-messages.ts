@@ -4,13 +4,13 @@ import type { BulletinState as DomainState, BulletinStatus, LifecycleAction as D
 import { BulletinState, BulletinStatusSchema, LifecycleAction } from '../../gen/corridor/v1/exchange_pb.js';
 import type { BulletinStatus as BulletinStatusMessage } from '../../gen/corridor/v1/exchange_pb.js';
 
-const ACTIONS: Readonly<Record<DomainAction, LifecycleAction>> = {
+export const ACTIONS: Readonly<Record<DomainAction, LifecycleAction>> = {
   update: LifecycleAction.UPDATE,
   correction: LifecycleAction.CORRECTION,
   withdrawal: LifecycleAction.WITHDRAWAL,
 };
 
-const STATES: Readonly<Record<DomainState, BulletinState>> = {
+export const STATES: Readonly<Record<DomainState, BulletinState>> = {
   active: BulletinState.ACTIVE,
   superseded: BulletinState.SUPERSEDED,
   withdrawn: BulletinState.WITHDRAWN,
