@@ -12,6 +12,7 @@
 const INITIAL_CAPACITY = 256;
 /** A tag of a field number below 2^28 and the varint of a length below 2^32 fit in 5 bytes each. */
 const MAX_VARINT32_BYTES = 5;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class ProtoWriter {
   #buffer: Buffer;
@@ -35,6 +36,7 @@ export class ProtoWriter {
     this.#tag(field, 0);
     if (typeof value === 'number' && value > 0 && value <= 0x7fffffff) this.#smallVarint(value);
     else if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) this.#safeVarint(value);
+    else if (typeof value === 'bigint' && value > 0n && value <= MAX_SAFE) this.#safeVarint(Number(value));
     else this.#bigVarint(BigInt.asUintN(64, BigInt(value)));
     return this;
   }
