@@ -9,10 +9,11 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventKind, leafHash } from '../../src/core/audit-leaf.js';
 import { systemClock } from '../../src/core/clock.js';
+import { verifyConsistency, verifyInclusion } from '../../src/core/merkle.js';
 import { MemoryTree } from '../../src/core/merkle.js';
 import { ed25519NoteSigner } from '../../src/core/note.js';
 import { hashAt } from '../../src/core/tiles.js';
-import { TileCache, integrateBatch } from '../../src/hub/audit-log.js';
+import { TileCache, getConsistencyProof, getInclusionProof, integrateBatch } from '../../src/hub/audit-log.js';
 import type { AuditLogIdentity } from '../../src/hub/audit-log.js';
 import { readLeafRange, readTile } from '../../src/hub/audit-store.js';
 import { migrateHubDatabase } from '../../src/hub/db/migrations.js';
@@ -24,6 +25,8 @@ import { freshDatabaseUrl } from '../helpers/database.js';
 let db: Kysely<HubDatabase>;
 /** SELECTs of audit_tile issued since the last reset. */
 let tileReads = 0;
+/** SELECTs of audit_checkpoint issued since the last reset. */
+let checkpointReads = 0;
 const identity: AuditLogIdentity = {
   origin: 'tiles.test/audit',
   signer: ed25519NoteSigner('tiles.test/audit', generateKeyPairSync('ed25519').privateKey),
@@ -37,6 +40,7 @@ beforeAll(async () => {
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
       if (/from "audit_tile"/.test(event.query.sql)) tileReads++;
+      if (/from "audit_checkpoint"/.test(event.query.sql)) checkpointReads++;
     },
   });
   await migrateHubDatabase(db);
@@ -112,5 +116,33 @@ describe('TileCache', () => {
     const cache = new TileCache();
     const size = await grow(1);
     await expect(cache.hashAt(db, size + 5000n, 0, size + 4000n)).rejects.toMatchObject({ code: 'LOG_INCONSISTENT' });
+  });
+
+  it('a proof at a size already seen integrated reads no checkpoint; the latest size, or one beyond, is looked up', async () => {
+    const ctx = { db, identity, tiles: new TileCache(), clock: systemClock };
+    const size = await grow(40);
+    const tree = await memoryTree(size);
+    checkpointReads = 0;
+    // The first proof at this size looks the latest checkpoint up and remembers its size.
+    const first = await getInclusionProof(ctx, { index: 3n }, size);
+    expect(checkpointReads).toBe(1);
+    for (const index of [0n, 7n, size - 1n]) {
+      const proof = await getInclusionProof(ctx, { index }, size);
+      verifyInclusion(index, size, tree.hashAt(0, index), proof.proof, tree.root());
+    }
+    const consistency = await getConsistencyProof(ctx, 5n, size - 1n);
+    verifyConsistency(5n, size - 1n, tree.root(5n), tree.root(size - 1n), consistency.proof);
+    expect(checkpointReads).toBe(1);
+    expect(first.treeSize).toBe(size);
+
+    // "The latest" (0) always asks; a size beyond what was seen asks and is refused until integrated.
+    await getInclusionProof(ctx, { index: 0n }, 0n);
+    expect(checkpointReads).toBe(2);
+    await expect(getInclusionProof(ctx, { index: 0n }, size + 1n)).rejects.toMatchObject({ code: 'TREE_SIZE_UNAVAILABLE' });
+    expect(checkpointReads).toBe(3);
+    const grown = await grow(1);
+    checkpointReads = 0;
+    expect((await getInclusionProof(ctx, { index: 0n }, size + 1n)).treeSize).toBe(grown);
+    expect(checkpointReads).toBe(1);
   });
 });
