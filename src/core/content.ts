@@ -19,6 +19,7 @@ import { BulletinContentSchema, WithdrawalContentSchema } from '../gen/corridor/
 import type { BulletinContent } from '../gen/corridor/v1/bulletin_pb.js';
 import { file_corridor_v1_rules } from '../gen/corridor/v1/rules_pb.js';
 import { fail } from './errors.js';
+import { schemaRegexMatch } from './schema-regex.js';
 import { printable } from './ids.js';
 import type { BulletinCategory } from './vocabulary.js';
 import { BULLETIN_CATEGORIES } from './vocabulary.js';
@@ -29,12 +30,13 @@ export type { BulletinContent } from '../gen/corridor/v1/bulletin_pb.js';
 const MAX_LISTED = 5;
 
 /**
- * The validator, with Corridor's own predefined rules (`rules.proto`) registered. Built once:
- * it is pure and caches the rules it has compiled per message type.
+ * The validator, with Corridor's own predefined rules (`rules.proto`) registered and the schema's
+ * patterns matched natively (`schema-regex.ts`). Built once: it is pure and caches the rules it
+ * has compiled per message type.
  */
 let validator: Validator | undefined;
 function contentValidator(): Validator {
-  validator ??= createValidator({ registry: createRegistry(file_corridor_v1_rules) });
+  validator ??= createValidator({ registry: createRegistry(file_corridor_v1_rules), regexMatch: schemaRegexMatch });
   return validator;
 }
 
