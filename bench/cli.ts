@@ -13,6 +13,7 @@ import { auditScenario } from './audit/scenario.js';
 import { describeEnvironment } from './environment.js';
 import { hubExchangeScenarios } from './exchange/scenarios.js';
 import { floorsScenario } from './floors/scenario.js';
+import { hotpathScenario } from './hotpath/scenario.js';
 import { executeRun, planRun, renderMarkdown, writeResults } from './harness.js';
 import type { RunOptions, Scenario, Target } from './harness.js';
 import { JETSTREAM_SCENARIOS } from './jetstream/scenarios.js';
@@ -20,7 +21,7 @@ import { ratioPoints, renderRatios } from './report/ratios.js';
 import { writePlots } from './report/plots.js';
 
 /** In run order: the floors first, while the machine is as quiet as it will be. */
-const SCENARIOS: readonly Scenario[] = [floorsScenario, ...hubExchangeScenarios, ...JETSTREAM_SCENARIOS, auditScenario];
+const SCENARIOS: readonly Scenario[] = [floorsScenario, hotpathScenario, ...hubExchangeScenarios, ...JETSTREAM_SCENARIOS, auditScenario];
 const TARGETS: readonly Target[] = ['hub', 'jetstream'];
 
 interface Options {
