@@ -13,6 +13,16 @@ const INITIAL_CAPACITY = 256;
 /** A tag of a field number below 2^28 and the varint of a length below 2^32 fit in 5 bytes each. */
 const MAX_VARINT32_BYTES = 5;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/**
+ * From this size a writer's buffer is its own allocation, not a slice of Node's shared 8 KB
+ * pool: a delivery frame kept for an agency's other subscriptions would otherwise keep the
+ * whole pool block alive, with other frames' garbage in it.
+ */
+const OWN_ALLOCATION_BYTES = 1024;
+
+function allocate(bytes: number): Buffer {
+  return bytes >= OWN_ALLOCATION_BYTES ? Buffer.allocUnsafeSlow(bytes) : Buffer.allocUnsafe(bytes);
+}
 
 export class ProtoWriter {
   #buffer: Buffer;
@@ -28,7 +38,7 @@ export class ProtoWriter {
   constructor(capacity = INITIAL_CAPACITY, headroom = 0) {
     this.#start = headroom;
     this.#position = headroom;
-    this.#buffer = Buffer.allocUnsafe(headroom + Math.max(capacity, 16));
+    this.#buffer = allocate(headroom + Math.max(capacity, 16));
   }
 
   varint(field: number, value: number | bigint): this {
@@ -118,7 +128,7 @@ export class ProtoWriter {
   #reserve(more: number): void {
     const needed = this.#position + more;
     if (needed <= this.#buffer.byteLength) return;
-    const grown = Buffer.allocUnsafe(Math.max(needed, 2 * this.#buffer.byteLength));
+    const grown = allocate(Math.max(needed, 2 * this.#buffer.byteLength));
     this.#buffer.copy(grown, 0, 0, this.#position);
     this.#buffer = grown;
   }

@@ -279,7 +279,11 @@ export class TileCache {
     return this.#integratedAtLeast;
   }
 
-  /** Records that a checkpoint of `size` exists (a smaller size than one already seen changes nothing). */
+  /**
+   * Records that a checkpoint of `size` exists (a smaller size than one already seen changes
+   * nothing). Like the cached tiles, this assumes the log never shrinks under a running hub: a
+   * database restored to an earlier state needs the hub restarted.
+   */
   noteIntegrated(size: bigint): void {
     if (size > this.#integratedAtLeast) this.#integratedAtLeast = size;
   }
