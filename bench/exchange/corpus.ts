@@ -87,20 +87,25 @@ function draft(spec: BulletinSpec, jti: string, summaryChars: number, variant: s
     jti,
     category: 'route_alert',
     handling: handlingOf(spec.release),
-    content: {
-      title: `Route ${spec.index}${variant === 'o' ? '' : ` (${variant})`}`,
-      summary: summaryText(summaryChars),
-      states_concerned: [member, neighbour],
-      language: 'en',
-      evaluation: { source_reliability: 'B', information_assessment: 2 },
-      validity: { from: '2026-11-01', until: '2027-03-31' },
-      route_alert: {
-        waypoints: [
-          { state: member, place: 'Coast', role: 'embarkation', means: 'boat' },
-          { state: neighbour, place: 'Islands', role: 'landing' },
-        ],
-        period: { from: '2026-11-15', until: '2027-01-15' },
-      },
+    content: routeAlertContent(`Route ${spec.index}${variant === 'o' ? '' : ` (${variant})`}`, member, neighbour, summaryChars),
+  };
+}
+
+/** The `content` claim of every bench bulletin: a route alert from `member` to `neighbour`. */
+export function routeAlertContent(title: string, member: string, neighbour: string, summaryChars: number) {
+  return {
+    title,
+    summary: summaryText(summaryChars),
+    states_concerned: [member, neighbour],
+    language: 'en',
+    evaluation: { source_reliability: 'B', information_assessment: 2 },
+    validity: { from: '2026-11-01', until: '2027-03-31' },
+    route_alert: {
+      waypoints: [
+        { state: member, place: 'Coast', role: 'embarkation', means: 'boat' },
+        { state: neighbour, place: 'Islands', role: 'landing' },
+      ],
+      period: { from: '2026-11-15', until: '2027-01-15' },
     },
   };
 }

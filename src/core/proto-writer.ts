@@ -24,6 +24,13 @@ function allocate(bytes: number): Buffer {
   return bytes >= OWN_ALLOCATION_BYTES ? Buffer.allocUnsafeSlow(bytes) : Buffer.allocUnsafe(bytes);
 }
 
+/** Bytes of the varint of a non-negative value below 2^31. */
+function varintSize(value: number): number {
+  let size = 1;
+  for (let rest = value >>> 7; rest > 0; rest >>>= 7) size++;
+  return size;
+}
+
 export class ProtoWriter {
   #buffer: Buffer;
   #position: number;
@@ -53,30 +60,18 @@ export class ProtoWriter {
 
   string(field: number, value: string | undefined): this {
     if (value === undefined || value === '') return this;
-    const length = Buffer.byteLength(value, 'utf8');
-    this.#tag(field, 2);
-    this.#smallVarint(length);
-    this.#reserve(length);
-    this.#position += this.#buffer.write(value, this.#position, length, 'utf8');
-    return this;
+    return this.#string(field, value);
   }
 
   /** A repeated string field: every element is written, empty ones too. */
   strings(field: number, values: readonly string[]): this {
-    for (const value of values) {
-      if (value === '') {
-        this.#tag(field, 2);
-        this.#smallVarint(0);
-      } else {
-        this.string(field, value);
-      }
-    }
+    for (const value of values) this.#string(field, value);
     return this;
   }
 
   bytes(field: number, value: Uint8Array | undefined): this {
     if (value === undefined || value.byteLength === 0) return this;
-    return this.bytesOf(field, [value]);
+    return this.#lengthDelimited(field, value);
   }
 
   /** One bytes field whose value is the concatenation of `parts` (not concatenated first). */
@@ -84,24 +79,12 @@ export class ProtoWriter {
     let length = 0;
     for (const part of parts) length += part.byteLength;
     if (length === 0) return this;
-    this.#tag(field, 2);
-    this.#smallVarint(length);
-    this.#reserve(length);
-    for (const part of parts) {
-      this.#buffer.set(part, this.#position);
-      this.#position += part.byteLength;
-    }
-    return this;
+    return this.#lengthDelimited(field, ...parts);
   }
 
   /** A set sub-message field: written even when `encoded` is empty. */
   message(field: number, encoded: Uint8Array): this {
-    this.#tag(field, 2);
-    this.#smallVarint(encoded.byteLength);
-    this.#reserve(encoded.byteLength);
-    this.#buffer.set(encoded, this.#position);
-    this.#position += encoded.byteLength;
-    return this;
+    return this.#lengthDelimited(field, encoded);
   }
 
   /** The message written so far. The writer must not be used after. */
@@ -114,15 +97,38 @@ export class ProtoWriter {
    * has no other field: tag, length, message. Needs a headroom of at least 10 bytes.
    */
   finishAsField(field: number): Uint8Array {
-    const length = this.#position - this.#start;
-    const head = new ProtoWriter(2 * MAX_VARINT32_BYTES);
-    head.#tag(field, 2);
-    head.#smallVarint(length);
-    const prefix = head.finish();
-    const begin = this.#start - prefix.byteLength;
-    if (begin < 0) throw new RangeError(`finishAsField needs ${prefix.byteLength} bytes of headroom, the writer has ${this.#start}`);
-    this.#buffer.set(prefix, begin);
-    return this.#buffer.subarray(begin, this.#position);
+    const end = this.#position;
+    const length = end - this.#start;
+    const tag = (field << 3) | 2;
+    const begin = this.#start - varintSize(tag) - varintSize(length);
+    if (begin < 0) throw new RangeError(`finishAsField needs ${this.#start - begin} bytes of headroom, the writer has ${this.#start}`);
+    this.#position = begin;
+    this.#smallVarint(tag);
+    this.#smallVarint(length);
+    return this.#buffer.subarray(begin, end);
+  }
+
+  /** Tag, length and value of a length-delimited field, whatever its length. */
+  #lengthDelimited(field: number, ...parts: readonly Uint8Array[]): this {
+    let length = 0;
+    for (const part of parts) length += part.byteLength;
+    this.#tag(field, 2);
+    this.#smallVarint(length);
+    this.#reserve(length);
+    for (const part of parts) {
+      this.#buffer.set(part, this.#position);
+      this.#position += part.byteLength;
+    }
+    return this;
+  }
+
+  #string(field: number, value: string): this {
+    const length = Buffer.byteLength(value, 'utf8');
+    this.#tag(field, 2);
+    this.#smallVarint(length);
+    this.#reserve(length);
+    this.#position += this.#buffer.write(value, this.#position, length, 'utf8');
+    return this;
   }
 
   #reserve(more: number): void {
