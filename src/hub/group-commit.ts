@@ -7,6 +7,8 @@
  * function returns an outcome per item, an Error for an item refused on its own; a commit that
  * throws fails every item of its batch (nothing of it was committed).
  */
+import { CorridorError } from '../core/errors.js';
+
 export interface GroupCommitOptions<I> {
   /** Most items in one batch. */
   readonly maxBatch: number;
@@ -25,6 +27,9 @@ interface Waiting<I, O> {
 export class GroupCommit<I, O> {
   readonly #queue: Waiting<I, O>[] = [];
   #draining = false;
+  /** The drain loop under way, or the last one: what close() waits for. */
+  #drained: Promise<void> = Promise.resolve();
+  #closed = false;
 
   constructor(
     private readonly commit: (items: readonly I[]) => Promise<readonly (O | Error)[]>,
@@ -33,14 +38,27 @@ export class GroupCommit<I, O> {
 
   /** Resolves with the item's outcome once its batch has committed; rejects with its refusal or the batch's failure. */
   submit(item: I): Promise<O> {
+    if (this.#closed) return Promise.reject(new CorridorError('SHUTTING_DOWN', 'the hub is shutting down; try again on another replica or once it is back'));
     return new Promise<O>((resolve, reject) => {
       this.#queue.push({ item, resolve, reject });
-      if (!this.#draining) void this.#drain();
+      if (!this.#draining) {
+        this.#draining = true;
+        this.#drained = this.#drain();
+      }
     });
   }
 
+  /**
+   * Refuses new items (SHUTTING_DOWN) and resolves once everything already submitted has been
+   * committed or refused: the hub closes its database only after this, so that no batch under
+   * way meets a closed pool.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#drained;
+  }
+
   async #drain(): Promise<void> {
-    this.#draining = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#take();

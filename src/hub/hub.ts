@@ -189,6 +189,8 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
           for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
           shutdown.abort();
           await shutdownServer(server, config.shutdownGraceMs);
+          // Handlers cut off by the server's forced shutdown may still have items queued.
+          await Promise.all([ctx.bulletinCommits.close(), ctx.acknowledgementCommits.close()]);
           await listener.close();
           fanout.close();
           await purger.close();

@@ -27,6 +27,9 @@ export async function recordRefusal(
   const reason = isCorridorError(error) ? error.message : 'internal error';
   ctx.metrics.refused.inc({ operation, code });
   ctx.log.info({ principal: principal.label, operation, code, bulletinId: details.bulletinId }, 'refused');
+  // A hub closing refuses what arrives meanwhile because of its own state, not the request's, and
+  // its database is about to close: nothing the principal did needs recording.
+  if (code === 'SHUTTING_DOWN') return;
   try {
     await inLedgerTransaction(ctx.db, ctx.clock, (ledger) =>
       ledger.append([

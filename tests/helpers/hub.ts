@@ -90,6 +90,8 @@ export async function startTestRegion(
     startHub?: boolean;
     metrics?: boolean;
     log?: Logger;
+    /** How long a stopping hub waits for calls under way before cutting them off; default 1000. */
+    shutdownGraceMs?: number;
     /** Agreements an operator adds when the hub first starts; default {@link OPEN_AGREEMENT}. */
     agreements?: readonly unknown[];
   } = {},
@@ -106,7 +108,7 @@ export async function startTestRegion(
     metricsListen: options.metrics === true ? '127.0.0.1:0' : 'off',
     databaseUrl,
     logLevel: 'silent',
-    shutdownGraceMs: 1000,
+    shutdownGraceMs: options.shutdownGraceMs ?? 1000,
     // Integrate promptly, so tests that read the audit log do not wait long for a checkpoint.
     audit: { integrateIntervalMs: 50 },
     ...(options.limits === undefined ? {} : { limits: options.limits }),

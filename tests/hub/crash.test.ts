@@ -1,9 +1,12 @@
 /**
  * Crash safety: the hub process is killed with SIGKILL in the middle of a publish burst, then
  * restarted. Every bulletin that got a receipt is stored and delivered to its subscriber, with
- * no gap in the delivered cursors.
+ * no gap in the delivered cursors. A hub stopped gracefully in the middle of a burst finishes
+ * the commits under way before it closes its database, and logs no error doing so.
  */
 import { create } from '@bufbuild/protobuf';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { asAgencyId, asMemberId } from '../../src/core/ids.js';
 import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
@@ -13,6 +16,7 @@ import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js
 import { expectLedgerReferencesIntact, sqlOn } from '../helpers/database.js';
 import { startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
+import { captureLog } from '../helpers/log.js';
 import { startCli } from '../helpers/processes.js';
 import type { CliProcess } from '../helpers/processes.js';
 
@@ -23,11 +27,13 @@ const IN_FLIGHT = 8;
 const KILL_AFTER_RECEIPTS = 60;
 
 let region: TestRegion | undefined;
+let stoppedRegion: TestRegion | undefined;
 let hubProcess: CliProcess | undefined;
 
 afterAll(async () => {
   hubProcess?.child.kill('SIGKILL');
   await region?.close();
+  await stoppedRegion?.close();
 });
 
 function startHubProcess(r: TestRegion): CliProcess {
@@ -125,5 +131,70 @@ describe('a hub killed during a publish burst', () => {
 
     hubProcess.child.kill('SIGTERM');
     expect(await hubProcess.exited()).toBe(0);
+  });
+});
+
+describe('a hub stopped gracefully during a publish burst', () => {
+  it('finishes the commits under way before closing its database: every receipt is stored, the rest refused UNAVAILABLE, nothing logged as an error', async () => {
+    const captured = captureLog('warn');
+    // A short grace, and an open subscription that keeps the server from draining on its own:
+    // the server cuts the publishes off while their bulletins wait in the group commit.
+    stoppedRegion = await startTestRegion({ log: captured.log, shutdownGraceMs: 1 });
+    const r = stoppedRegion;
+    const node = await r.connect({ kind: 'member', id: IDN });
+    const agency = await r.connect({ kind: 'agency', id: AGENCY });
+    const key = await memberKey(r.home, IDN);
+    const bulletins = await Promise.all(Array.from({ length: BURST }, () => signBulletin(key, bulletinClaims(IDN))));
+    const live = agency.exchange.serverStream(ExchangeService.method.subscribe, create(SubscribeRequestSchema, { agencyId: AGENCY, afterCursor: 0n }));
+    live.on('data', () => undefined);
+    const liveEnded = new Promise<void>((resolve) => live.on('error', () => resolve()).on('end', () => resolve()));
+
+    const receipts = new Map<string, bigint>();
+    const refusals: number[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < bulletins.length) {
+        const bytes = bulletins[next++];
+        if (bytes === undefined) break;
+        try {
+          const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }), { deadlineMs: 5000 });
+          receipts.set(response.receipt?.bulletinId ?? '', response.receipt?.sequence ?? 0n);
+        } catch (error) {
+          refusals.push((error as { code?: number }).code ?? -1);
+        }
+      }
+    };
+    // Once the burst is under way, a lock holds the bulletin table so that batches pile up in the
+    // group commit; the hub is told to stop, and only then is the lock let go.
+    const stopMidBurst = async (): Promise<void> => {
+      while (receipts.size < KILL_AFTER_RECEIPTS) await sleep(5);
+      const locker = new pg.Client({ connectionString: r.databaseUrl });
+      await locker.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE bulletin IN EXCLUSIVE MODE');
+        await sleep(100);
+        const stopping = r.stopHub();
+        await sleep(300);
+        await locker.query('COMMIT');
+        await stopping;
+      } finally {
+        await locker.end();
+      }
+    };
+    await Promise.all([stopMidBurst(), ...Array.from({ length: IN_FLIGHT }, worker)]);
+    await liveEnded;
+    expect(receipts.size).toBeGreaterThanOrEqual(KILL_AFTER_RECEIPTS);
+    expect(receipts.size).toBeLessThan(BURST);
+    // Cut off (CANCELLED), refused while closing or the hub gone (UNAVAILABLE).
+    for (const code of refusals) expect([1, 14]).toContain(code);
+    expect(captured.lines().filter((line) => line.level >= 50)).toEqual([]);
+
+    await r.startHub();
+    const stored = await sqlOn<{ id: string; sequence: string }>(r.databaseUrl, 'SELECT id, sequence FROM bulletin ORDER BY sequence');
+    const storedById = new Map(stored.map((row) => [row.id, BigInt(row.sequence)]));
+    for (const [id, sequence] of receipts) expect(storedById.get(id)).toBe(sequence);
+    expect(stored.map((row) => BigInt(row.sequence))).toEqual(stored.map((_, i) => BigInt(i + 1)));
+    await expectLedgerReferencesIntact(r.databaseUrl);
   });
 });

@@ -80,6 +80,32 @@ describe('GroupCommit', () => {
     // Batches [1] and [2, 3, 4]: the second failed as a whole.
     expect(outcome.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
   });
+
+  it('on close, finishes what was submitted, then refuses new items with SHUTTING_DOWN', async () => {
+    const { commit, batches, hold, release } = recorder();
+    hold();
+    const first = commit.submit(1);
+    const queued = [2, 3].map((item) => commit.submit(item));
+    let closed = false;
+    const closing = commit.close().then(() => (closed = true));
+    await expect(commit.submit(4)).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    await Promise.resolve();
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    await expect(first).resolves.toBe('committed 1');
+    await expect(Promise.all(queued)).resolves.toEqual(['committed 2', 'committed 3']);
+    expect(batches).toEqual([[1], [2, 3]]);
+    await expect(commit.close()).resolves.toBeUndefined();
+  });
+
+  it('closes at once when nothing is under way', async () => {
+    const { commit, batches } = recorder();
+    await expect(commit.submit(1)).resolves.toBe('committed 1');
+    await commit.close();
+    await expect(commit.submit(2)).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    expect(batches).toEqual([[1]]);
+  });
 });
 
 describe('publish with group commit', () => {
