@@ -63,6 +63,47 @@ async function readAll(connection: HubConnection, after: bigint): Promise<bigint
   return cursors;
 }
 
+/**
+ * Publishes `bulletins` from `inFlight` concurrent callers; returns the receipts (bulletin id to
+ * sequence) and the gRPC code of every call that failed. `afterReceipt` runs after each receipt.
+ */
+async function publishBurst(
+  node: HubConnection,
+  bulletins: readonly Uint8Array[],
+  inFlight: number,
+  afterReceipt: (receipts: ReadonlyMap<string, bigint>) => void = () => undefined,
+): Promise<{ receipts: Map<string, bigint>; failures: number[] }> {
+  const receipts = new Map<string, bigint>();
+  const failures: number[] = [];
+  let next = 0;
+  const caller = async (): Promise<void> => {
+    while (next < bulletins.length) {
+      const bytes = bulletins[next++];
+      if (bytes === undefined) break;
+      try {
+        const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }), { deadlineMs: 5000 });
+        receipts.set(response.receipt?.bulletinId ?? '', response.receipt?.sequence ?? 0n);
+        afterReceipt(receipts);
+      } catch (error) {
+        failures.push((error as { code?: number }).code ?? -1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, caller));
+  return { receipts, failures };
+}
+
+/** Every receipt names a stored bulletin with its sequence, sequences are contiguous, ledger references intact; returns the stored sequences. */
+async function expectReceiptsStored(databaseUrl: string, receipts: ReadonlyMap<string, bigint>): Promise<bigint[]> {
+  const stored = await sqlOn<{ id: string; sequence: string }>(databaseUrl, 'SELECT id, sequence FROM bulletin ORDER BY sequence');
+  const storedById = new Map(stored.map((row) => [row.id, BigInt(row.sequence)]));
+  for (const [id, sequence] of receipts) expect(storedById.get(id)).toBe(sequence);
+  // Contiguous: nothing half-written survived.
+  expect(stored.map((row) => BigInt(row.sequence))).toEqual(stored.map((_, i) => BigInt(i + 1)));
+  await expectLedgerReferencesIntact(databaseUrl);
+  return stored.map((row) => BigInt(row.sequence));
+}
+
 describe('a hub killed during a publish burst', () => {
   it('delivers every bulletin that got a receipt, with no gap, after restart', async () => {
     region = await startTestRegion({ startHub: false });
@@ -84,26 +125,13 @@ describe('a hub killed during a publish burst', () => {
     });
     const liveEnded = new Promise<void>((resolve) => live.on('error', () => resolve()).on('end', () => resolve()));
 
-    const receipts = new Map<string, bigint>();
-    let next = 0;
     let killed = false;
-    const worker = async (): Promise<void> => {
-      while (next < bulletins.length) {
-        const bytes = bulletins[next++];
-        if (bytes === undefined) break;
-        try {
-          const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }), { deadlineMs: 5000 });
-          receipts.set(response.receipt?.bulletinId ?? '', response.receipt?.sequence ?? 0n);
-          if (!killed && receipts.size >= KILL_AFTER_RECEIPTS) {
-            killed = true;
-            hubProcess?.child.kill('SIGKILL');
-          }
-        } catch {
-          // The hub is gone: calls fail until the burst ends.
-        }
+    const { receipts } = await publishBurst(node, bulletins, IN_FLIGHT, (sofar) => {
+      if (!killed && sofar.size >= KILL_AFTER_RECEIPTS) {
+        killed = true;
+        hubProcess?.child.kill('SIGKILL');
       }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    });
     expect(killed).toBe(true);
     expect(await hubProcess.exited()).toBe('SIGKILL');
     await liveEnded;
@@ -114,19 +142,13 @@ describe('a hub killed during a publish burst', () => {
     hubProcess = startHubProcess(r);
     await hubProcess.waitFor(/corridor hub listening/);
 
-    // Every receipt names a stored bulletin with the same sequence.
-    const stored = await sqlOn<{ id: string; sequence: string }>(r.databaseUrl, 'SELECT id, sequence FROM bulletin ORDER BY sequence');
-    const storedById = new Map(stored.map((row) => [row.id, BigInt(row.sequence)]));
-    for (const [id, sequence] of receipts) expect(storedById.get(id)).toBe(sequence);
-    // Sequences are contiguous: nothing half-written survived the kill.
-    expect(stored.map((row) => BigInt(row.sequence))).toEqual(stored.map((_, i) => BigInt(i + 1)));
-    await expectLedgerReferencesIntact(r.databaseUrl);
+    const stored = await expectReceiptsStored(r.databaseUrl, receipts);
 
     // Resume after the last live delivery: together, no gap and no bulletin missing.
     const lastLive = liveCursors[liveCursors.length - 1] ?? 0n;
     const resumed = await readAll(agency, lastLive);
     const delivered = [...liveCursors, ...resumed];
-    expect(delivered).toEqual(stored.map((row) => BigInt(row.sequence)));
+    expect(delivered).toEqual(stored);
     for (const sequence of receipts.values()) expect(delivered).toContain(sequence);
 
     hubProcess.child.kill('SIGTERM');
@@ -149,25 +171,11 @@ describe('a hub stopped gracefully during a publish burst', () => {
     live.on('data', () => undefined);
     const liveEnded = new Promise<void>((resolve) => live.on('error', () => resolve()).on('end', () => resolve()));
 
-    const receipts = new Map<string, bigint>();
-    const refusals: number[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < bulletins.length) {
-        const bytes = bulletins[next++];
-        if (bytes === undefined) break;
-        try {
-          const response = await node.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt: bytes }), { deadlineMs: 5000 });
-          receipts.set(response.receipt?.bulletinId ?? '', response.receipt?.sequence ?? 0n);
-        } catch (error) {
-          refusals.push((error as { code?: number }).code ?? -1);
-        }
-      }
-    };
     // Once the burst is under way, a lock holds the bulletin table so that batches pile up in the
     // group commit; the hub is told to stop, and only then is the lock let go.
+    let receiptCount = 0;
     const stopMidBurst = async (): Promise<void> => {
-      while (receipts.size < KILL_AFTER_RECEIPTS) await sleep(5);
+      while (receiptCount < KILL_AFTER_RECEIPTS) await sleep(5);
       const locker = new pg.Client({ connectionString: r.databaseUrl });
       await locker.connect();
       try {
@@ -182,19 +190,15 @@ describe('a hub stopped gracefully during a publish burst', () => {
         await locker.end();
       }
     };
-    await Promise.all([stopMidBurst(), ...Array.from({ length: IN_FLIGHT }, worker)]);
+    const [, { receipts, failures }] = await Promise.all([stopMidBurst(), publishBurst(node, bulletins, IN_FLIGHT, (sofar) => (receiptCount = sofar.size))]);
     await liveEnded;
     expect(receipts.size).toBeGreaterThanOrEqual(KILL_AFTER_RECEIPTS);
     expect(receipts.size).toBeLessThan(BURST);
     // Cut off (CANCELLED), refused while closing or the hub gone (UNAVAILABLE).
-    for (const code of refusals) expect([1, 14]).toContain(code);
+    for (const code of failures) expect([1, 14]).toContain(code);
     expect(captured.lines().filter((line) => line.level >= 50)).toEqual([]);
 
     await r.startHub();
-    const stored = await sqlOn<{ id: string; sequence: string }>(r.databaseUrl, 'SELECT id, sequence FROM bulletin ORDER BY sequence');
-    const storedById = new Map(stored.map((row) => [row.id, BigInt(row.sequence)]));
-    for (const [id, sequence] of receipts) expect(storedById.get(id)).toBe(sequence);
-    expect(stored.map((row) => BigInt(row.sequence))).toEqual(stored.map((_, i) => BigInt(i + 1)));
-    await expectLedgerReferencesIntact(r.databaseUrl);
+    await expectReceiptsStored(r.databaseUrl, receipts);
   });
 });
