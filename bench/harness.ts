@@ -75,7 +75,8 @@ export interface Scenario {
   readonly description: string;
   /**
    * At most this many hub/JetStream pairs, whatever `--pairs` says: a scenario whose setup
-   * dominates (replay fills its store first) runs once per target and says so.
+   * dominates (replay fills its store first), or whose points no target ratio reads (steady),
+   * runs once per target and says so.
    */
   readonly maxPairs?: number;
   run(ctx: ScenarioContext): Promise<void>;
@@ -318,8 +319,10 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
   const notes = new Map<string, string[]>();
   const resources = new SharedResources();
   let failed = false;
+  // Seconds since the run began on every line: where a run's time goes is part of its budget.
+  const runStarted = performance.now();
   const log = (message: string): void => {
-    process.stderr.write(`${message}\n`);
+    process.stderr.write(`[${((performance.now() - runStarted) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
   };
   try {
     for (const { scenario, pair, of } of plan) {

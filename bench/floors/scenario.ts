@@ -46,7 +46,7 @@ import type { FanoutRequest, FloorServerConfig, FromFloorServer } from './grpc-f
 const SERVER = fileURLToPath(new URL('./grpc-server-process.js', import.meta.url));
 
 const PLAN = {
-  full: { unaryCalls: 2000, concurrentMs: 4000, streamDeliveries: 250_000, pgMs: 5000, verifies: 12_000, commitBatches: 200 },
+  full: { unaryCalls: 2000, concurrentMs: 4000, streamDeliveries: 120_000, pgMs: 5000, verifies: 12_000, commitBatches: 200 },
   quick: { unaryCalls: 400, concurrentMs: 1000, streamDeliveries: 30_000, pgMs: 1500, verifies: 2000, commitBatches: 30 },
 } as const;
 type Plan = (typeof PLAN)['full' | 'quick'];
