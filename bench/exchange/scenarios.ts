@@ -80,7 +80,7 @@ const ACK_MEMBER = 'IDN';
 async function runAckLatency(ctx: ScenarioContext): Promise<void> {
   // A repeat pair takes 600 samples (p99 is then the 6th slowest): 400 fewer calls at ~25 ms
   // each keep the full run inside its 15 minutes.
-  const samples = ctx.samples ?? (ctx.quick ? 150 : ctx.ratioInputsOnly ? 600 : 1000);
+  const samples = ctx.samples ?? (ctx.quick ? 100 : ctx.ratioInputsOnly ? 600 : 1000);
   const warmup = ctx.quick ? 30 : 100;
   await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, 1, [ACK_MEMBER], async (run) => {
     // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
@@ -128,7 +128,7 @@ async function closedLoopPhase(run: ExchangeRun, durations: Durations, label: st
 }
 
 async function runIngest(ctx: ScenarioContext): Promise<void> {
-  const durations = { warmupMs: seconds(ctx, 4, 2), measuredMs: seconds(ctx, 12, 4) };
+  const durations = { warmupMs: seconds(ctx, 4, 1), measuredMs: seconds(ctx, 12, 4) };
   await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     const { summary, meter, dbBytes } = await closedLoopPhase(run, durations, 'ingest');
     const rate = summary.accepted / (meter.wallMs / 1000);
@@ -273,7 +273,7 @@ const QUICK_WARM_UP_SECONDS = 1;
 /** Stored bulletins replayed, not measured, after the hub restarts. */
 const WARM_UP_REPLAYED = 2_000;
 const QUICK_WARM_UP_REPLAYED = 500;
-const QUICK_REPLAY_TEMPLATE = 200;
+const QUICK_REPLAY_TEMPLATE = 100;
 /** Stored bulletins of `--quick` replay (`--entries` overrides). */
 const QUICK_REPLAY_STORED = 1_000;
 /** Connections copying at once: the inserts are PostgreSQL-bound, one core each. */
