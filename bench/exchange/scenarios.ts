@@ -86,11 +86,12 @@ async function runAckLatency(ctx: ScenarioContext): Promise<void> {
     // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
     await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100);
     await run.closed(1, 600_000, warmup);
-    const meter = await run.meter();
+    // The profiler starts before the meter and stops after it: its own cost stays out of the CPU measured.
     run.region.profileHub('start');
+    const meter = await run.meter();
     const measured = await run.closed(1, 600_000, samples);
-    run.region.profileHub({ stop: 'ack-latency' });
     const cost = await meter.stop();
+    run.region.profileHub({ stop: 'ack-latency' });
     ctx.record({
       point: 'publish_to_receipt',
       variant: 'c1',
@@ -118,11 +119,11 @@ async function closedLoopPhase(run: ExchangeRun, durations: Durations, label: st
   await run.prepare(Math.ceil((durations.measuredMs / 1000) * Math.max(20, warmRate * 2.5)) + BENCH_MEMBERS.length * IN_FLIGHT_PER_MEMBER * 2);
   run.clearSendTimes();
   const dbBefore = await run.region.databaseBytes();
-  const meter = await run.meter();
   run.region.profileHub('start');
+  const meter = await run.meter();
   const summary = await run.closed(IN_FLIGHT_PER_MEMBER, durations.measuredMs);
-  run.region.profileHub({ stop: label });
   const cost = await meter.stop();
+  run.region.profileHub({ stop: label });
   const dbBytes = (await run.region.databaseBytes()) - dbBefore;
   return { summary, meter: cost, dbBytes };
 }
@@ -402,12 +403,12 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
           // Awaited below; a failure meanwhile must not go unhandled while the replay is awaited.
           publishing.catch(() => undefined);
           await new Promise((resolve) => setTimeout(resolve, 500));
-          const meter = await run.meter();
           run.region.profileHub('start');
+          const meter = await run.meter();
           await run.subscribe(replayAgencies(subscribers), after, false);
           const times = await run.caughtUp(windowSeconds * 1000, windowSeconds * 1000);
-          run.region.profileHub({ stop: `replay-${stored}-${subscribers}-from-${from === 'start' ? 'start' : '99'}` });
           const cost = await meter.stop();
+          run.region.profileHub({ stop: `replay-${stored}-${subscribers}-from-${from === 'start' ? 'start' : '99'}` });
           await run.halt();
           const ingest = await publishing;
           // Those that caught up are owed every live delivery too; the others up to where they are.

@@ -7,6 +7,7 @@ import type { HubDatabase } from './db/schema.js';
 import type { AuditIntegrator, AuditLogIdentity, TileCache } from './audit-log.js';
 import type { RequestSettings } from './config.js';
 import type { IdentityReader } from './authn.js';
+import type { CallsInFlight } from './calls-in-flight.js';
 import type { Fanout } from './fanout.js';
 import type { GroupCommit } from './group-commit.js';
 import type { CommitOutcome, VerifiedBulletin } from './publish.js';
@@ -50,6 +51,8 @@ export interface HubContext {
   readonly log: Logger;
   /** Aborted when the hub begins shutting down; open streams end. */
   readonly shutdown: AbortSignal;
+  /** Every call's handler while it runs: the hub closes its database only once they have settled. */
+  readonly calls: CallsInFlight;
   /** The audit log's origin, signing key, quorum and witness keys. */
   readonly identity: AuditLogIdentity;
   /** Audit tiles, cached (a stored tile only grows, so the hashes it holds never change). */

@@ -62,9 +62,9 @@ export class GroupCommit<I, O> {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#take();
-        this.options.onBatch?.(batch.length);
         let outcomes: readonly (O | Error)[];
         try {
+          this.options.onBatch?.(batch.length);
           outcomes = await this.commit(batch.map((waiting) => waiting.item));
         } catch (error) {
           for (const waiting of batch) waiting.reject(error);

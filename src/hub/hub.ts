@@ -40,6 +40,7 @@ import { certificateIdentityReader } from './authn.js';
 import { Fanout } from './fanout.js';
 import { createHubMetrics } from './metrics.js';
 import { importRegion, loadRegistry } from './registry.js';
+import { CallsInFlight } from './calls-in-flight.js';
 import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 import { OverdueCheck, recordOverdueRequests } from './requests.js';
@@ -156,6 +157,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
       metrics,
       log: log.child({ subsystem: 'exchange' }),
       shutdown: shutdown.signal,
+      calls: new CallsInFlight(),
       identity: auditIdentity,
       tiles: new TileCache(),
       integrator,
@@ -189,8 +191,12 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
           for (const name of SERVICE_NAMES) health.setStatus(name, 'NOT_SERVING');
           shutdown.abort();
           await shutdownServer(server, config.shutdownGraceMs);
-          // Handlers cut off by the server's forced shutdown may still have items queued.
+          // Handlers cut off by the server's forced shutdown run on: new group-commit items are
+          // refused (SHUTTING_DOWN), those under way committed, and every handler left to finish
+          // (its reads, ledger writes and refusal records) before the pool closes. A database
+          // that hangs holds the hub here; the supervisor's kill is then safe (tests/hub/crash.test.ts).
           await Promise.all([ctx.bulletinCommits.close(), ctx.acknowledgementCommits.close()]);
+          await ctx.calls.settled();
           await listener.close();
           fanout.close();
           await purger.close();

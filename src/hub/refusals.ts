@@ -1,6 +1,8 @@
 /**
  * The record of a refusal: when an authenticated principal's request is refused, the only trace
- * it leaves is one REFUSE event in the audit log, with the reason code and message.
+ * it leaves is one REFUSE event in the audit log, with the reason code and message. The one
+ * exception is SHUTTING_DOWN: a refusal for the hub's own state, not the request's (logged and
+ * counted, not audited).
  */
 import { EventKind } from '../core/audit-leaf.js';
 import { isCorridorError } from '../core/errors.js';

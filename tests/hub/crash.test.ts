@@ -159,8 +159,8 @@ describe('a hub killed during a publish burst', () => {
 describe('a hub stopped gracefully during a publish burst', () => {
   it('finishes the commits under way before closing its database: every receipt is stored, the rest refused UNAVAILABLE, nothing logged as an error', async () => {
     const captured = captureLog('warn');
-    // A short grace, and an open subscription that keeps the server from draining on its own:
-    // the server cuts the publishes off while their bulletins wait in the group commit.
+    // A short grace: the server cuts the publishes off while their bulletins wait in the group
+    // commit, behind a lock on the bulletin table (below).
     stoppedRegion = await startTestRegion({ log: captured.log, shutdownGraceMs: 1 });
     const r = stoppedRegion;
     const node = await r.connect({ kind: 'member', id: IDN });
@@ -174,15 +174,21 @@ describe('a hub stopped gracefully during a publish burst', () => {
     // Once the burst is under way, a lock holds the bulletin table so that batches pile up in the
     // group commit; the hub is told to stop, and only then is the lock let go.
     let receiptCount = 0;
+    let burstEnded = false;
     const stopMidBurst = async (): Promise<void> => {
-      while (receiptCount < KILL_AFTER_RECEIPTS) await sleep(5);
+      while (receiptCount < KILL_AFTER_RECEIPTS) {
+        if (burstEnded) throw new Error(`the burst ended after ${receiptCount} receipts, before the hub was stopped`);
+        await sleep(5);
+      }
       const locker = new pg.Client({ connectionString: r.databaseUrl });
       await locker.connect();
       try {
         await locker.query('BEGIN');
-        await locker.query('LOCK TABLE bulletin IN EXCLUSIVE MODE');
+        await locker.query('LOCK TABLE bulletin IN ACCESS EXCLUSIVE MODE');
         await sleep(100);
         const stopping = r.stopHub();
+        // Awaited below; a failure meanwhile must not go unhandled while the lock is held.
+        stopping.catch(() => undefined);
         await sleep(300);
         await locker.query('COMMIT');
         await stopping;
@@ -190,7 +196,8 @@ describe('a hub stopped gracefully during a publish burst', () => {
         await locker.end();
       }
     };
-    const [, { receipts, failures }] = await Promise.all([stopMidBurst(), publishBurst(node, bulletins, IN_FLIGHT, (sofar) => (receiptCount = sofar.size))]);
+    const burst = publishBurst(node, bulletins, IN_FLIGHT, (sofar) => (receiptCount = sofar.size)).finally(() => (burstEnded = true));
+    const [, { receipts, failures }] = await Promise.all([stopMidBurst(), burst]);
     await liveEnded;
     expect(receipts.size).toBeGreaterThanOrEqual(KILL_AFTER_RECEIPTS);
     expect(receipts.size).toBeLessThan(BURST);

@@ -85,8 +85,10 @@ describe('GroupCommit', () => {
     const { commit, batches, hold, release } = recorder();
     hold();
     const first = commit.submit(1);
-    const queued = [2, 3].map((item) => commit.submit(item));
+    // Each queued item notes whether close() had resolved when it settled: it must not have.
     let closed = false;
+    const settledBeforeClose: boolean[] = [];
+    const queued = [2, 3].map((item) => commit.submit(item).finally(() => settledBeforeClose.push(!closed)));
     const closing = commit.close().then(() => (closed = true));
     await expect(commit.submit(4)).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
     await Promise.resolve();
@@ -95,6 +97,7 @@ describe('GroupCommit', () => {
     await closing;
     await expect(first).resolves.toBe('committed 1');
     await expect(Promise.all(queued)).resolves.toEqual(['committed 2', 'committed 3']);
+    expect(settledBeforeClose).toEqual([true, true]);
     expect(batches).toEqual([[1], [2, 3]]);
     await expect(commit.close()).resolves.toBeUndefined();
   });

@@ -181,7 +181,7 @@ export function unary<M extends DescMessage>(
   work: (call: grpc.ServerUnaryCall<Buffer, unknown>) => Promise<MessageShape<M> | Uint8Array>,
 ): grpc.handleUnaryCall<Buffer, unknown> {
   return (call, callback) => {
-    work(call).then(
+    ctx.calls.track(work(call)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error, ctx.log, method)),
     );
@@ -238,13 +238,14 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
           }),
         closed: closed.signal,
       };
-      (async () => {
+      const serving = (async () => {
         const { principal, request } = await admitKind(ctx, call, SubscribeRequestSchema, 'Subscribe', 'agency');
         await serveSubscription(ctx, principal, request, sink);
         if (ctx.shutdown.aborted && !closed.signal.aborted) {
           throw new CorridorError('SHUTTING_DOWN', 'the hub is shutting down; resubscribe from your last cursor');
         }
-      })().then(
+      })();
+      ctx.calls.track(serving).then(
         () => {
           if (!closed.signal.aborted) call.end();
         },
