@@ -84,7 +84,16 @@ export class GroupCommit<I, O> {
 
   /** The next batch: one item that must go alone, or consecutive others up to the limit. */
   #take(): Waiting<I, O>[] {
-    const alone = this.options.alone ?? (() => false);
+    const predicate = this.options.alone ?? (() => false);
+    // An item the predicate cannot judge goes alone, to the commit that judges it: a throw here
+    // would leave the queue stuck and its callers waiting.
+    const alone = (item: I): boolean => {
+      try {
+        return predicate(item);
+      } catch {
+        return true;
+      }
+    };
     const first = this.#queue[0];
     if (first !== undefined && alone(first.item)) return this.#queue.splice(0, 1);
     let count = 0;

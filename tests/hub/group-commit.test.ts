@@ -102,6 +102,22 @@ describe('GroupCommit', () => {
     await expect(commit.close()).resolves.toBeUndefined();
   });
 
+  it('sends an item whose alone-predicate throws alone, and goes on with the rest', async () => {
+    const { commit, batches, hold, release } = recorder({
+      alone: (item) => {
+        if (item === 3) throw new Error('cannot judge');
+        return false;
+      },
+    });
+    hold();
+    const first = commit.submit(1);
+    const rest = [2, 3, 4, 5].map((item) => commit.submit(item));
+    release();
+    await expect(first).resolves.toBe('committed 1');
+    await expect(Promise.all(rest)).resolves.toEqual(['committed 2', 'committed 3', 'committed 4', 'committed 5']);
+    expect(batches).toEqual([[1], [2], [3], [4, 5]]);
+  });
+
   it('closes at once when nothing is under way', async () => {
     const { commit, batches } = recorder();
     await expect(commit.submit(1)).resolves.toBe('committed 1');
