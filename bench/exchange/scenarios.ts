@@ -202,7 +202,7 @@ async function runSteady(ctx: ScenarioContext): Promise<void> {
   await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
     // Warm-up: the same load, not recorded (not in --quick, a smoke run whose points are cold).
     if (!ctx.quick) await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 2, 1));
-    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 6, 2));
+    const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 6, 1.5));
     ctx.record(deliveryPoint('live', STEADY_RATE, STEADY_SUBSCRIBERS, live));
     const window = (live.summary.lastDoneAt - live.summary.firstSentAt) / 1000;
     ctx.record({
@@ -229,7 +229,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
     // Warm-up, not recorded (not in --quick, as for steady).
     if (!ctx.quick) await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 3, 1));
     for (const subscribers of liveCounts) {
-      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 5, 1.5));
+      const live = await livePoint(run, FANOUT_RATE, subscribers, seconds(ctx, 5, 1));
       ctx.record(deliveryPoint('live', FANOUT_RATE, subscribers, live));
       const stats = summarize(live.deliveries.latencyMs);
       ctx.log(`fanout: ${subscribers} subscribers at ${FANOUT_RATE}/s: p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms, hub ${(live.meter.hubUs / Math.max(1, stats.n)).toFixed(0)} µs/delivery, RSS ${live.meter.hubRssMB.toFixed(0)} MB`);
@@ -386,7 +386,7 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
       }
 
       // Baseline: live ingest alone.
-      const baselineRange = await run.prepare(Math.ceil(liveRate * (ctx.quick ? 2 : 10)));
+      const baselineRange = await run.prepare(Math.ceil(liveRate * (ctx.quick ? 1 : 10)));
       const baseline = await run.open(liveRate, baselineRange.from);
       const baselineP99 = summarize(baseline.receiptMs).p99;
       ctx.record({ point: 'publish_to_receipt', variant: 'live-no-replay', unit: 'ms', params: { rate: liveRate, stored }, stats: summarize(baseline.receiptMs) });
