@@ -6,16 +6,14 @@
  * Copy k of a template bulletin at sequence s gets sequence `base + (k - 1) × span + (s - first + 1)`
  * and the id and jti `<template>.c<n>`, n counting the template's copies over every plan; every
  * other column is the template's, byte for byte: the bulletin row (signed JWS, receipt), its
- * Disclosures, every agency's delivery decision (the same policy outcome, release and Key
- * Binding JWT), its retention and search rows. So the rows
+ * Disclosures, every agency's delivery decision (the same policy outcome, release and
+ * sd_hash), its retention and search rows. So the rows
  * the replay path reads have the hub's own sizes, shapes and per-agency mix, at the stored size.
- * What a copy does not have (and the benchmark reports say so):
+ * A copy's Key Binding JWTs are made when it is sent, as every delivery's are (src/hub/key-binding.ts),
+ * so they name the copy's own sequence. What a copy does not have (and the benchmark reports say so):
  *
  * - audit events: replay does not read the audit log, and copying 41 events per bulletin would
- *   double the fill; a copy's decisions point at its template's events;
- * - a Key Binding JWT that verifies at a node: its nonce names the template's sequence. The
- *   benchmark's subscribers do not verify (subscriber-process.ts), and the hub never re-checks
- *   what it stored, so the hub's work per delivery is the same.
+ *   double the fill; a copy's decisions point at its template's events.
  *
  * The hub must not run while rows appear behind its back (its fan-out would read them as another
  * replica's commits): the caller stops it first and starts it again after (region.ts restartHub).

@@ -125,16 +125,17 @@ function deliveryFrames(): Pair {
   const grant: DeliveryGrant = {
     reason: 'releasable to IDN by TLP:GREEN; the agency is a police agency of a member the bulletin names',
     policyVersion: 'policy/1',
-    presentation: { released: Buffer.alloc(2_151, 0x43), kbJwt: Buffer.alloc(350, 0x44) },
+    release: { released: Buffer.alloc(2_151, 0x43), sdHash: 'A'.repeat(43) },
     withheld: [],
     agreements: [],
   };
+  const kbJwt = Buffer.alloc(350, 0x44);
   const reference = (): Uint8Array =>
-    toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, undefined, undefined) } }));
+    toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, kbJwt, undefined, undefined) } }));
   return {
-    params: { bulletinBytes: bulletin.jws.byteLength, kbJwtBytes: grant.presentation.kbJwt.byteLength },
+    params: { bulletinBytes: bulletin.jws.byteLength, kbJwtBytes: kbJwt.byteLength },
     reference: { name: 'protobuf-es', run: reference },
-    ours: [{ name: 'hand-written', run: () => encodeDeliveryFrame(bulletin, grant, undefined, undefined) }],
+    ours: [{ name: 'hand-written', run: () => encodeDeliveryFrame(bulletin, grant, kbJwt, undefined, undefined) }],
     check(expected, [actual]) {
       if (!sameBytes(expected, actual)) throw new VoidRun('the hand-written delivery frame differs from protobuf-es');
     },

@@ -14,9 +14,9 @@
  *   follow-up the bulletin it supersedes (`lifecycle.ts`: the originator's, the latest of its
  *   thread, not withdrawn, within retention), the
  *   agreements in force at this hub time, one policy decision per agency (a follow-up also to
- *   every agency that received what it supersedes), one
- *   presentation with the hub's Key Binding JWT per delivery, the bulletin, the decisions and
- *   their audit events, the follow-up record, the retention end and the search index, and the
+ *   every agency that received what it supersedes), what each delivery releases and its
+ *   `sd_hash` (the hub's Key Binding JWT over it is made when the delivery is sent:
+ *   key-binding.ts), the bulletin, the decisions and their audit events, the follow-up record, the retention end and the search index, and the
  *   receipt, in one transaction → fan-out.
  *
  * The receipt is returned only after the commit. A refusal leaves one REFUSE audit event.
@@ -27,12 +27,12 @@ import { parseBulletinClaims, readEnvelope } from '../core/bulletin.js';
 import type { BulletinClaims } from '../core/bulletin.js';
 import { epochSeconds } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
-import { bulletinId, identityUri, memberUri, printable } from '../core/ids.js';
+import { bulletinId, memberUri, printable } from '../core/ids.js';
 import { BULLETIN_TYP, checkTimes, checkType, parseCompactJws, verifySignature } from '../core/jws.js';
 import { classifyDisclosures } from '../core/personal-data.js';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import { decide } from '../core/policy.js';
-import { bindRelease, deliveryId, releasesFor } from '../core/presentation.js';
+import { releasesFor } from '../core/presentation.js';
 import type { Release } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
@@ -261,29 +261,20 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       }
     }
 
-    // Sequences in submission order. What each agency receives is settled here, its sd_hash
-    // included, so the audit events can be encoded and written while the Key Binding JWTs are
-    // signed on libuv's pool: the signatures are the batch's largest piece of work but the last
-    // thing the transaction needs (decision rows, written last).
+    // Sequences in submission order, and what each agency receives, its sd_hash included: the
+    // decision, its audit event and, when the delivery is sent, the Key Binding JWT all name it.
     const iat = epochSeconds(hubTime);
     const prepared = accepted.map((entry) => {
-      const sequence = ledger.nextSequence();
-      const delivering = entry.decisions.flatMap(({ agency, decision }) =>
-        decision.kind === 'deliver' ? [{ agency, disclose: decision.disclose, binding: { aud: identityUri({ kind: 'agency', id: agency }), nonce: deliveryId(agency, sequence), iat } }] : [],
-      );
+      const delivering = entry.decisions.flatMap(({ agency, decision }) => (decision.kind === 'deliver' ? [{ agency, disclose: decision.disclose }] : []));
       const releases = releasesFor(entry.verified.issuerJwt, entry.verified.disclosures, delivering);
       const releaseByAgency = new Map(delivering.map(({ agency }, index) => [agency, releases[index]]));
       return {
         entry,
-        sequence,
+        sequence: ledger.nextSequence(),
         released: entry.decisions.map(({ agency }) => releaseByAgency.get(agency)),
-        signing: Promise.all(delivering.map(({ agency, binding }, index) => bindRelease(ctx.receiptKey, releases[index] ?? fail('INTERNAL', 'a delivery has no release'), binding).then((made) => [agency, made] as const))),
         digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')),
       };
     });
-    const signed = Promise.all(prepared.map(({ signing }) => signing));
-    // Awaited below; if the transaction fails first, its rejection must not go unhandled.
-    signed.catch(() => undefined);
     const appended = await ledger.append(
       prepared.flatMap(({ entry, released, digest }) => [
         {
@@ -375,7 +366,6 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       })),
     );
 
-    const presentations = await signed;
     // One buffer per distinct release, shared by the grants of every agency that receives it.
     const releasedBytes = new Map<Release, Uint8Array>();
     const bytesOf = (release: Release): Uint8Array => {
@@ -384,22 +374,20 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       return bytes;
     };
     const delivered = written.map(({ entry, bulletin, decisionEvents }, index) => {
-      const byAgency = new Map(presentations[index]);
       const released = prepared[index]?.released ?? fail('INTERNAL', 'a written bulletin was not prepared');
       const recipients = new Map<string, DeliveryGrant>();
       const decisionRows = entry.decisions.map(({ agency, decision }, position) => {
-        const presentation = byAgency.get(agency);
         const release = released[position];
-        if (decision.kind === 'deliver' && presentation !== undefined && release !== undefined) {
+        if (decision.kind === 'deliver' && release !== undefined) {
           recipients.set(agency, {
             reason: decision.reason,
             policyVersion: decision.policyVersion,
-            presentation: { released: bytesOf(release), kbJwt: Buffer.from(presentation.kbJwt, 'latin1') },
+            release: { released: bytesOf(release), sdHash: release.sdHash },
             withheld: decision.withheld,
             agreements: decision.agreements,
           });
         }
-        return { sequence: bulletin.sequence, agency, decision, auditPosition: decisionEvents[position]?.position ?? fail('INTERNAL', 'a decision has no audit position'), presentation };
+        return { sequence: bulletin.sequence, agency, decision, auditPosition: decisionEvents[position]?.position ?? fail('INTERNAL', 'a decision has no audit position'), release };
       });
       return { recipients, decisionRows };
     });

@@ -12,6 +12,7 @@ import { AuditEventSchema, AuditLeafSchema } from '../gen/corridor/v1/audit_pb.j
 import type { AuditEvent, AuditLeaf, EventDetails, ListEventsRequest } from '../gen/corridor/v1/audit_pb.js';
 import type { PrincipalOf } from './authn.js';
 import { findBulletinById, listAuditRows, listDeliveredBySequence, loadDisclosures, presentationBytes } from './store.js';
+import { keyBindingFor } from './key-binding.js';
 import type { AuditRow, StoredBulletin } from './store.js';
 import { formatSdJwt } from '../core/sd-jwt.js';
 import type { HubContext } from './context.js';
@@ -43,8 +44,8 @@ export async function getBulletin(
     } else if (bulletin !== undefined && principal.kind === 'agency') {
       // Only within its retention (exp, the agreements' limits, the region default, not purged):
       // after that recipients no longer get it.
-      const delivered = (await listDeliveredBySequence(ctx.db, principal.id, [bulletin.sequence], ctx.clock.now())).get(bulletin.sequence)?.presentation;
-      if (delivered !== undefined) sdJwt = presentationBytes(delivered);
+      const delivered = (await listDeliveredBySequence(ctx.db, principal.id, [bulletin.sequence], ctx.clock.now())).get(bulletin.sequence)?.release;
+      if (delivered !== undefined) sdJwt = presentationBytes(delivered.released, await keyBindingFor(ctx.receiptKey, principal.id, bulletin, delivered));
     }
     // The same answer whether it does not exist or is not yours: existence is itself information.
     if (bulletin === undefined || sdJwt === undefined) fail('NOT_FOUND', `no bulletin ${id} is visible to ${principal.label}`);

@@ -37,6 +37,7 @@ import { inLedgerTransaction } from './ledger.js';
 import { findStatuses } from './lifecycle.js';
 import { recordRefusal } from './refusals.js';
 import { listDeliveredBySequence } from './store.js';
+import { keyBindingFor } from './key-binding.js';
 import type { DeliverableRow } from './store.js';
 
 const OPERATION = 'SearchBulletins';
@@ -96,6 +97,8 @@ export interface SearchQuery {
 /** One search result: the delivery the agency received, with its marking and status now. */
 export interface SearchHit {
   readonly delivery: DeliverableRow;
+  /** The hub's Key Binding JWT that ends the delivery's presentation. */
+  readonly kbJwt: Uint8Array;
   readonly marking: BulletinMarking | undefined;
   readonly status: BulletinStatus | undefined;
 }
@@ -125,6 +128,7 @@ export async function searchBulletins(
   const rows = page.map((sequence) => delivered.get(sequence)).filter((row): row is DeliverableRow => row !== undefined);
   const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
   const statuses = await findStatuses(ctx.db, rows.map((row) => ({ sequence: row.bulletin.sequence, id: row.bulletin.id })));
+  const kbJwts = await Promise.all(rows.map((row) => keyBindingFor(ctx.receiptKey, agency.id, row.bulletin, row.release)));
   const last = page[page.length - 1];
   const nextPageToken = sequences.length > query.pageSize && last !== undefined ? encodePageToken(last, request) : '';
   // Accounted for before anything is returned: if the record cannot be written, nothing goes out.
@@ -143,7 +147,7 @@ export async function searchBulletins(
   );
   ctx.log.debug({ agency: agency.id, results: rows.length }, 'bulletins searched');
   return {
-    hits: rows.map((row) => ({ delivery: row, marking: markings.get(row.bulletin.sequence), status: statuses.get(row.bulletin.sequence) })),
+    hits: rows.map((row, index) => ({ delivery: row, kbJwt: kbJwts[index] ?? fail('INTERNAL', 'a search hit has no Key Binding JWT'), marking: markings.get(row.bulletin.sequence), status: statuses.get(row.bulletin.sequence) })),
     nextPageToken,
   };
 }

@@ -3,8 +3,8 @@ import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
+import { fail } from '../core/errors.js';
 import { rebuildPresentation } from '../core/presentation.js';
-import type { Presentation } from '../core/presentation.js';
 import type { PersonalDataKind } from '../core/vocabulary.js';
 import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
 import type { HubDatabase, WithheldRow } from './db/schema.js';
@@ -70,28 +70,30 @@ export async function findBulletinBySequence(db: Kysely<HubDatabase>, sequence: 
 export interface DeliveryGrant {
   readonly reason: string;
   readonly policyVersion: string;
-  /** The SD-JWT presentation for this agency, with the hub's Key Binding JWT. */
-  readonly presentation: PresentedParts;
+  /** What the SD-JWT presentation for this agency releases, before the hub's Key Binding JWT. */
+  readonly release: ReleasedParts;
   readonly withheld: readonly WithheldKind[];
   readonly agreements: readonly string[];
 }
 
 /**
- * A presentation in the two parts it is made of, joined only when it is sent
- * ({@link presentationBytes}): `issuerJwt~d…~`, one buffer shared by every agency that receives
- * the same Disclosures of a bulletin, and the agency's own Key Binding JWT. A live bulletin waits
- * in the buffer of every subscription it is released to until each has sent it, so with 200
- * agencies a whole presentation per agency held ~200 copies of the bulletin's bytes per bulletin
- * in flight, where the parts hold one copy and 200 signatures of ~350 bytes.
+ * A presentation before its Key Binding JWT, which is made when it is sent (key-binding.ts) and
+ * joined to it then ({@link presentationBytes}): `issuerJwt~d…~`, one buffer shared by every
+ * agency that receives the same Disclosures of a bulletin. A live bulletin waits in the buffer of
+ * every subscription it is released to until each has sent it, so with 200 agencies a whole
+ * presentation per agency held ~200 copies of the bulletin's bytes per bulletin in flight.
  */
-export interface PresentedParts {
+export interface ReleasedParts {
   readonly released: Uint8Array;
-  readonly kbJwt: Uint8Array;
+  /** base64url SHA-256 of `released`: the Key Binding JWT's `sd_hash`, logged with the delivery. */
+  readonly sdHash: string;
+  /** The Key Binding JWT a hub stored with the decision before migration 0012; later rows have none. */
+  readonly storedKbJwt?: Uint8Array;
 }
 
 /** The presentation as sent: `issuerJwt~d…~kbJwt`. */
-export function presentationBytes(parts: PresentedParts): Uint8Array {
-  return Buffer.concat([parts.released, parts.kbJwt]);
+export function presentationBytes(released: Uint8Array, kbJwt: Uint8Array): Uint8Array {
+  return Buffer.concat([released, kbJwt]);
 }
 
 export interface DeliverableRow extends DeliveryGrant {
@@ -137,6 +139,7 @@ interface GrantRow {
   sequence: bigint;
   disclosed: number[] | null;
   kb_jwt: string | null;
+  sd_hash: Uint8Array | null;
   reason: string;
   policy_version: string;
   withheld: WithheldRow[];
@@ -154,10 +157,11 @@ function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint
     released = Buffer.from(rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], ''), 'latin1');
     shared?.set(key, released);
   }
+  if (row.sd_hash === null) fail('INTERNAL', `the delivery decision of bulletin ${row.sequence} has no sd_hash`);
   return {
     reason: row.reason,
     policyVersion: row.policy_version,
-    presentation: { released, kbJwt: Buffer.from(row.kb_jwt ?? '', 'latin1') },
+    release: { released, sdHash: Buffer.from(row.sd_hash).toString('base64url'), ...(row.kb_jwt === null ? {} : { storedKbJwt: Buffer.from(row.kb_jwt, 'latin1') }) },
     withheld: withheldFrom(row.withheld),
     agreements: row.agreements,
   };
@@ -198,7 +202,7 @@ export async function listDeliverable(
     .selectFrom((eb) =>
       eb
         .selectFrom('delivery_decision')
-        .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+        .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'sd_hash', 'withheld', 'agreements'])
         .where('agency_id', '=', agencyId)
         .where('decision', '=', 'deliver')
         .where('sequence', '>', afterSequence)
@@ -209,7 +213,7 @@ export async function listDeliverable(
     .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
     .select([
       'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
-      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.withheld', 'd.agreements',
+      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.sd_hash', 'd.withheld', 'd.agreements',
       sql<boolean>`${sql.ref('b.expires_at')} > ${now} AND ${retentionEnded(now)} IS NOT TRUE`.as('handed_out'),
     ])
     .orderBy('d.sequence')
@@ -244,7 +248,7 @@ export async function listDeliveredBySequence(db: Kysely<HubDatabase>, agencyId:
     .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
     .select([
       'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
-      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.withheld', 'd.agreements',
+      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.sd_hash', 'd.withheld', 'd.agreements',
     ])
     .where('d.agency_id', '=', agencyId)
     .where('d.decision', '=', 'deliver')
@@ -284,7 +288,7 @@ export async function listCommittedAfter(
   const sequences = bulletins.map((b) => b.sequence);
   const rows = await db
     .selectFrom('delivery_decision')
-    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'sd_hash', 'withheld', 'agreements'])
     .where('sequence', 'in', sequences)
     .where('decision', '=', 'deliver')
     .execute();
@@ -304,7 +308,7 @@ export async function listCommittedAfter(
 export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBulletin): Promise<Map<string, DeliveryGrant>> {
   const rows = await db
     .selectFrom('delivery_decision')
-    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'withheld', 'agreements'])
+    .select(['agency_id', 'sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'sd_hash', 'withheld', 'agreements'])
     .where('sequence', '=', bulletin.sequence)
     .where('decision', '=', 'deliver')
     .execute();
@@ -412,7 +416,7 @@ export async function insertBulletins(db: Kysely<HubDatabase>, bulletins: readon
 /** Stores delivery decisions (one per agency and bulletin), each with the position of its audit event. */
 export async function insertDecisions(
   db: Kysely<HubDatabase>,
-  decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly presentation: Presentation | undefined }[],
+  decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly release: { readonly positions: readonly number[]; readonly sdHash: string } | undefined }[],
 ): Promise<void> {
   if (decisions.length === 0) return;
   // Column arrays through unnest: one parameter per column, however many rows (a batch of 64
@@ -421,21 +425,20 @@ export async function insertDecisions(
   // ~32 µs of PostgreSQL per row building the records, five times what unnest does. Bytes as
   // one binary parameter (db/packed-bytea.ts).
   const column = <T>(pick: (decision: (typeof decisions)[number]) => T): T[] => decisions.map(pick);
-  const sdHashes = packBytea(column((d) => (d.presentation === undefined ? null : Buffer.from(d.presentation.sdHash, 'base64url'))));
+  const sdHashes = packBytea(column((d) => (d.release === undefined ? null : Buffer.from(d.release.sdHash, 'base64url'))));
   await sql`
-    INSERT INTO delivery_decision (agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash, withheld, agreements)
-    SELECT u.agency_id, u.sequence, u.decision, u.code, u.reason, u.policy_version, u.audit_position, u.disclosed::smallint[], u.kb_jwt,
+    INSERT INTO delivery_decision (agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, sd_hash, withheld, agreements)
+    SELECT u.agency_id, u.sequence, u.decision, u.code, u.reason, u.policy_version, u.audit_position, u.disclosed::smallint[],
            ${packedValue(sdHashes, sql.ref('u.sd_hash_start'), sql.ref('u.sd_hash_length'))}, u.withheld::jsonb, u.agreements::text[]
     FROM unnest(
       ${column((d) => d.agency)}::text[], ${column((d) => d.sequence.toString())}::bigint[], ${column((d) => d.decision.kind)}::text[],
       ${column((d) => d.decision.code)}::text[], ${column((d) => d.decision.reason)}::text[], ${column((d) => d.decision.policyVersion)}::text[],
       ${column((d) => d.auditPosition.toString())}::bigint[],
-      ${column((d) => (d.presentation === undefined ? null : arrayLiteral(d.presentation.positions.map(String))))}::text[],
-      ${column((d) => d.presentation?.kbJwt ?? null)}::text[],
+      ${column((d) => (d.release === undefined ? null : arrayLiteral(d.release.positions.map(String))))}::text[],
       ${sdHashes.starts}::int4[], ${sdHashes.lengths}::int4[],
       ${column((d) => JSON.stringify(d.decision.kind === 'deliver' ? d.decision.withheld : []))}::text[],
       ${column((d) => arrayLiteral(d.decision.agreements))}::text[]
-    ) AS u(agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, kb_jwt, sd_hash_start, sd_hash_length, withheld, agreements)
+    ) AS u(agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, sd_hash_start, sd_hash_length, withheld, agreements)
   `.execute(db);
 }
 

@@ -36,6 +36,7 @@ import { encodeDeliveryFrame } from './transport/delivery-frame.js';
 import { markingMessage } from './transport/key-messages.js';
 import { statusMessage } from './transport/lifecycle-messages.js';
 import { findStatuses } from './lifecycle.js';
+import { keyBindingFor } from './key-binding.js';
 
 /** Where a subscription writes: a gRPC server stream in production. */
 export interface DeliverySink {
@@ -121,10 +122,17 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined, frames?: Map<string, Uint8Array>): Promise<void> => {
+  const send = async (
+    bulletin: StoredBulletin,
+    grant: DeliveryGrant,
+    kbJwt: Promise<Uint8Array> | undefined,
+    marking: BulletinMarking | undefined,
+    status: BulletinStatus | undefined,
+    frames?: Map<string, Uint8Array>,
+  ): Promise<void> => {
     let message = frames?.get(agencyId);
     if (message === undefined) {
-      message = encodeDeliveryFrame(bulletin, grant, marking, status);
+      message = encodeDeliveryFrame(bulletin, grant, await (kbJwt ?? keyBindingFor(ctx.receiptKey, agencyId, bulletin, grant.release)), marking, status);
       // Kept only for the agency's other open subscriptions: a frame kept per agency lives as
       // long as the bulletin waits in any buffer, which under fan-out to many agencies was most
       // of the hub's memory.
@@ -183,9 +191,11 @@ export async function serveSubscription(
         const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
         // A backlog delivery says whether the bulletin has been updated, corrected or withdrawn since.
         const statuses = await findStatuses(ctx.db, rows.map((row) => ({ sequence: row.bulletin.sequence, id: row.bulletin.id })));
-        for (const row of rows) {
+        // The page's Key Binding JWTs are signed on libuv's pool while the first ones are sent.
+        const kbJwts = rows.map((row) => settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release)));
+        for (const [index, row] of rows.entries()) {
           if (stopped.aborted) return;
-          await send(row.bulletin, row, markings.get(row.bulletin.sequence), statuses.get(row.bulletin.sequence));
+          await send(row.bulletin, row, kbJwts[index], markings.get(row.bulletin.sequence), statuses.get(row.bulletin.sequence));
         }
         readAfter = page.readThrough;
         if (!page.more) break;
@@ -215,7 +225,7 @@ export async function serveSubscription(
       }
       if (next.bulletin.sequence <= cursor) continue;
       const grant = next.recipients.get(agencyId);
-      if (grant !== undefined) await send(next.bulletin, grant, undefined, next.status, next.frames);
+      if (grant !== undefined) await send(next.bulletin, grant, undefined, undefined, next.status, next.frames);
     }
   } catch (error) {
     if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {
@@ -233,12 +243,21 @@ export async function serveSubscription(
   }
 }
 
+/**
+ * A promise whose rejection is left to whoever awaits it: one that nobody awaits (the stream
+ * stopped before its row was sent) must not end the process as an unhandled rejection.
+ */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 /** One delivery as sent on the stream and returned by search; a bulletin without a known status is active. */
-export function deliveryMessage(bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Delivery {
+export function deliveryMessage(bulletin: StoredBulletin, grant: DeliveryGrant, kbJwt: Uint8Array, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Delivery {
   return create(DeliverySchema, {
     cursor: bulletin.sequence,
     bulletinId: bulletin.id,
-    sdJwt: presentationBytes(grant.presentation),
+    sdJwt: presentationBytes(grant.release.released, kbJwt),
     receipt: receiptMessage(bulletin),
     reason: grant.reason,
     policyVersion: grant.policyVersion,

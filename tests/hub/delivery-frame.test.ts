@@ -12,8 +12,8 @@ import { deliveryMessage } from '../../src/hub/subscribe.js';
 import { encodeDeliveryFrame } from '../../src/hub/transport/delivery-frame.js';
 
 /** What the hand-written frame must equal: protobuf-es's reflective encoding. */
-function reference(bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Uint8Array {
-  return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, marking, status) } }));
+function reference(bulletin: StoredBulletin, grant: DeliveryGrant, kbJwt: Uint8Array, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Uint8Array {
+  return toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, { event: { case: 'delivery', value: deliveryMessage(bulletin, grant, kbJwt, marking, status) } }));
 }
 
 const text = fc.string({ unit: 'binary', maxLength: 40 });
@@ -39,7 +39,7 @@ const grantArb: fc.Arbitrary<DeliveryGrant> = fc.record({
   reason: text,
   policyVersion: text,
   // Large enough that the frame grows past its first estimate and lengths take several bytes.
-  presentation: fc.record({ released: fc.uint8Array({ maxLength: 5000 }), kbJwt: fc.uint8Array({ maxLength: 400 }) }),
+  release: fc.record({ released: fc.uint8Array({ maxLength: 5000 }), sdHash: fc.constant('A'.repeat(43)) }),
   withheld: fc.array(fc.record({ kind: fc.constantFrom(...PERSONAL_DATA_KINDS), reason: text }), { maxLength: 4 }),
   // Empty strings too: a repeated field writes every element.
   agreements: fc.array(text, { maxLength: 4 }),
@@ -66,9 +66,9 @@ const statusArb: fc.Arbitrary<BulletinStatus> = fc.record({
 describe('encodeDeliveryFrame writes exactly what protobuf-es writes', () => {
   it('for any delivery, with or without a marking and a status', () => {
     fc.assert(
-      fc.property(bulletinArb, grantArb, fc.option(markingArb, { nil: undefined }), fc.option(statusArb, { nil: undefined }), (bulletin, grant, marking, status) => {
-        const frame = encodeDeliveryFrame(bulletin, grant, marking, status);
-        expect(Buffer.from(frame)).toEqual(Buffer.from(reference(bulletin, grant, marking, status)));
+      fc.property(bulletinArb, grantArb, fc.uint8Array({ maxLength: 400 }), fc.option(markingArb, { nil: undefined }), fc.option(statusArb, { nil: undefined }), (bulletin, grant, kbJwt, marking, status) => {
+        const frame = encodeDeliveryFrame(bulletin, grant, kbJwt, marking, status);
+        expect(Buffer.from(frame)).toEqual(Buffer.from(reference(bulletin, grant, kbJwt, marking, status)));
       }),
       { numRuns: 400 },
     );
@@ -90,11 +90,11 @@ describe('encodeDeliveryFrame writes exactly what protobuf-es writes', () => {
     const grant: DeliveryGrant = {
       reason: 'RELEASED_UNDER_AGREEMENT',
       policyVersion: 'policy/2',
-      presentation: { released: Buffer.from('issuer.jwt.sig~WyJkMSJd~'), kbJwt: Buffer.from('kb.jwt.sig') },
+      release: { released: Buffer.from('issuer.jwt.sig~WyJkMSJd~'), sdHash: 'A'.repeat(43) },
       withheld: [{ kind: 'migrant', reason: 'NO_AGREEMENT_FOR_KIND' }],
       agreements: ['IDN-MYS@3'],
     };
-    const decoded = fromBinary(SubscribeResponseSchema, encodeDeliveryFrame(bulletin, grant, undefined, undefined));
+    const decoded = fromBinary(SubscribeResponseSchema, encodeDeliveryFrame(bulletin, grant, Buffer.from('kb.jwt.sig'), undefined, undefined));
     expect(decoded.event.case).toBe('delivery');
     const delivery = decoded.event.case === 'delivery' ? decoded.event.value : undefined;
     expect(delivery?.cursor).toBe(42n);

@@ -18,7 +18,7 @@ function live(sequence: number): LiveBulletin {
     auditPosition: BigInt(sequence),
     receipt: new Uint8Array(),
   };
-  return { bulletin, recipients: new Map([['MYS:police', { reason: 'r', policyVersion: 'v', presentation: { released: new Uint8Array(), kbJwt: new Uint8Array() }, withheld: [], agreements: [] }]]) };
+  return { bulletin, recipients: new Map([['MYS:police', { reason: 'r', policyVersion: 'v', release: { released: new Uint8Array(), sdHash: 'A'.repeat(43) }, withheld: [], agreements: [] }]]) };
 }
 
 const silent = pino({ level: 'silent' });

@@ -13,7 +13,7 @@ import { CorridorError } from '../../src/core/errors.js';
 import { asAgencyId, asMemberId } from '../../src/core/ids.js';
 import type { AgencyId } from '../../src/core/ids.js';
 import { jwkThumbprint, parseCompactJws } from '../../src/core/jws.js';
-import { PublishResponseSchema, ReceiptSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { ExchangeService, GetBulletinRequestSchema, PublishResponseSchema, ReceiptSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { createKysely, createPool } from '../../src/infra/database.js';
 import { createLogger } from '../../src/infra/log.js';
 import type { Logger } from '../../src/infra/log.js';
@@ -539,15 +539,22 @@ describe('the agency client', () => {
     const b = await node.submit(draft({ category: 'modus_operandi' }));
     await published(node, a.bulletinId);
     await published(node, b.bulletinId);
-    const rows = await sqlOn<{ id: string; jws: Buffer; receipt: Buffer; sequence: string; kb_jwt: string }>(
+    const rows = await sqlOn<{ id: string; jws: Buffer; receipt: Buffer; sequence: string }>(
       testRegion.databaseUrl,
-      'SELECT b.id, b.jws, b.receipt, b.sequence, d.kb_jwt FROM bulletin b JOIN delivery_decision d ON d.sequence = b.sequence WHERE d.agency_id = $1 ORDER BY b.sequence',
+      'SELECT b.id, b.jws, b.receipt, b.sequence FROM bulletin b JOIN delivery_decision d ON d.sequence = b.sequence WHERE d.agency_id = $1 ORDER BY b.sequence',
       [MYS_POLICE],
     );
-    const [first, second] = rows;
-    if (first === undefined || second === undefined) throw new Error('two bulletins expected');
     const { db } = await nodeDatabase();
     const hub = await testRegion.connect({ kind: 'agency', id: MYS_POLICE });
+    // Each delivery's Key Binding JWT as the hub presents it to Malaysia's police (made when sent).
+    const withKeyBinding = await Promise.all(
+      rows.map(async (row) => {
+        const fetched = await hub.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: row.id }));
+        return { ...row, kb_jwt: Buffer.from(fetched.sdJwt).toString('latin1').split('~').at(-1) ?? '' };
+      }),
+    );
+    const [first, second] = withKeyBinding;
+    if (first === undefined || second === undefined) throw new Error('two bulletins expected');
     const trust = createTrustStore({ pins: databasePins(db), directory: hubKeyDirectory(hub), clock: systemClock, log });
     // What the hub delivered to Malaysia's police: the signed bytes (no personal data, so no Disclosures) and its key binding.
     const presented = (jws: Uint8Array, kbJwt = first.kb_jwt): Uint8Array => Buffer.from(`${Buffer.from(jws).toString('latin1')}~${kbJwt}`, 'latin1');

@@ -13,6 +13,7 @@ import { requestRetentionMigration } from './migration-0008-request-retention.js
 import { ledgerSignalMigration } from './migration-0009-ledger-signal.js';
 import { indexDietMigration } from './migration-0010-index-diet.js';
 import { ledgerReferencesMigration } from './migration-0011-ledger-references.js';
+import { keyBindingAtSendMigration } from './migration-0012-key-binding-at-send.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -279,6 +280,7 @@ export const migrations: Record<string, Migration> = {
   '0009_ledger_signal': ledgerSignalMigration,
   '0010_index_diet': indexDietMigration,
   '0011_ledger_references': ledgerReferencesMigration,
+  '0012_key_binding_at_send': keyBindingAtSendMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

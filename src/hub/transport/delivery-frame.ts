@@ -20,9 +20,9 @@ const FRAME_HEADROOM = 10;
 /** Bytes of a delivery besides its presentation and receipt JWS (ids, reasons, status, tags). */
 const SMALL_FIELDS_ESTIMATE = 512;
 
-/** `SubscribeResponse{ delivery: deliveryMessage(bulletin, grant, marking, status) }`, encoded. */
-export function encodeDeliveryFrame(bulletin: StoredBulletin, grant: DeliveryGrant, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Uint8Array {
-  const { released, kbJwt } = grant.presentation;
+/** `SubscribeResponse{ delivery: deliveryMessage(bulletin, grant, kbJwt, marking, status) }`, encoded. */
+export function encodeDeliveryFrame(bulletin: StoredBulletin, grant: DeliveryGrant, kbJwt: Uint8Array, marking: BulletinMarking | undefined, status: BulletinStatus | undefined): Uint8Array {
+  const { released } = grant.release;
   const delivery = new ProtoWriter(released.byteLength + kbJwt.byteLength + bulletin.receipt.byteLength + SMALL_FIELDS_ESTIMATE, FRAME_HEADROOM);
   delivery.varint(1, bulletin.sequence).string(2, bulletin.id).bytesOf(3, [released, kbJwt]).message(4, encodeReceipt(bulletin)).string(5, grant.reason).string(6, grant.policyVersion);
   for (const withheld of grant.withheld) delivery.message(7, new ProtoWriter(64).string(1, withheld.kind).string(2, withheld.reason).finish());

@@ -390,7 +390,7 @@ export function buildServer(ctx: HubContext, health: HealthImplementation): grpc
       const { principal, request } = await admitKind(ctx, call, SearchBulletinsRequestSchema, 'SearchBulletins', 'agency');
       const { hits, nextPageToken } = await searchBulletins(ctx, principal, request, call.request);
       return create(SearchBulletinsResponseSchema, {
-        results: hits.map((hit) => deliveryMessage(hit.delivery.bulletin, hit.delivery, hit.marking, hit.status)),
+        results: hits.map((hit) => deliveryMessage(hit.delivery.bulletin, hit.delivery, hit.kbJwt, hit.marking, hit.status)),
         nextPageToken,
       });
     }),
