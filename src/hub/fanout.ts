@@ -22,10 +22,10 @@ export interface LiveBulletin {
 
 /**
  * A bulletin as emitted to listeners, with a cache of its encoded stream frames by agency: an
- * agency with several subscriptions (or replicas of one client) gets the bytes encoded once.
+ * agency with several subscriptions (or replicas of one client) gets the bytes signed and encoded once.
  */
 export interface EmittedBulletin extends LiveBulletin {
-  readonly frames: Map<string, Uint8Array>;
+  readonly frames: Map<string, Promise<Uint8Array>>;
 }
 
 export type LiveListener = (bulletin: EmittedBulletin) => void;

@@ -128,16 +128,19 @@ export async function serveSubscription(
     kbJwt: Promise<Uint8Array> | undefined,
     marking: BulletinMarking | undefined,
     status: BulletinStatus | undefined,
-    frames?: Map<string, Uint8Array>,
+    frames?: Map<string, Promise<Uint8Array>>,
   ): Promise<void> => {
-    let message = frames?.get(agencyId);
-    if (message === undefined) {
-      message = encodeDeliveryFrame(bulletin, grant, await (kbJwt ?? keyBindingFor(ctx.receiptKey, agencyId, bulletin, grant.release)), marking, status);
+    let frame = frames?.get(agencyId);
+    if (frame === undefined) {
+      frame = encodeWhenBound(bulletin, grant, kbJwt ?? keyBindingFor(ctx.receiptKey, agencyId, bulletin, grant.release), marking, status);
       // Kept only for the agency's other open subscriptions: a frame kept per agency lives as
       // long as the bulletin waits in any buffer, which under fan-out to many agencies was most
-      // of the hub's memory.
-      if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) frames?.set(agencyId, message);
+      // of the hub's memory. Kept as a promise, before its Key Binding JWT is signed, so that the
+      // agency's other subscriptions, woken by the same bulletin, wait for this signature rather
+      // than each make their own.
+      if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) frames?.set(agencyId, frame);
     }
+    const message = await frame;
     if (!sink.write(message)) await sink.drained();
     cursor = bulletin.sequence;
     ctx.metrics.delivered.inc();
@@ -241,6 +244,17 @@ export async function serveSubscription(
     ctx.metrics.subscribers.dec();
     ctx.log.info({ agency: agencyId, cursor: cursor.toString() }, 'subscription closed');
   }
+}
+
+/** The delivery's stream frame, once its Key Binding JWT is signed. */
+async function encodeWhenBound(
+  bulletin: StoredBulletin,
+  grant: DeliveryGrant,
+  kbJwt: Promise<Uint8Array>,
+  marking: BulletinMarking | undefined,
+  status: BulletinStatus | undefined,
+): Promise<Uint8Array> {
+  return encodeDeliveryFrame(bulletin, grant, await kbJwt, marking, status);
 }
 
 /**
