@@ -16,8 +16,9 @@
  *   agreements in force at this hub time, one policy decision per agency (a follow-up also to
  *   every agency that received what it supersedes), what each delivery releases and its
  *   `sd_hash` (the hub's Key Binding JWT over it is made when the delivery is sent:
- *   key-binding.ts), the bulletin, the decisions and their audit events, the follow-up record, the retention end and the search index, and the
- *   receipt, in one transaction → fan-out.
+ *   key-binding.ts), the bulletin, the decisions and their audit events, the follow-up
+ *   record, the retention end and the search index, and the receipt, in one transaction
+ *   → fan-out.
  *
  * The receipt is returned only after the commit. A refusal leaves one REFUSE audit event.
  */
