@@ -229,8 +229,8 @@ export async function signCompact(key: SigningKey, typ: string, claims: Record<s
   const header = Buffer.from(JSON.stringify({ alg: key.alg, kid: key.kid, typ })).toString('base64url');
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signingInput = `${header}.${payload}`;
-  // The callback form runs on libuv's thread pool: a bulletin's Key Binding JWTs (one per
-  // receiving agency) are signed in parallel, off the event loop.
+  // The callback form runs on libuv's thread pool: the Key Binding JWTs of a backlog page (one
+  // per delivery, signed as it is sent) are signed in parallel, off the event loop.
   const signature = await new Promise<Buffer>((resolve, reject) => {
     signBytes(null, Buffer.from(signingInput, 'latin1'), ed25519KeyObject(key.key, 'private'), (error, result) => (error === null ? resolve(result) : reject(error)));
   });

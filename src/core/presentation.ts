@@ -72,8 +72,8 @@ export interface Release {
 /**
  * The release of each delivery, in order: the Disclosures of the kinds it may see, in submitted
  * order, and their `sd_hash`. Deliveries that release the same Disclosures share one release
- * (hashed once). Synchronous, so that the hub can log what each agency receives (its `sd_hash`)
- * while the Key Binding JWTs are still being signed.
+ * (hashed once). Synchronous: at publication the hub logs what each agency receives (its
+ * `sd_hash`), and signs the Key Binding JWT over it only when the delivery is sent.
  */
 export function releasesFor(issuerJwt: string, disclosures: readonly ClassifiedDisclosure[], deliveries: readonly { readonly disclose: ReadonlySet<PersonalDataKind> }[]): Release[] {
   const shared = new Map<string, Release>();

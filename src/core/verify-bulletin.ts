@@ -60,7 +60,8 @@ export interface VerifiedBulletin {
 }
 
 /**
- * The KB-JWT was signed at publication; a backlog delivery may come years later within the
+ * The KB-JWT's `iat` is the bulletin's publication (the hub signs it when sending, with the
+ * hub time of the decision); a backlog delivery may come years later within the
  * bulletin's retention, so its age is not held against it. What stops a replay is the nonce
  * (this delivery) and `aud` (this agency), both checked.
  */

@@ -85,7 +85,7 @@ export interface DeliveryGrant {
  */
 export interface ReleasedParts {
   readonly released: Uint8Array;
-  /** base64url SHA-256 of `released`: the Key Binding JWT's `sd_hash`, logged with the delivery. */
+  /** base64url SHA-256 of `released`: the Key Binding JWT's `sd_hash`, logged with the delivery (empty on a row with a stored KB-JWT and no sd_hash). */
   readonly sdHash: string;
   /** The Key Binding JWT a hub stored with the decision before migration 0012; later rows have none. */
   readonly storedKbJwt?: Uint8Array;
@@ -157,11 +157,13 @@ function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint
     released = Buffer.from(rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], ''), 'latin1');
     shared?.set(key, released);
   }
-  if (row.sd_hash === null) fail('INTERNAL', `the delivery decision of bulletin ${row.sequence} has no sd_hash`);
+  // A row written before migration 0012 carries its Key Binding JWT; a later one what it signs.
+  const sdHash = row.sd_hash === null ? '' : Buffer.from(row.sd_hash).toString('base64url');
+  if (row.kb_jwt === null && row.sd_hash?.byteLength !== 32) fail('INTERNAL', `the delivery decision of bulletin ${row.sequence} has no sd_hash to bind`);
   return {
     reason: row.reason,
     policyVersion: row.policy_version,
-    release: { released, sdHash: Buffer.from(row.sd_hash).toString('base64url'), ...(row.kb_jwt === null ? {} : { storedKbJwt: Buffer.from(row.kb_jwt, 'latin1') }) },
+    release: { released, sdHash, ...(row.kb_jwt === null ? {} : { storedKbJwt: Buffer.from(row.kb_jwt, 'latin1') }) },
     withheld: withheldFrom(row.withheld),
     agreements: row.agreements,
   };

@@ -51,6 +51,8 @@ export interface DeliverySink {
 const OPERATION = 'Subscribe';
 /** Deliveries read by the first backlog page of a subscription (later pages read `limits.backlogPage`). */
 const FIRST_BACKLOG_PAGE = 16;
+/** Backlog rows whose Key Binding JWTs are being signed ahead of the row being sent. */
+const SIGNED_AHEAD = 8;
 
 export async function serveSubscription(
   ctx: HubContext,
@@ -194,10 +196,19 @@ export async function serveSubscription(
         const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
         // A backlog delivery says whether the bulletin has been updated, corrected or withdrawn since.
         const statuses = await findStatuses(ctx.db, rows.map((row) => ({ sequence: row.bulletin.sequence, id: row.bulletin.id })));
-        // The page's Key Binding JWTs are signed on libuv's pool while the first ones are sent.
-        const kbJwts = rows.map((row) => settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release)));
+        // The page's Key Binding JWTs are signed on libuv's pool a few rows ahead of the one sent:
+        // not the whole page at once, since the pool is shared with every publish's receipt
+        // signature (awaited under the ledger lock) and many streams resuming together would
+        // queue thousands of signatures ahead of it.
+        const kbJwts: Promise<Uint8Array>[] = [];
+        const signAhead = (index: number): void => {
+          const row = rows[index];
+          if (row !== undefined && kbJwts[index] === undefined) kbJwts[index] = settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release));
+        };
+        for (let index = 0; index < SIGNED_AHEAD; index += 1) signAhead(index);
         for (const [index, row] of rows.entries()) {
           if (stopped.aborted) return;
+          signAhead(index + SIGNED_AHEAD);
           await send(row.bulletin, row, kbJwts[index], markings.get(row.bulletin.sequence), statuses.get(row.bulletin.sequence));
         }
         readAfter = page.readThrough;

@@ -126,10 +126,13 @@ describe('the Key Binding JWT of a delivery, at the hub', () => {
       expect(row.sd_hash?.length, row.agency_id).toBe(32);
       expect(Buffer.from(fromBinary(AuditLeafSchema, row.leaf).objectDigest).equals(row.sd_hash ?? Buffer.alloc(0)), row.agency_id).toBe(true);
     }
-    // A delivery without sd_hash could not be bound: migration 0012 refuses such a row.
-    await expect(
-      sqlOn(region.databaseUrl, `UPDATE delivery_decision SET sd_hash = NULL WHERE decision = 'deliver' AND agency_id = $1`, [MYS_POLICE]),
-    ).rejects.toThrow(/delivery_decision_release_named/);
+    // A delivery without a SHA-256 sd_hash could not be bound: migration 0012 refuses such a row.
+    for (const sdHash of ['NULL', "'\\x00'::bytea", 'sd_hash || sd_hash']) {
+      await expect(
+        sqlOn(region.databaseUrl, `UPDATE delivery_decision SET sd_hash = ${sdHash} WHERE decision = 'deliver' AND agency_id = $1`, [MYS_POLICE]),
+        sdHash,
+      ).rejects.toThrow(/delivery_decision_release_named/);
+    }
   });
 
   it('is the same on the stream, from GetBulletin and from search, and verifies for that agency and delivery only', async () => {
