@@ -4,7 +4,10 @@
  * that (`aud` = the agency, `nonce` = the delivery id). The hub is the Holder: it can withhold
  * Disclosures but cannot alter one, and the agency holds proof of exactly what it was given.
  */
+import { epochSeconds } from './clock.js';
 import { fail } from './errors.js';
+import { identityUri } from './ids.js';
+import type { AgencyId } from './ids.js';
 import type { ClassifiedDisclosure } from './personal-data.js';
 import { computeSdHash, createKeyBindingJwt, formatSdJwt } from './sd-jwt.js';
 import type { SigningKey } from './jws.js';
@@ -42,6 +45,15 @@ export interface KeyBinding {
   readonly aud: string;
   readonly nonce: string;
   readonly iat: number;
+}
+
+/**
+ * What the hub's Key Binding JWT of `agency`'s delivery of a bulletin binds: `aud` the agency,
+ * `nonce` the delivery id, `iat` the bulletin's hub time in seconds. The hub signs it (when the
+ * delivery is sent) and the receiving node checks `aud` and `nonce` against it.
+ */
+export function deliveryBinding(agency: AgencyId, bulletin: { readonly sequence: bigint; readonly hubTime: Date }): KeyBinding {
+  return { aud: identityUri({ kind: 'agency', id: agency }), nonce: deliveryId(agency, bulletin.sequence), iat: epochSeconds(bulletin.hubTime) };
 }
 
 /**

@@ -14,18 +14,11 @@
  * (BENCHMARKS.md, issue 6). Rows written before migration 0012 keep the KB-JWT they stored, and
  * it is sent as stored.
  */
-import { epochSeconds } from '../core/clock.js';
-import { identityUri } from '../core/ids.js';
 import type { AgencyId } from '../core/ids.js';
 import type { SigningKey } from '../core/jws.js';
-import { deliveryId } from '../core/presentation.js';
+import { deliveryBinding } from '../core/presentation.js';
 import { createKeyBindingJwt } from '../core/sd-jwt.js';
 import type { ReleasedParts } from './store.js';
-
-/** The claims of the Key Binding JWT of `agencyId`'s delivery of the bulletin at `sequence`. */
-export function deliveryBinding(agencyId: AgencyId, bulletin: { readonly sequence: bigint; readonly hubTime: Date }): { aud: string; nonce: string; iat: number } {
-  return { aud: identityUri({ kind: 'agency', id: agencyId }), nonce: deliveryId(agencyId, bulletin.sequence), iat: epochSeconds(bulletin.hubTime) };
-}
 
 /** The Key Binding JWT that ends the presentation of `release` to `agencyId`: the stored one, or signed now. */
 export async function keyBindingFor(

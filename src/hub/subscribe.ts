@@ -25,7 +25,7 @@ import { DeliverySchema, ReceiptSchema, SubscribeResponseSchema } from '../gen/c
 import type { Delivery, Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
 import { ackedThrough, listDeliverable, presentationBytes } from './store.js';
-import type { DeliveryGrant, StoredBulletin } from './store.js';
+import type { DeliverableRow, DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import type { EmittedBulletin } from './fanout.js';
 import { findMarkings, listMarkingsForAgency } from './key-store.js';
@@ -124,29 +124,28 @@ export async function serveSubscription(
   ctx.metrics.subscribers.inc();
   ctx.log.info({ agency: agencyId, after: request.afterCursor?.toString() ?? 'acknowledged' }, 'subscription opened');
 
-  const send = async (
-    bulletin: StoredBulletin,
-    grant: DeliveryGrant,
-    kbJwt: Promise<Uint8Array> | undefined,
-    marking: BulletinMarking | undefined,
-    status: BulletinStatus | undefined,
-    frames?: Map<string, Promise<Uint8Array>>,
-  ): Promise<void> => {
-    let frame = frames?.get(agencyId);
-    if (frame === undefined) {
-      frame = encodeWhenBound(bulletin, grant, kbJwt ?? keyBindingFor(ctx.receiptKey, agencyId, bulletin, grant.release), marking, status);
-      // Kept only for the agency's other open subscriptions: a frame kept per agency lives as
-      // long as the bulletin waits in any buffer, which under fan-out to many agencies was most
-      // of the hub's memory. Kept as a promise, before its Key Binding JWT is signed, so that the
-      // agency's other subscriptions, woken by the same bulletin, wait for this signature rather
-      // than each make their own.
-      if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) frames?.set(agencyId, frame);
-    }
+  const send = async (bulletin: StoredBulletin, frame: Promise<Uint8Array>): Promise<void> => {
     const message = await frame;
     if (!sink.write(message)) await sink.drained();
     cursor = bulletin.sequence;
     ctx.metrics.delivered.inc();
     ctx.metrics.subscriberLag.set({ agency: agencyId }, Number(ctx.fanout.head - cursor));
+  };
+
+  /**
+   * A live bulletin's frame for this agency, shared with the agency's other open subscriptions
+   * (only then: a frame kept per agency lives as long as the bulletin waits in any buffer, which
+   * under fan-out to many agencies was most of the hub's memory). Shared as a promise, before its
+   * Key Binding JWT is signed, so that the agency's other subscriptions, woken by the same
+   * bulletin, wait for this signature rather than each make their own.
+   */
+  const liveFrame = (live: EmittedBulletin, grant: DeliveryGrant): Promise<Uint8Array> => {
+    let frame = live.frames.get(agencyId);
+    if (frame === undefined) {
+      frame = encodeWhenBound(live.bulletin, grant, keyBindingFor(ctx.receiptKey, agencyId, live.bulletin, grant.release), undefined, live.status);
+      if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) live.frames.set(agencyId, frame);
+    }
+    return frame;
   };
 
   /** Sends the notices of markings after the last one sent; a signal meanwhile makes another pass. */
@@ -201,15 +200,15 @@ export async function serveSubscription(
         // signature (awaited under the ledger lock) and many streams resuming together would
         // queue thousands of signatures ahead of it.
         const kbJwts: Promise<Uint8Array>[] = [];
-        const signAhead = (index: number): void => {
-          const row = rows[index];
-          if (row !== undefined && kbJwts[index] === undefined) kbJwts[index] = settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release));
-        };
-        for (let index = 0; index < SIGNED_AHEAD; index += 1) signAhead(index);
+        const signed = (index: number, row: DeliverableRow): Promise<Uint8Array> =>
+          (kbJwts[index] ??= settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release)));
+        rows.slice(0, SIGNED_AHEAD).forEach((row, index) => signed(index, row));
         for (const [index, row] of rows.entries()) {
           if (stopped.aborted) return;
-          signAhead(index + SIGNED_AHEAD);
-          await send(row.bulletin, row, kbJwts[index], markings.get(row.bulletin.sequence), statuses.get(row.bulletin.sequence));
+          const ahead = rows[index + SIGNED_AHEAD];
+          if (ahead !== undefined) signed(index + SIGNED_AHEAD, ahead);
+          const sequence = row.bulletin.sequence;
+          await send(row.bulletin, encodeWhenBound(row.bulletin, row, signed(index, row), markings.get(sequence), statuses.get(sequence)));
         }
         readAfter = page.readThrough;
         if (!page.more) break;
@@ -239,7 +238,7 @@ export async function serveSubscription(
       }
       if (next.bulletin.sequence <= cursor) continue;
       const grant = next.recipients.get(agencyId);
-      if (grant !== undefined) await send(next.bulletin, grant, undefined, undefined, next.status, next.frames);
+      if (grant !== undefined) await send(next.bulletin, liveFrame(next, grant));
     }
   } catch (error) {
     if (error instanceof CorridorError && error.code === 'SUBSCRIBER_TOO_SLOW') {

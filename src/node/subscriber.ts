@@ -30,8 +30,8 @@ import type { Clock } from '../core/clock.js';
 import { CorridorError, fail } from '../core/errors.js';
 import type { ErrorCode } from '../core/errors.js';
 import { MAX_INT8 } from '../core/numbers.js';
-import { identityUri, parseBulletinId, printable } from '../core/ids.js';
-import { deliveryId } from '../core/presentation.js';
+import { parseBulletinId, printable } from '../core/ids.js';
+import { deliveryBinding } from '../core/presentation.js';
 import type { AgencyId } from '../core/ids.js';
 import type { ReceiptClaims } from '../core/receipt.js';
 import type { KeyCompromise } from '../core/key-lifecycle.js';
@@ -425,13 +425,14 @@ export async function verifyDelivery(
   if (receiptJws === undefined || receiptJws.byteLength === 0) fail('JWS_MALFORMED', 'the delivery carries no hub receipt');
   // Signed by a pinned hub key; that it names these bytes is checked below, once the bulletin has been parsed and verified.
   const receipt = await trust.verifyReceipt(receiptJws);
+  const binding = deliveryBinding(agency, { sequence: delivery.cursor, hubTime: new Date(receipt.hub_time_ms) });
   const verified = await verifyBulletin(
     delivery.sdJwt,
     (member, kid, loggedAt) => trust.lookup(member, kid, loggedAt),
     {
       hubKey: (kid) => trust.hubKey(kid),
-      aud: identityUri({ kind: 'agency', id: agency }),
-      nonce: deliveryId(agency, delivery.cursor),
+      aud: binding.aud,
+      nonce: binding.nonce,
       now,
     },
     { loggedAt: new Date(receipt.hub_time_ms) },

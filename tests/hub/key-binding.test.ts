@@ -19,7 +19,8 @@ import { createKeyBindingJwt, parseSdJwt, verifyKeyBinding } from '../../src/cor
 import { ExchangeService, GetBulletinRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { Delivery, SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { SearchBulletinsRequestSchema, SearchService } from '../../src/gen/corridor/v1/search_pb.js';
-import { deliveryBinding, keyBindingFor } from '../../src/hub/key-binding.js';
+import { deliveryBinding } from '../../src/core/presentation.js';
+import { keyBindingFor } from '../../src/hub/key-binding.js';
 import { hubReceiptKeyFile } from '../../src/infra/home.js';
 import { readPrivateJwkFile } from '../../src/infra/keys.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
