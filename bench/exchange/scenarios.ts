@@ -169,10 +169,13 @@ async function livePoint(run: ExchangeRun, rate: number, subscribers: number, me
   await run.caughtUp(30_000);
   const { from } = await run.prepare(Math.ceil((rate * measuredMs) / 1000));
   run.clearSendTimes();
+  run.region.profileHub('start');
   const meter = await run.meter();
   const summary = await run.open(rate, from);
   const deliveries = await run.drainAndCheck(60_000);
-  return { summary, meter: await meter.stop(), deliveries };
+  const cost = await meter.stop();
+  run.region.profileHub({ stop: `live-${rate}-to-${subscribers}` });
+  return { summary, meter: cost, deliveries };
 }
 
 function deliveryPoint(variant: string, rate: number, subscribers: number, live: { summary: PublishSummary; meter: Meter; deliveries: DeliverySummary }): BenchPoint {

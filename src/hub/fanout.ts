@@ -21,11 +21,14 @@ export interface LiveBulletin {
 }
 
 /**
- * A bulletin as emitted to listeners, with a cache of its encoded stream frames by agency: an
- * agency with several subscriptions (or replicas of one client) gets the bytes signed and encoded once.
+ * A bulletin as emitted to listeners, with what its subscriptions on this process share: its
+ * encoded stream frames by agency (an agency with several subscriptions, or replicas of one
+ * client, gets the bytes encoded once) and its Key Binding JWTs by agency (signed together, see
+ * key-binding.ts `liveKeyBinding`).
  */
 export interface EmittedBulletin extends LiveBulletin {
   readonly frames: Map<string, Promise<Uint8Array>>;
+  readonly keyBindings: Map<string, Promise<Uint8Array>>;
 }
 
 export type LiveListener = (bulletin: EmittedBulletin) => void;
@@ -117,7 +120,7 @@ export class Fanout {
       if (next === undefined) break;
       this.pending.delete(next.bulletin.sequence);
       this.emittedThrough = next.bulletin.sequence;
-      const emitted: EmittedBulletin = { ...next, frames: new Map() };
+      const emitted: EmittedBulletin = { ...next, frames: new Map(), keyBindings: new Map() };
       for (const listener of this.listeners) listener(emitted);
     }
     if ((this.pending.size > 0 || this.committedThrough > this.emittedThrough) && this.gapTimer === undefined) {

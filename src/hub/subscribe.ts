@@ -36,7 +36,7 @@ import { encodeDeliveryFrame } from './transport/delivery-frame.js';
 import { markingMessage } from './transport/key-messages.js';
 import { statusMessage } from './transport/lifecycle-messages.js';
 import { findStatuses } from './lifecycle.js';
-import { keyBindingFor } from './key-binding.js';
+import { keyBindingFor, liveKeyBinding } from './key-binding.js';
 
 /** Where a subscription writes: a gRPC server stream in production. */
 export interface DeliverySink {
@@ -135,14 +135,14 @@ export async function serveSubscription(
   /**
    * A live bulletin's frame for this agency, shared with the agency's other open subscriptions
    * (only then: a frame kept per agency lives as long as the bulletin waits in any buffer, which
-   * under fan-out to many agencies was most of the hub's memory). Shared as a promise, before its
-   * Key Binding JWT is signed, so that the agency's other subscriptions, woken by the same
-   * bulletin, wait for this signature rather than each make their own.
+   * under fan-out to many agencies was most of the hub's memory). Its Key Binding JWT is signed
+   * with the other recipients' (`liveKeyBinding`) and shared with the agency's other
+   * subscriptions whether or not the frame is.
    */
   const liveFrame = (live: EmittedBulletin, grant: DeliveryGrant): Promise<Uint8Array> => {
     let frame = live.frames.get(agencyId);
     if (frame === undefined) {
-      frame = encodeWhenBound(live.bulletin, grant, keyBindingFor(ctx.receiptKey, agencyId, live.bulletin, grant.release), undefined, live.status);
+      frame = encodeWhenBound(live.bulletin, grant, liveKeyBinding(ctx.receiptKey, live, agencyId, ctx.openSubscriptions), undefined, live.status);
       if ((ctx.openSubscriptions.get(agencyId) ?? 0) > 1) live.frames.set(agencyId, frame);
     }
     return frame;

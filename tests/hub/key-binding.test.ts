@@ -20,7 +20,9 @@ import { ExchangeService, GetBulletinRequestSchema, SubscribeRequestSchema } fro
 import type { Delivery, SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { SearchBulletinsRequestSchema, SearchService } from '../../src/gen/corridor/v1/search_pb.js';
 import { deliveryBinding } from '../../src/core/presentation.js';
-import { keyBindingFor } from '../../src/hub/key-binding.js';
+import { keyBindingFor, liveKeyBinding } from '../../src/hub/key-binding.js';
+import type { EmittedBulletin } from '../../src/hub/fanout.js';
+import type { DeliveryGrant } from '../../src/hub/store.js';
 import { hubReceiptKeyFile } from '../../src/infra/home.js';
 import { readPrivateJwkFile } from '../../src/infra/keys.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
@@ -88,6 +90,50 @@ describe('keyBindingFor', () => {
     const stored = Buffer.from('stored.kb.jwt', 'latin1');
     const kbJwt = await keyBindingFor(await freshSigningKey(), MYS_POLICE, { sequence: 1n, hubTime: HUB_TIME }, { ...releaseOf(RELEASED), storedKbJwt: stored });
     expect(kbJwt).toBe(stored);
+  });
+});
+
+describe('liveKeyBinding', () => {
+  const THA_POLICE = asAgencyId('THA:police');
+  const grantOf = (released: Uint8Array): DeliveryGrant => ({ reason: 'released', policyVersion: 'p1', release: releaseOf(released), withheld: [], agreements: [] });
+  const liveBulletin = (recipients: ReadonlyMap<string, DeliveryGrant>): EmittedBulletin => ({
+    bulletin: { sequence: 55n, id: 'b-55', issuer: 'IDN', jti: 'j', jws: new Uint8Array(), jwsSha256: new Uint8Array(32), hubTime: HUB_TIME, expiresAt: HUB_TIME, auditPosition: 9n, receipt: new Uint8Array() },
+    recipients,
+    frames: new Map(),
+    keyBindings: new Map(),
+  });
+
+  it("signs every subscribed recipient's KB-JWT on the first call, each its own, and signs an agency that subscribed later alone", async () => {
+    const hubKey = await freshSigningKey();
+    const key = await verificationKeyOf(hubKey);
+    const other = Buffer.from('eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2ln~', 'latin1');
+    const live = liveBulletin(new Map([[MYS_POLICE, grantOf(RELEASED)], [IDN_POLICE, grantOf(other)], [THA_POLICE, grantOf(RELEASED)]]));
+    const subscribed = new Map([[IDN_POLICE as string, 2], [MYS_POLICE as string, 1], ['VNM:police', 1]]);
+
+    const mys = liveKeyBinding(hubKey, live, MYS_POLICE, subscribed);
+    // MYS first, then every other recipient with an open subscription; THA has none, VNM is no recipient.
+    expect([...live.keyBindings.keys()]).toEqual([MYS_POLICE, IDN_POLICE]);
+    const idn = live.keyBindings.get(IDN_POLICE);
+    expect(liveKeyBinding(hubKey, live, IDN_POLICE, subscribed)).toBe(idn);
+    expect(liveKeyBinding(hubKey, live, MYS_POLICE, subscribed)).toBe(mys);
+
+    // Each is the KB-JWT of its own delivery: the bytes keyBindingFor makes, verifying for that agency only.
+    expect(Buffer.from(await mys).equals(Buffer.from(await keyBindingFor(hubKey, MYS_POLICE, live.bulletin, releaseOf(RELEASED))))).toBe(true);
+    await verifyFor(Buffer.concat([RELEASED, await mys]), key, MYS_POLICE, 55n);
+    await verifyFor(Buffer.concat([other, (await idn) ?? new Uint8Array()]), key, IDN_POLICE, 55n);
+    expect((await refusal(verifyFor(Buffer.concat([RELEASED, await mys]), key, IDN_POLICE, 55n))).message).toMatch(/aud/);
+
+    // THA subscribes after the pass: its own signature, and nobody else's again.
+    const tha = liveKeyBinding(hubKey, live, THA_POLICE, new Map([...subscribed, [THA_POLICE as string, 1]]));
+    expect([...live.keyBindings.keys()]).toEqual([MYS_POLICE, IDN_POLICE, THA_POLICE]);
+    await verifyFor(Buffer.concat([RELEASED, await tha]), key, THA_POLICE, 55n);
+  });
+
+  it('refuses an agency the bulletin was not released to, and signs nothing for it', async () => {
+    const hubKey = await freshSigningKey();
+    const live = liveBulletin(new Map([[MYS_POLICE, grantOf(RELEASED)]]));
+    await expect(liveKeyBinding(hubKey, live, IDN_POLICE, new Map([[IDN_POLICE as string, 1], [MYS_POLICE as string, 1]]))).rejects.toThrow(/not a recipient/);
+    expect(live.keyBindings.size).toBe(0);
   });
 });
 
