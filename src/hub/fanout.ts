@@ -23,12 +23,18 @@ export interface LiveBulletin {
 /**
  * A bulletin as emitted to listeners, with what its subscriptions on this process share: its
  * encoded stream frames by agency (an agency with several subscriptions, or replicas of one
- * client, gets the bytes encoded once) and its Key Binding JWTs by agency (signed together, see
+ * client, gets the bytes encoded once) and its Key Binding JWTs (signed together, see
  * key-binding.ts `liveKeyBinding`).
  */
 export interface EmittedBulletin extends LiveBulletin {
   readonly frames: Map<string, Promise<Uint8Array>>;
-  readonly keyBindings: Map<string, Promise<Uint8Array>>;
+  readonly keyBindings: LiveKeyBindings;
+}
+
+/** A live bulletin's Key Binding JWTs: whether the pass that signs them has started, and those not yet taken. */
+export interface LiveKeyBindings {
+  started: boolean;
+  readonly byAgency: Map<string, Promise<Uint8Array>>;
 }
 
 export type LiveListener = (bulletin: EmittedBulletin) => void;
@@ -120,7 +126,7 @@ export class Fanout {
       if (next === undefined) break;
       this.pending.delete(next.bulletin.sequence);
       this.emittedThrough = next.bulletin.sequence;
-      const emitted: EmittedBulletin = { ...next, frames: new Map(), keyBindings: new Map() };
+      const emitted: EmittedBulletin = { ...next, frames: new Map(), keyBindings: { started: false, byAgency: new Map() } };
       for (const listener of this.listeners) listener(emitted);
     }
     if ((this.pending.size > 0 || this.committedThrough > this.emittedThrough) && this.gapTimer === undefined) {

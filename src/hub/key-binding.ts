@@ -38,31 +38,41 @@ export async function keyBindingFor(
  * A live bulletin's Key Binding JWT for `agencyId`. The first subscription to need one starts the
  * signatures of every recipient agency with a subscription open on this process (`subscribed`),
  * its own first, in one pass; the others find theirs started. Each signature is a job on libuv's
- * pool, and a job queued alone cost the event loop ~35-60 µs here (waking a pool thread on a
- * 2-core machine preempts the main thread), against a few µs for one queued behind others: under
- * fan-out to 200 subscriptions, signing as each subscription woke took a sixth of the hub's main
- * thread (BENCHMARKS.md, issue 6). An agency that subscribes after the pass is signed for alone.
- * A signature nobody awaits (its subscription closed first) must not end the process as an
- * unhandled rejection, so rejections are left to whoever awaits.
+ * pool, and a job submitted alone cost the event loop 13-32 µs here (waking a pool thread on a
+ * 2-core machine preempts the main thread), against ~2 µs for one submitted behind others: under
+ * fan-out to 200 subscriptions, submitting as each subscription woke took a sixth of the hub's
+ * main thread (BENCHMARKS.md, issue 6). The pool does the same signatures either way, in the same
+ * order, ahead of whatever is submitted after them (a publish's receipt among them).
+ *
+ * The pass may sign for a subscription that will not send this bulletin live: one still sending
+ * its backlog (which signs its own copy), one that overflowed. A KB-JWT is held only while its
+ * agency has another subscription to take it, as the frame cache holds frames (subscribe.ts): a
+ * bulletin waits in every lagging subscription's buffer, and 40 signatures held per bulletin
+ * would be most of that memory. An agency the pass did not include (not expected: an agency's
+ * subscriptions are counted before they listen) is signed for alone. A signature nobody awaits
+ * (its subscription closed first) must not end the process as an unhandled rejection, so
+ * rejections are left to whoever awaits.
  */
 export function liveKeyBinding(hubKey: SigningKey, live: EmittedBulletin, agencyId: AgencyId, subscribed: ReadonlyMap<string, number>): Promise<Uint8Array> {
-  const signed = live.keyBindings;
+  const signing = live.keyBindings;
   const start = (recipient: AgencyId, release: ReleasedParts): Promise<Uint8Array> => {
     const kbJwt = keyBindingFor(hubKey, recipient, live.bulletin, release);
     kbJwt.catch(() => undefined);
-    signed.set(recipient, kbJwt);
     return kbJwt;
   };
-  const own = signed.get(agencyId);
-  if (own !== undefined) return own;
-  const grant = live.recipients.get(agencyId);
-  if (grant === undefined) return Promise.reject(new Error(`${agencyId} is not a recipient of bulletin ${live.bulletin.sequence}`));
-  const first = signed.size === 0;
-  const kbJwt = start(agencyId, grant.release);
-  if (first) {
-    for (const [recipient, other] of live.recipients) {
-      if (recipient !== agencyId && subscribed.has(recipient) && isAgencyId(recipient)) start(recipient, other.release);
+  let own = signing.byAgency.get(agencyId);
+  if (own === undefined) {
+    const grant = live.recipients.get(agencyId);
+    if (grant === undefined) return Promise.reject(new Error(`${agencyId} is not a recipient of bulletin ${live.bulletin.sequence}`));
+    own = start(agencyId, grant.release);
+    if (!signing.started) {
+      signing.started = true;
+      for (const [recipient, other] of live.recipients) {
+        if (recipient !== agencyId && subscribed.has(recipient) && isAgencyId(recipient)) signing.byAgency.set(recipient, start(recipient, other.release));
+      }
     }
   }
-  return kbJwt;
+  if ((subscribed.get(agencyId) ?? 0) > 1) signing.byAgency.set(agencyId, own);
+  else signing.byAgency.delete(agencyId);
+  return own;
 }

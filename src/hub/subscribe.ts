@@ -136,8 +136,7 @@ export async function serveSubscription(
    * A live bulletin's frame for this agency, shared with the agency's other open subscriptions
    * (only then: a frame kept per agency lives as long as the bulletin waits in any buffer, which
    * under fan-out to many agencies was most of the hub's memory). Its Key Binding JWT is signed
-   * with the other recipients' (`liveKeyBinding`) and shared with the agency's other
-   * subscriptions whether or not the frame is.
+   * with the other recipients' (`liveKeyBinding`, which holds it by the same rule).
    */
   const liveFrame = (live: EmittedBulletin, grant: DeliveryGrant): Promise<Uint8Array> => {
     let frame = live.frames.get(agencyId);

@@ -100,32 +100,39 @@ describe('liveKeyBinding', () => {
     bulletin: { sequence: 55n, id: 'b-55', issuer: 'IDN', jti: 'j', jws: new Uint8Array(), jwsSha256: new Uint8Array(32), hubTime: HUB_TIME, expiresAt: HUB_TIME, auditPosition: 9n, receipt: new Uint8Array() },
     recipients,
     frames: new Map(),
-    keyBindings: new Map(),
+    keyBindings: { started: false, byAgency: new Map() },
   });
 
-  it("signs every subscribed recipient's KB-JWT on the first call, each its own, and signs an agency that subscribed later alone", async () => {
+  it("signs every subscribed recipient's KB-JWT on the first call, each its own, holds one only for an agency's other subscriptions, and signs a late agency alone", async () => {
     const hubKey = await freshSigningKey();
     const key = await verificationKeyOf(hubKey);
     const other = Buffer.from('eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJ4In0.c2ln~', 'latin1');
     const live = liveBulletin(new Map([[MYS_POLICE, grantOf(RELEASED)], [IDN_POLICE, grantOf(other)], [THA_POLICE, grantOf(RELEASED)]]));
     const subscribed = new Map([[IDN_POLICE as string, 2], [MYS_POLICE as string, 1], ['VNM:police', 1]]);
+    const held = (): string[] => [...live.keyBindings.byAgency.keys()].sort();
 
-    const mys = liveKeyBinding(hubKey, live, MYS_POLICE, subscribed);
-    // MYS first, then every other recipient with an open subscription; THA has none, VNM is no recipient.
-    expect([...live.keyBindings.keys()]).toEqual([MYS_POLICE, IDN_POLICE]);
-    const idn = live.keyBindings.get(IDN_POLICE);
+    // IDN first: the pass also starts MYS's (subscribed); THA has no subscription, VNM is no recipient.
+    const idn = liveKeyBinding(hubKey, live, IDN_POLICE, subscribed);
+    expect(live.keyBindings.started).toBe(true);
+    expect(held()).toEqual([IDN_POLICE, MYS_POLICE]);
+    const mysStarted = live.keyBindings.byAgency.get(MYS_POLICE);
+    // IDN's second subscription takes the same signature.
     expect(liveKeyBinding(hubKey, live, IDN_POLICE, subscribed)).toBe(idn);
-    expect(liveKeyBinding(hubKey, live, MYS_POLICE, subscribed)).toBe(mys);
+    // MYS has one subscription: it takes the signature the pass started, and it is no longer held.
+    const mys = liveKeyBinding(hubKey, live, MYS_POLICE, subscribed);
+    expect(mys).toBe(mysStarted);
+    expect(held()).toEqual([IDN_POLICE]);
 
     // Each is the KB-JWT of its own delivery: the bytes keyBindingFor makes, verifying for that agency only.
     expect(Buffer.from(await mys).equals(Buffer.from(await keyBindingFor(hubKey, MYS_POLICE, live.bulletin, releaseOf(RELEASED))))).toBe(true);
     await verifyFor(Buffer.concat([RELEASED, await mys]), key, MYS_POLICE, 55n);
-    await verifyFor(Buffer.concat([other, (await idn) ?? new Uint8Array()]), key, IDN_POLICE, 55n);
+    await verifyFor(Buffer.concat([other, await idn]), key, IDN_POLICE, 55n);
     expect((await refusal(verifyFor(Buffer.concat([RELEASED, await mys]), key, IDN_POLICE, 55n))).message).toMatch(/aud/);
 
-    // THA subscribes after the pass: its own signature, and nobody else's again.
+    // THA, not in the pass: signed alone, no second pass (IDN's is the same promise), nothing more held.
     const tha = liveKeyBinding(hubKey, live, THA_POLICE, new Map([...subscribed, [THA_POLICE as string, 1]]));
-    expect([...live.keyBindings.keys()]).toEqual([MYS_POLICE, IDN_POLICE, THA_POLICE]);
+    expect(live.keyBindings.byAgency.get(IDN_POLICE)).toBe(idn);
+    expect(held()).toEqual([IDN_POLICE]);
     await verifyFor(Buffer.concat([RELEASED, await tha]), key, THA_POLICE, 55n);
   });
 
@@ -133,7 +140,8 @@ describe('liveKeyBinding', () => {
     const hubKey = await freshSigningKey();
     const live = liveBulletin(new Map([[MYS_POLICE, grantOf(RELEASED)]]));
     await expect(liveKeyBinding(hubKey, live, IDN_POLICE, new Map([[IDN_POLICE as string, 1], [MYS_POLICE as string, 1]]))).rejects.toThrow(/not a recipient/);
-    expect(live.keyBindings.size).toBe(0);
+    expect(live.keyBindings.started).toBe(false);
+    expect(live.keyBindings.byAgency.size).toBe(0);
   });
 });
 
