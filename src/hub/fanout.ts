@@ -9,13 +9,14 @@
  * Listeners must not block: each subscription keeps its own bounded buffer.
  */
 import type { Logger } from 'pino';
+import type { AgencyId } from '../core/ids.js';
 import type { BulletinStatus } from '../core/lifecycle.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 
 export interface LiveBulletin {
   readonly bulletin: StoredBulletin;
   /** Agencies the policy released it to, with what each receives and why. */
-  readonly recipients: ReadonlyMap<string, DeliveryGrant>;
+  readonly recipients: ReadonlyMap<AgencyId, DeliveryGrant>;
   /** Its lifecycle status when it is a follow-up (a new original is active). */
   readonly status?: BulletinStatus | undefined;
 }

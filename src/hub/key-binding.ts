@@ -14,7 +14,6 @@
  * (BENCHMARKS.md, issue 6). Rows written before migration 0012 keep the KB-JWT they stored, and
  * it is sent as stored.
  */
-import { isAgencyId } from '../core/ids.js';
 import type { AgencyId } from '../core/ids.js';
 import type { SigningKey } from '../core/jws.js';
 import { deliveryBinding } from '../core/presentation.js';
@@ -68,7 +67,7 @@ export function liveKeyBinding(hubKey: SigningKey, live: EmittedBulletin, agency
     if (!signing.started) {
       signing.started = true;
       for (const [recipient, other] of live.recipients) {
-        if (recipient !== agencyId && subscribed.has(recipient) && isAgencyId(recipient)) signing.byAgency.set(recipient, start(recipient, other.release));
+        if (recipient !== agencyId && subscribed.has(recipient)) signing.byAgency.set(recipient, start(recipient, other.release));
       }
     }
   }

@@ -168,7 +168,7 @@ export interface VerifiedBulletin {
 export interface CommitOutcome {
   readonly bulletin: StoredBulletin;
   readonly replayed: boolean;
-  readonly recipients: Map<string, DeliveryGrant>;
+  readonly recipients: Map<AgencyId, DeliveryGrant>;
   readonly status?: BulletinStatus;
 }
 
@@ -376,7 +376,7 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
     };
     const delivered = written.map(({ entry, bulletin, decisionEvents }, index) => {
       const released = prepared[index]?.released ?? fail('INTERNAL', 'a written bulletin was not prepared');
-      const recipients = new Map<string, DeliveryGrant>();
+      const recipients = new Map<AgencyId, DeliveryGrant>();
       const decisionRows = entry.decisions.map(({ agency, decision }, position) => {
         const release = released[position];
         if (decision.kind === 'deliver' && release !== undefined) {
@@ -394,7 +394,7 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
     });
     await insertDecisions(trx, delivered.flatMap(({ decisionRows }) => decisionRows));
 
-    const byIndex = new Map(written.map((w, index) => [w.entry.index, { ...w, recipients: delivered[index]?.recipients ?? new Map<string, DeliveryGrant>() }]));
+    const byIndex = new Map(written.map((w, index) => [w.entry.index, { ...w, recipients: delivered[index]?.recipients ?? new Map<AgencyId, DeliveryGrant>() }]));
     return results.map((result, index): CommitOutcome | Error => {
       if (result !== undefined) return result;
       const own = byIndex.get(index);

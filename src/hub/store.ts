@@ -4,6 +4,8 @@ import type { Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
 import { fail } from '../core/errors.js';
+import { asAgencyId } from '../core/ids.js';
+import type { AgencyId } from '../core/ids.js';
 import { rebuildPresentation } from '../core/presentation.js';
 import type { PersonalDataKind } from '../core/vocabulary.js';
 import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
@@ -284,7 +286,7 @@ export async function listCommittedAfter(
   db: Kysely<HubDatabase>,
   afterSequence: bigint,
   limit: number,
-): Promise<{ bulletin: StoredBulletin; recipients: Map<string, DeliveryGrant> }[]> {
+): Promise<{ bulletin: StoredBulletin; recipients: Map<AgencyId, DeliveryGrant> }[]> {
   const bulletins = (await db.selectFrom('bulletin').select(BULLETIN_COLUMNS).where('sequence', '>', afterSequence).orderBy('sequence').limit(limit).execute()).map(toStored);
   if (bulletins.length === 0) return [];
   const sequences = bulletins.map((b) => b.sequence);
@@ -297,11 +299,11 @@ export async function listCommittedAfter(
   const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
   // A bulletin purged since its commit (past retention) goes to no one.
   const purged = await purgedMeanwhile(db, rows, disclosures);
-  const bySequence = new Map(bulletins.map((bulletin) => [bulletin.sequence, { bulletin, recipients: new Map<string, DeliveryGrant>() }]));
+  const bySequence = new Map(bulletins.map((bulletin) => [bulletin.sequence, { bulletin, recipients: new Map<AgencyId, DeliveryGrant>() }]));
   const shared = new Map<string, Uint8Array>();
   for (const row of rows) {
     const entry = bySequence.get(row.sequence);
-    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(row.agency_id, toGrant(entry.bulletin.jws, row, disclosures, shared));
+    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(asAgencyId(row.agency_id), toGrant(entry.bulletin.jws, row, disclosures, shared));
   }
   return [...bySequence.values()];
 }

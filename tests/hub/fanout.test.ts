@@ -1,6 +1,7 @@
 /** The fan-out emits strictly in sequence order, reorders late arrivals, and fills a gap from the store. */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { asAgencyId } from '../../src/core/ids.js';
 import type { StoredBulletin } from '../../src/hub/store.js';
 import { Fanout } from '../../src/hub/fanout.js';
 import type { LiveBulletin } from '../../src/hub/fanout.js';
@@ -18,7 +19,7 @@ function live(sequence: number): LiveBulletin {
     auditPosition: BigInt(sequence),
     receipt: new Uint8Array(),
   };
-  return { bulletin, recipients: new Map([['MYS:police', { reason: 'r', policyVersion: 'v', release: { released: new Uint8Array(), sdHash: 'A'.repeat(43) }, withheld: [], agreements: [] }]]) };
+  return { bulletin, recipients: new Map([[asAgencyId('MYS:police'), { reason: 'r', policyVersion: 'v', release: { released: new Uint8Array(), sdHash: 'A'.repeat(43) }, withheld: [], agreements: [] }]]) };
 }
 
 const silent = pino({ level: 'silent' });

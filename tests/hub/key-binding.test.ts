@@ -96,7 +96,7 @@ describe('keyBindingFor', () => {
 describe('liveKeyBinding', () => {
   const THA_POLICE = asAgencyId('THA:police');
   const grantOf = (released: Uint8Array): DeliveryGrant => ({ reason: 'released', policyVersion: 'p1', release: releaseOf(released), withheld: [], agreements: [] });
-  const liveBulletin = (recipients: ReadonlyMap<string, DeliveryGrant>): EmittedBulletin => ({
+  const liveBulletin = (recipients: ReadonlyMap<AgencyId, DeliveryGrant>): EmittedBulletin => ({
     bulletin: { sequence: 55n, id: 'b-55', issuer: 'IDN', jti: 'j', jws: new Uint8Array(), jwsSha256: new Uint8Array(32), hubTime: HUB_TIME, expiresAt: HUB_TIME, auditPosition: 9n, receipt: new Uint8Array() },
     recipients,
     frames: new Map(),
