@@ -16,7 +16,7 @@ import { copySequence } from './replicate.js';
 import type { CopyPlan } from './replicate.js';
 import type { BenchRegion } from './region.js';
 import type { SubscriberInit, SubscriberReply, SubscriberRequest, SubscriptionRecord, SubscriptionSpec, SubscriptionTimes } from './subscriber-process.js';
-import { epochNow, startWorker } from './worker.js';
+import { epochNow, startWorkers } from './worker.js';
 import type { Worker } from './worker.js';
 import { VoidRun } from '../harness.js';
 import type { ScenarioContext } from '../harness.js';
@@ -98,27 +98,20 @@ export class ExchangeRun {
   static async start(ctx: ScenarioContext, name: string, publisherProcesses: number, members: readonly string[] = BENCH_MEMBERS): Promise<ExchangeRun> {
     const region = await startBenchRegion(ctx, name);
     const groups = Array.from({ length: Math.min(publisherProcesses, members.length) }, (_, p) => members.filter((_, m) => m % publisherProcesses === p));
-    // The publisher processes start side by side (each ~0.3-0.5 s of module loading and keys).
-    const started = await Promise.allSettled(
-      groups.map(async (group, p): Promise<Publisher> => {
-        const init: PublisherInit = { home: region.home, hubAddress: region.hubAddress, members: group, seed: ctx.seed, rotatedKeyFiles: region.rotatedKeyFiles };
-        const worker = await startWorker<PublisherRequest, PublisherReply>(new URL('./publisher-process.js', import.meta.url), init, `publisher ${p}`);
-        return { ...worker, members: group };
-      }),
-    );
-    const publishers = started.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    let workers: Worker<PublisherRequest, PublisherReply>[];
     try {
-      const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
-      const run = new ExchangeRun(ctx, name, region, publishers);
-      // The embedded PostgreSQL is detached from the runner: its CPU is the benchmark's, not other load.
-      ctx.trackProcesses(() => run.pids());
-      return run;
+      workers = await startWorkers<PublisherRequest, PublisherReply>(
+        new URL('./publisher-process.js', import.meta.url),
+        groups.map((group, p) => ({ init: { home: region.home, hubAddress: region.hubAddress, members: group, seed: ctx.seed, rotatedKeyFiles: region.rotatedKeyFiles } satisfies PublisherInit, name: `publisher ${p}` })),
+      );
     } catch (error) {
-      await Promise.all(publishers.map((publisher) => publisher.stop().catch(() => undefined)));
       await region.close();
       throw error;
     }
+    const run = new ExchangeRun(ctx, name, region, workers.map((worker, p) => ({ ...worker, members: groups[p] ?? [] })));
+    // The embedded PostgreSQL is detached from the runner: its CPU is the benchmark's, not other load.
+    ctx.trackProcesses(() => run.pids());
+    return run;
   }
 
   async close(): Promise<void> {
@@ -236,15 +229,10 @@ export class ExchangeRun {
    */
   async subscribe(agencies: readonly BenchAgency[], after: number, ack: boolean): Promise<void> {
     const needed = Math.ceil(agencies.length / SUBSCRIPTIONS_PER_PROCESS);
-    // Missing subscriber processes start side by side, kept in order (a subscription's process is its index / SUBSCRIPTIONS_PER_PROCESS).
+    // Kept in order: a subscription's process is its index / SUBSCRIPTIONS_PER_PROCESS.
     const init: SubscriberInit = { home: this.region.home, hubAddress: this.region.hubAddress };
-    const starting = Array.from({ length: Math.max(0, needed - this.#subscribers.length) }, (_, k) =>
-      startWorker<SubscriberRequest, SubscriberReply>(new URL('./subscriber-process.js', import.meta.url), init, `subscriber ${this.#subscribers.length + k}`),
-    );
-    const started = await Promise.allSettled(starting);
-    for (const outcome of started) if (outcome.status === 'fulfilled') this.#subscribers.push(outcome.value);
-    const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    const missing = Array.from({ length: Math.max(0, needed - this.#subscribers.length) }, (_, k) => ({ init, name: `subscriber ${this.#subscribers.length + k}` }));
+    this.#subscribers.push(...(await startWorkers<SubscriberRequest, SubscriberReply>(new URL('./subscriber-process.js', import.meta.url), missing)));
     const acking = new Set<string>();
     const byProcess: SubscriptionSpec[][] = this.#subscribers.map(() => []);
     agencies.forEach((agency, i) => {

@@ -86,6 +86,18 @@ export async function startWorker<Q, R>(entry: URL, init: unknown, name: string)
 }
 
 /**
+ * Starts several workers side by side (each costs a process start, module loading and keys), in
+ * the order given. If any fails to start, the others are stopped and the first failure thrown.
+ */
+export async function startWorkers<Q, R>(entry: URL, workers: readonly { readonly init: unknown; readonly name: string }[]): Promise<Worker<Q, R>[]> {
+  const started = await Promise.allSettled(workers.map(({ init, name }) => startWorker<Q, R>(entry, init, name)));
+  const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed === undefined) return started.map((outcome) => (outcome as PromiseFulfilledResult<Worker<Q, R>>).value);
+  await Promise.all(started.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value.stop().catch(() => undefined) : undefined)));
+  throw failed.reason;
+}
+
+/**
  * The worker's side: answers each request with `handle`, one at a time per request (requests
  * may overlap). Returns the init argument. `onExit` runs when the parent disconnects.
  */
