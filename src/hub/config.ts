@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CorridorError } from '../core/errors.js';
 import { describeIssues } from '../core/region.js';
+import { DEFAULT_PREPARED_STATEMENTS } from '../infra/database.js';
 import { caFiles, hubLogKeyFile, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
 import type { HubLimits } from './context.js';
 
@@ -18,6 +19,11 @@ const configSchema = z.strictObject({
   /** `host:port` of the Prometheus /metrics endpoint, or `off`. */
   metricsListen: z.union([hostPort, z.literal('off')]).default('127.0.0.1:9464'),
   databaseUrl: z.string().url().optional(),
+  /**
+   * Statements each database connection keeps prepared (src/infra/prepared-statements.ts); 0
+   * for a connection pooler in transaction mode that cannot keep prepared statements.
+   */
+  databasePreparedStatements: z.number().int().min(0).max(1000).default(DEFAULT_PREPARED_STATEMENTS),
   regionFile: z.string().min(1).optional(),
   tls: z
     .strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
@@ -89,6 +95,7 @@ export interface HubConfig {
   readonly listen: string;
   readonly metricsListen: string | 'off';
   readonly databaseUrl: string | undefined;
+  readonly databasePreparedStatements: number;
   readonly regionFile: string;
   readonly tls: { readonly ca: string; readonly cert: string; readonly key: string };
   readonly receiptKeyFile: string;
@@ -119,6 +126,7 @@ export function parseHubConfig(input: unknown): HubConfig {
     listen: c.listen,
     metricsListen: c.metricsListen,
     databaseUrl: c.databaseUrl,
+    databasePreparedStatements: c.databasePreparedStatements,
     regionFile: c.regionFile ?? regionFile(c.home),
     tls: c.tls ?? { ca, cert: serverTls.cert, key: serverTls.key },
     receiptKeyFile: c.receiptKeyFile ?? hubReceiptKeyFile(c.home),

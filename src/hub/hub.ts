@@ -73,7 +73,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
   const database = await provideDatabase({ databaseUrl: config.databaseUrl, home: config.home, name: 'corridor_hub', log: log.child({ subsystem: 'db' }) });
   // The pool's connections carry this process's replica name: the ledger's NOTIFY says who committed.
   const replica = newReplicaName();
-  const pool = createPool(database.url, 16, log, replica);
+  const pool = createPool(database.url, 16, log, replica, config.databasePreparedStatements);
   const db = createKysely<HubDatabase>(pool);
   const cleanupDatabase = async (): Promise<void> => {
     await db.destroy();

@@ -14,6 +14,7 @@ import { isKeyState } from '../core/key-lifecycle.js';
 import type { KeyState, KeyValidity } from '../core/key-lifecycle.js';
 import { signalNotices } from './ledger-signal.js';
 import type { HubDatabase, PublicJwkRow } from './db/schema.js';
+import { anyOf } from './db/any-of.js';
 
 /** A member key as the directory holds it. */
 export interface StoredMemberKey extends KeyValidity {
@@ -100,7 +101,7 @@ export async function findMemberKey(db: Kysely<HubDatabase>, kid: string): Promi
 /** Keys by kid, for the kids that exist. */
 export async function findMemberKeys(db: Kysely<HubDatabase>, kids: readonly string[]): Promise<Map<string, StoredMemberKey>> {
   if (kids.length === 0) return new Map();
-  const rows = await db.selectFrom('member_key').select(KEY_COLUMNS).where('kid', 'in', [...new Set(kids)]).execute();
+  const rows = await db.selectFrom('member_key').select(KEY_COLUMNS).where('kid', '=', anyOf(new Set(kids), 'text')).execute();
   return new Map(rows.map((row) => [row.kid, toStoredKey(row)]));
 }
 
@@ -317,7 +318,7 @@ export async function findMarking(db: Kysely<HubDatabase>, sequence: bigint): Pr
 /** Markings of the given bulletins, by sequence. */
 export async function findMarkings(db: Kysely<HubDatabase>, sequences: readonly bigint[]): Promise<Map<bigint, BulletinMarking>> {
   if (sequences.length === 0) return new Map();
-  const rows = await db.selectFrom('bulletin_marking').select(MARKING_COLUMNS).where('sequence', 'in', [...sequences]).execute();
+  const rows = await db.selectFrom('bulletin_marking').select(MARKING_COLUMNS).where('sequence', '=', anyOf(sequences, 'int8')).execute();
   return new Map(rows.map((row) => [row.sequence, toMarking(row)]));
 }
 

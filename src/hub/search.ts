@@ -36,7 +36,7 @@ import type { BulletinMarking } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
 import { findStatuses } from './lifecycle.js';
 import { recordRefusal } from './refusals.js';
-import { listDeliveredBySequence } from './store.js';
+import { arrayLiteral, listDeliveredBySequence } from './store.js';
 import { keyBindingFor } from './key-binding.js';
 import type { DeliverableRow } from './store.js';
 
@@ -56,13 +56,19 @@ export async function indexBulletins(
   }[],
 ): Promise<void> {
   if (bulletins.length === 0) return;
-  const rows = bulletins.map(
-    ({ bulletin, facets }) => sql`(${bulletin.sequence}, ${bulletin.issuer}, ${facets.category}, ${bulletin.hubTime}, ${[...facets.states]}::text[],
-      ${[...facets.waypointStates]}::text[], ${[...facets.waypointPlaces]}::text[], ${facets.title}, to_tsvector('simple', ${facets.text}))`,
-  );
+  // Column arrays: one statement text whatever the batch's size (src/hub/db/any-of.ts says why).
+  // A row's own arrays travel as array literals in a text[] and are cast per row, since unnest
+  // would flatten an array of arrays.
+  const column = <T>(pick: (row: (typeof bulletins)[number]) => T): T[] => bulletins.map(pick);
   await sql`
     INSERT INTO bulletin_search (sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, document)
-    VALUES ${sql.join(rows)}
+    SELECT u.sequence, u.issuer, u.category, u.hub_time, u.states::text[], u.waypoint_states::text[], u.waypoint_places::text[], u.title, to_tsvector('simple', u.text)
+    FROM unnest(
+      ${column(({ bulletin }) => bulletin.sequence.toString())}::int8[], ${column(({ bulletin }) => bulletin.issuer)}::text[], ${column(({ facets }) => facets.category)}::text[],
+      ${column(({ bulletin }) => bulletin.hubTime.toISOString())}::timestamptz[], ${column(({ facets }) => arrayLiteral([...facets.states]))}::text[],
+      ${column(({ facets }) => arrayLiteral([...facets.waypointStates]))}::text[], ${column(({ facets }) => arrayLiteral([...facets.waypointPlaces]))}::text[],
+      ${column(({ facets }) => facets.title)}::text[], ${column(({ facets }) => facets.text)}::text[]
+    ) AS u(sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, text)
   `.execute(db);
   // Positions in submitted order, as `bulletin_disclosure` and the delivery decisions count them.
   const texts = bulletins.flatMap(({ bulletin, disclosures }) =>

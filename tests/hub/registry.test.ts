@@ -137,6 +137,9 @@ describe('hub configuration', () => {
     expect(() => parseHubConfig({ home: '/tmp/x', limits: { maxBulletinBytes: 10 } })).toThrow(/limits\.maxBulletinBytes/);
     expect(() => parseHubConfig({ home: '/tmp/x', unknownSetting: 1 })).toThrow(/unknownSetting|Unrecognized key/);
     expect(() => parseHubConfig({ home: '/tmp/x', logLevel: 'loud' })).toThrow(/logLevel/);
+    expect(() => parseHubConfig({ home: '/tmp/x', databasePreparedStatements: -1 })).toThrow(/databasePreparedStatements/);
+    expect(parseHubConfig({ home: '/tmp/x' }).databasePreparedStatements).toBe(100);
+    expect(parseHubConfig({ home: '/tmp/x', databasePreparedStatements: 0 }).databasePreparedStatements).toBe(0);
   });
 
   it('reads the environment over the file and derives paths from the state directory', async () => {

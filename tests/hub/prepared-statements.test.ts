@@ -1,0 +1,165 @@
+/**
+ * Prepared statements (src/infra/prepared-statements.ts): which texts a connection names, that a
+ * pool really runs them prepared on the server (and not at all with capacity 0), and that the
+ * statements of a publish batch keep one text whatever the batch's size, so that each is
+ * prepared once per connection instead of once per batch size. Real PostgreSQL throughout.
+ */
+import { create } from '@bufbuild/protobuf';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asMemberId } from '../../src/core/ids.js';
+import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
+import { createPool } from '../../src/infra/database.js';
+import { StatementNames } from '../../src/infra/prepared-statements.js';
+import type { HubConnection } from '../../src/node/hub-client.js';
+import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
+import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
+import { routeClaims, routeContent } from '../helpers/follow-ups.js';
+import { startTestRegion } from '../helpers/hub.js';
+import type { TestRegion } from '../helpers/hub.js';
+
+describe('StatementNames', () => {
+  it('names a text on its second use, under the same name after that', () => {
+    const names = new StatementNames(10);
+    expect(names.nameFor('SELECT $1')).toBeUndefined();
+    const name = names.nameFor('SELECT $1');
+    expect(name).toMatch(/^corridor_\d+$/);
+    expect(names.nameFor('SELECT $1')).toBe(name);
+    expect(names.nameFor('SELECT $1 + 1')).toBeUndefined();
+    expect(names.nameFor('SELECT $1 + 1')).not.toBe(name);
+    expect(names.size).toBe(2);
+  });
+
+  it('names no more texts than its capacity; those named stay named', () => {
+    const names = new StatementNames(2);
+    for (const text of ['a $1', 'b $1', 'c $1', 'a $1', 'b $1', 'c $1']) names.nameFor(text);
+    expect(names.size).toBe(2);
+    expect(names.nameFor('a $1')).toBeDefined();
+    expect(names.nameFor('b $1')).toBeDefined();
+    expect(names.nameFor('c $1')).toBeUndefined();
+    expect(names.nameFor('c $1')).toBeUndefined();
+    expect(new StatementNames(0).nameFor('a $1') ?? new StatementNames(0).nameFor('a $1')).toBeUndefined();
+  });
+});
+
+describe('a pool with prepared statements', () => {
+  let url: string;
+  beforeAll(async () => {
+    url = await freshDatabaseUrl('prep');
+  });
+
+  /** Runs `texts` in order on one connection; returns the results and what the server holds prepared. */
+  async function runOnOneConnection(capacity: number, texts: readonly string[]): Promise<{ results: unknown[]; prepared: string[] }> {
+    const pool = createPool(url, 1, undefined, undefined, capacity);
+    try {
+      const results: unknown[] = [];
+      for (const text of texts) results.push((await pool.query<{ value: number }>(text, [41])).rows[0]?.value);
+      const prepared = (await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements ORDER BY prepare_time')).rows.map((row) => row.statement);
+      return { results, prepared };
+    } finally {
+      await pool.end();
+    }
+  }
+
+  const PLUS_ONE = 'SELECT $1::int + 1 AS value';
+  const PLUS_TWO = 'SELECT $1::int + 2 AS value';
+
+  it('runs a parameterised text prepared on the server from its second use, with the same results', async () => {
+    const { results, prepared } = await runOnOneConnection(100, [PLUS_ONE, PLUS_ONE, PLUS_ONE, PLUS_TWO]);
+    expect(results).toEqual([42, 42, 42, 43]);
+    expect(prepared).toEqual([PLUS_ONE]);
+  });
+
+  it('prepares nothing with capacity 0, and no more than the capacity otherwise', async () => {
+    const off = await runOnOneConnection(0, [PLUS_ONE, PLUS_ONE, PLUS_ONE]);
+    expect(off.results).toEqual([42, 42, 42]);
+    expect(off.prepared).toEqual([]);
+    const full = await runOnOneConnection(1, [PLUS_ONE, PLUS_ONE, PLUS_TWO, PLUS_TWO, PLUS_TWO]);
+    expect(full.results).toEqual([42, 42, 43, 43, 43]);
+    expect(full.prepared).toEqual([PLUS_ONE]);
+  });
+
+  it('keeps a statement whose parse fails unnamed on the server, and the connection usable', async () => {
+    const pool = createPool(url, 1, undefined, undefined, 100);
+    try {
+      const broken = 'SELECT $1::int +';
+      for (let attempt = 0; attempt < 3; attempt++) await expect(pool.query(broken, [1])).rejects.toMatchObject({ code: '42601' });
+      expect((await pool.query<{ value: number }>(PLUS_ONE, [1])).rows[0]?.value).toBe(2);
+      expect((await pool.query<{ n: bigint }>('SELECT count(*) AS n FROM pg_prepared_statements')).rows[0]?.n).toBe(0n);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe("a publish batch's statements", () => {
+  const IDN = asMemberId('IDN');
+  /** The tables a publish batch writes, as their INSERT statements name them. */
+  const WRITTEN = ['bulletin', 'bulletin_disclosure', 'bulletin_retention', 'bulletin_search', 'bulletin_disclosure_text', 'delivery_decision', 'audit_event'];
+  /** Every text the hub's connections ran since it started; `publishing` marks the test's publishes. */
+  const seen: { text: string; named: boolean; connection: pg.Client; publishing: boolean }[] = [];
+  let publishing = false;
+  const original = pg.Client.prototype.query;
+  let region: TestRegion;
+  let nodes: HubConnection[];
+
+  beforeAll(async () => {
+    // Wrapped before the hub connects: each pooled connection binds the query function it finds.
+    const recorder = function (this: pg.Client, ...args: unknown[]): unknown {
+      const [first] = args;
+      if (typeof first === 'string') seen.push({ text: first, named: false, connection: this, publishing });
+      else if (typeof first === 'object' && first !== null && typeof (first as { text?: unknown }).text === 'string') {
+        const config = first as { text: string; name?: unknown };
+        seen.push({ text: config.text, named: typeof config.name === 'string', connection: this, publishing });
+      }
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    };
+    pg.Client.prototype.query = recorder as typeof pg.Client.prototype.query;
+    region = await startTestRegion();
+    nodes = await Promise.all(Array.from({ length: 8 }, () => region.connect({ kind: 'member', id: IDN })));
+  });
+
+  afterAll(async () => {
+    pg.Client.prototype.query = original;
+    await region?.close();
+  });
+
+  const publish = (connection: HubConnection, sdJwt: Uint8Array) => connection.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt }));
+  const insertsInto = (table: string): string[] => [
+    ...new Set(seen.filter(({ text, publishing: during }) => during && new RegExp(`^\\s*(WITH\\b[\\s\\S]*)?INSERT INTO "?${table}"? `, 'i').test(text)).map(({ text }) => text)),
+  ];
+
+  it('have one text per table whatever the batch size, and run prepared on a connection that ran them before', async () => {
+    const key = await memberKey(region.home, IDN);
+    // With personal data (Disclosures, their search text) and without, alone and in batches.
+    const withPersonalData = (index: number) => routeClaims(IDN, routeContent({ title: `Route ${index}`, suspects: [{ role: 'organiser', name: `Suspect ${index}` }] }));
+    const claims = (index: number) => (index % 2 === 0 ? bulletinClaims(IDN) : withPersonalData(index));
+    // More lone transactions than the hub's pool has connections (16): one connection runs each statement twice at least.
+    const lone = await Promise.all(Array.from({ length: 17 }, (_, index) => signBulletin(key, withPersonalData(index))));
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, index) => signBulletin(key, claims(index))));
+
+    publishing = true;
+    for (const bytes of lone) await publish(nodes[0] as HubConnection, bytes);
+    await Promise.all(burst.map((bytes, index) => publish(nodes[index % nodes.length] as HubConnection, bytes)));
+    publishing = false;
+
+    // Batches of more than one bulletin formed (fewer distinct commit times than bulletins).
+    const [counts] = await sqlOn<{ bulletins: string; batches: string }>(region.databaseUrl, 'SELECT count(*) AS bulletins, count(DISTINCT hub_time) AS batches FROM bulletin');
+    expect(Number(counts?.bulletins)).toBe(57);
+    expect(Number(counts?.batches)).toBeLessThan(57);
+    for (const table of WRITTEN) expect(insertsInto(table), table).toHaveLength(1);
+    // The batch's reads of what it may collide with: one text each as well.
+    const published = seen.filter(({ publishing: during }) => during);
+    expect(new Set(published.filter(({ text }) => /from "bulletin" where "id" = ANY/i.test(text)).map(({ text }) => text)).size).toBe(1);
+    expect(new Set(published.filter(({ text }) => /from "member_key" where "kid" = ANY/i.test(text)).map(({ text }) => text)).size).toBe(1);
+    // On each connection, a text's first run since the hub started is unnamed and every later one named (prepared).
+    for (const table of WRITTEN) {
+      const text = insertsInto(table)[0];
+      const runs = seen.filter((s) => s.text === text);
+      const before = new Set<pg.Client>();
+      const expected = runs.map(({ connection }) => before.has(connection) || (before.add(connection), false));
+      expect(runs.map(({ named }) => named), table).toEqual(expected);
+      expect(runs.some(({ named }) => named), table).toBe(true);
+    }
+  });
+});
