@@ -134,11 +134,13 @@ async function commitAcknowledgements(ctx: HubContext, batch: readonly PendingAc
     const agencies = [...new Set(accepted.map((a) => a.agency))];
     const through = await acknowledgedPrefixEnds(trx, agencies, hubTime);
     if (agencies.length > 0) {
-      await trx
-        .insertInto('agency_cursor')
-        .values(agencies.map((agencyId) => ({ agency_id: agencyId, acked_through: through.get(agencyId) ?? 0n, updated_at: hubTime })))
-        .onConflict((oc) => oc.column('agency_id').doUpdateSet((eb) => ({ acked_through: eb.ref('excluded.acked_through'), updated_at: eb.ref('excluded.updated_at') })))
-        .execute();
+      // Column arrays: one statement text however many agencies (src/hub/db/any-of.ts says why).
+      await sql`
+        INSERT INTO agency_cursor (agency_id, acked_through, updated_at)
+        SELECT u.agency_id, u.acked_through, ${hubTime.toISOString()}::timestamptz
+        FROM unnest(${agencies}::text[], ${agencies.map((agencyId) => (through.get(agencyId) ?? 0n).toString())}::int8[]) AS u(agency_id, acked_through)
+        ON CONFLICT (agency_id) DO UPDATE SET acked_through = EXCLUDED.acked_through, updated_at = EXCLUDED.updated_at
+      `.execute(trx);
     }
     for (const { index, agency, newly } of accepted) results[index] = { newlyAcknowledged: newly, acknowledgedThrough: through.get(agency) ?? 0n };
     return results.map((result) => result ?? new CorridorError('INTERNAL', 'an acknowledgement of the batch has no outcome'));

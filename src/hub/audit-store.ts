@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import type { HubDatabase } from './db/schema.js';
+import { packBytea, packedValue } from './db/packed-bytea.js';
 
 type Db = Kysely<HubDatabase> | Transaction<HubDatabase>;
 
@@ -91,11 +92,15 @@ export async function readTile(db: Db, level: number, index: bigint): Promise<Ui
 /** Writes tiles whole: new ones inserted, partial ones widened (the table's trigger refuses anything else). */
 export async function writeTiles(trx: Transaction<HubDatabase>, tiles: readonly { level: number; index: bigint; hashes: Uint8Array }[]): Promise<void> {
   if (tiles.length === 0) return;
-  await trx
-    .insertInto('audit_tile')
-    .values(tiles.map((tile) => ({ level: tile.level, index: tile.index, hashes: tile.hashes })))
-    .onConflict((oc) => oc.columns(['level', 'index']).doUpdateSet((eb) => ({ hashes: eb.ref('excluded.hashes') })))
-    .execute();
+  // Column arrays: one statement text however many tiles (src/hub/db/any-of.ts says why).
+  const hashes = packBytea(tiles.map((tile) => tile.hashes));
+  await sql`
+    INSERT INTO audit_tile (level, index, hashes)
+    SELECT u.level, u.index, ${packedValue(hashes, sql.ref('u.hashes_start'), sql.ref('u.hashes_length'))}
+    FROM unnest(${tiles.map((tile) => tile.level)}::int2[], ${tiles.map((tile) => tile.index.toString())}::int8[], ${hashes.starts}::int4[], ${hashes.lengths}::int4[])
+      AS u(level, index, hashes_start, hashes_length)
+    ON CONFLICT (level, index) DO UPDATE SET hashes = EXCLUDED.hashes
+  `.execute(trx);
 }
 
 export async function insertCheckpoint(trx: Transaction<HubDatabase>, row: CheckpointRow): Promise<void> {

@@ -14,6 +14,7 @@ import { fail } from '../core/errors.js';
 import { bulletinStatus, describeFollowUp } from '../core/lifecycle.js';
 import type { BulletinStatus, Lifecycle, LifecycleAction } from '../core/lifecycle.js';
 import type { HubDatabase } from './db/schema.js';
+import { anyOf } from './db/any-of.js';
 import type { Ledger } from './ledger.js';
 import { findBulletinById } from './store.js';
 import type { StoredBulletin } from './store.js';
@@ -117,7 +118,7 @@ export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly 
   const sequences = [...new Set(bulletins.map((b) => b.sequence))];
   const own = new Map(
     (
-      await db.selectFrom('bulletin_follow_up').select(['sequence', 'root_sequence', 'supersedes_id', 'action']).where('sequence', 'in', sequences).execute()
+      await db.selectFrom('bulletin_follow_up').select(['sequence', 'root_sequence', 'supersedes_id', 'action']).where('sequence', '=', anyOf(sequences, 'int8')).execute()
     ).map((row) => [row.sequence, row]),
   );
   const roots = [...new Set(bulletins.map((b) => own.get(b.sequence)?.root_sequence ?? b.sequence))];
@@ -126,7 +127,7 @@ export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly 
     .selectFrom('bulletin_follow_up')
     .select(['root_sequence', 'bulletin_id', 'action'])
     .distinctOn('root_sequence')
-    .where('root_sequence', 'in', roots)
+    .where('root_sequence', '=', anyOf(roots, 'int8'))
     .orderBy('root_sequence')
     .orderBy('sequence', 'desc')
     .execute();

@@ -4,7 +4,9 @@
  * Functions take the database (or a transaction) first; only the request's state is ever updated,
  * and only forward (a trigger enforces it too).
  */
+import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
+import { PLAN_EACH_TIME } from '../infra/prepared-statements.js';
 import { DOCUMENT_KINDS, REQUEST_STATES, REQUEST_TYPES, URGENCIES } from '../core/cooperation-request.js';
 import type { DocumentKind, RequestState, RequestType, Urgency } from '../core/cooperation-request.js';
 import { fail } from '../core/errors.js';
@@ -197,7 +199,7 @@ export async function listRequests(db: Kysely<HubDatabase>, filter: RequestFilte
   if (filter.addressee !== undefined) query = query.where('addressee', '=', filter.addressee);
   const party = filter.party;
   if (party !== undefined) query = query.where((eb) => eb.or([eb('requester', '=', party), eb('addressee', '=', party)]));
-  const rows = await query.orderBy('seq').limit(filter.limit).execute();
+  const rows = await query.orderBy('seq').limit(filter.limit).modifyEnd(sql.raw(PLAN_EACH_TIME)).execute();
   return rows.map(toStoredRequest);
 }
 

@@ -37,6 +37,7 @@ import { inLedgerTransaction } from './ledger.js';
 import { findStatuses } from './lifecycle.js';
 import { recordRefusal } from './refusals.js';
 import { arrayLiteral, listDeliveredBySequence } from './store.js';
+import { PLAN_EACH_TIME } from '../infra/prepared-statements.js';
 import { keyBindingFor } from './key-binding.js';
 import type { DeliverableRow } from './store.js';
 
@@ -228,7 +229,7 @@ async function findSequences(db: Kysely<HubDatabase>, agencyId: string, q: Searc
         WHERE t.sequence = d.sequence AND t.position = ANY (d.disclosed) AND t.document @@ ${tsquery}))`,
     );
   }
-  const rows = await query.orderBy('d.sequence', 'desc').limit(q.pageSize + 1).execute();
+  const rows = await query.orderBy('d.sequence', 'desc').limit(q.pageSize + 1).modifyEnd(sql.raw(PLAN_EACH_TIME)).execute();
   return rows.map((row) => row.sequence);
 }
 

@@ -12,6 +12,7 @@ import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
 import type { HubDatabase, WithheldRow } from './db/schema.js';
 import { fixedWidthValue, packBytea, packedValue, packFixedWidth } from './db/packed-bytea.js';
 import { anyOf } from './db/any-of.js';
+import { PLAN_EACH_TIME } from '../infra/prepared-statements.js';
 
 /** A bulletin's SHA-256 digest. */
 const SHA256_BYTES = 32;
@@ -499,5 +500,5 @@ export async function listAuditRows(db: Kysely<HubDatabase>, filter: AuditFilter
   if (member !== '') query = query.where((eb) => eb.or([eb('actor', '=', `member:${member}`), eb('actor', 'like', `agency:${member}:%`)]));
   if (filter.sinceMs !== 0) query = query.where('hub_time', '>=', new Date(filter.sinceMs));
   if (filter.untilMs !== 0) query = query.where('hub_time', '<', new Date(filter.untilMs));
-  return query.execute();
+  return query.modifyEnd(sql.raw(PLAN_EACH_TIME)).execute();
 }

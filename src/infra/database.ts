@@ -24,18 +24,19 @@ import { prepareRepeatedStatements } from './prepared-statements.js';
 
 const INT8_OID = 20;
 
-/** Named statements per connection unless told otherwise (prepared-statements.ts). */
+/** The hub's prepared statements per connection unless configured otherwise (prepared-statements.ts). */
 export const DEFAULT_PREPARED_STATEMENTS = 100;
 
 /**
  * A pg pool whose int8 columns come back as bigint, never as lossy numbers or strings. An idle
  * connection that the server closes (a restart, an administrator) is logged and replaced rather
- * than crashing the process, as pg's unhandled pool 'error' event would. Each connection runs
- * repeated parameterised statements as prepared statements, up to `preparedStatements` texts
- * (0: none, for a pooler that cannot keep them; see prepared-statements.ts).
+ * than crashing the process, as pg's unhandled pool 'error' event would. With `preparedStatements`
+ * above 0 (the hub's pool), each connection runs up to that many repeated parameterised texts as
+ * prepared statements (prepared-statements.ts); the nodes' light pools stay unnamed, so that a
+ * node behind a pooler in transaction mode needs no setting.
  * `applicationName` names its connections in pg_stat_activity and in the hub's ledger signals.
  */
-export function createPool(url: string, max: number, log?: Logger, applicationName?: string, preparedStatements = DEFAULT_PREPARED_STATEMENTS): pg.Pool {
+export function createPool(url: string, max: number, log?: Logger, applicationName?: string, preparedStatements = 0): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -45,7 +46,7 @@ export function createPool(url: string, max: number, log?: Logger, applicationNa
         oid === INT8_OID ? (value: string) => BigInt(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
-  pool.on('connect', (client) => prepareRepeatedStatements(client, preparedStatements));
+  if (preparedStatements > 0) pool.on('connect', (client) => prepareRepeatedStatements(client, preparedStatements));
   pool.on('error', (error) => {
     // pg resolves end() before its clients' sockets have closed; a server stopped right after may
     // still reach them. That is the normal end of a shutdown, not a failure.

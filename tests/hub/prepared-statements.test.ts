@@ -9,8 +9,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asMemberId } from '../../src/core/ids.js';
 import { ExchangeService, PublishRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
-import { createPool } from '../../src/infra/database.js';
-import { StatementNames } from '../../src/infra/prepared-statements.js';
+import { sql } from 'kysely';
+import type { HubDatabase } from '../../src/hub/db/schema.js';
+import { findStatuses } from '../../src/hub/lifecycle.js';
+import { listAuditRows } from '../../src/hub/store.js';
+import { createKysely, createPool } from '../../src/infra/database.js';
+import { PLAN_EACH_TIME, StatementNames } from '../../src/infra/prepared-statements.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { freshDatabaseUrl, sqlOn } from '../helpers/database.js';
@@ -38,7 +42,31 @@ describe('StatementNames', () => {
     expect(names.nameFor('b $1')).toBeDefined();
     expect(names.nameFor('c $1')).toBeUndefined();
     expect(names.nameFor('c $1')).toBeUndefined();
-    expect(new StatementNames(0).nameFor('a $1') ?? new StatementNames(0).nameFor('a $1')).toBeUndefined();
+    const none = new StatementNames(0);
+    expect([none.nameFor('a $1'), none.nameFor('a $1'), none.nameFor('a $1')]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('never names a text marked to be planned each time, or a very long one', () => {
+    const names = new StatementNames(10);
+    const marked = `SELECT $1 ${PLAN_EACH_TIME}`;
+    const long = `SELECT $1 -- ${'x'.repeat(20_000)}`;
+    for (let use = 0; use < 3; use++) {
+      expect(names.nameFor(marked)).toBeUndefined();
+      expect(names.nameFor(long)).toBeUndefined();
+    }
+    expect(names.size).toBe(0);
+  });
+
+  it('after retiring a text, names it again on its second use, under a name never used before', () => {
+    const names = new StatementNames(10);
+    names.nameFor('a $1');
+    const first = names.nameFor('a $1');
+    names.retire('a $1');
+    expect(names.size).toBe(0);
+    expect(names.nameFor('a $1')).toBeUndefined();
+    const second = names.nameFor('a $1');
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
   });
 });
 
@@ -79,16 +107,47 @@ describe('a pool with prepared statements', () => {
     expect(full.prepared).toEqual([PLUS_ONE]);
   });
 
-  it('keeps a statement whose parse fails unnamed on the server, and the connection usable', async () => {
-    const pool = createPool(url, 1, undefined, undefined, 100);
+  it('prepares nothing unless asked: the nodes\' pools', async () => {
+    const pool = createPool(url, 1);
     try {
-      const broken = 'SELECT $1::int +';
-      for (let attempt = 0; attempt < 3; attempt++) await expect(pool.query(broken, [1])).rejects.toMatchObject({ code: '42601' });
-      expect((await pool.query<{ value: number }>(PLUS_ONE, [1])).rows[0]?.value).toBe(2);
+      for (let use = 0; use < 3; use++) await pool.query(PLUS_ONE, [1]);
       expect((await pool.query<{ n: bigint }>('SELECT count(*) AS n FROM pg_prepared_statements')).rows[0]?.n).toBe(0n);
     } finally {
       await pool.end();
     }
+  });
+
+  /** Runs `work` on one connection held throughout, as Kysely holds one for a query or a transaction. */
+  async function onOneClient(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const pool = createPool(url, 1, undefined, undefined, 100);
+    const client = await pool.connect();
+    try {
+      await work(client);
+    } finally {
+      client.release();
+      await pool.end();
+    }
+  }
+  const preparedOn = async (client: pg.PoolClient): Promise<string[]> =>
+    (await client.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements ORDER BY prepare_time')).rows.map((row) => row.statement);
+
+  it('leaves a text whose parse fails unprepared, and the connection usable', async () => {
+    await onOneClient(async (client) => {
+      const broken = 'SELECT $1::int +';
+      for (let attempt = 0; attempt < 3; attempt++) await expect(client.query(broken, [1])).rejects.toMatchObject({ code: '42601' });
+      for (let use = 0; use < 3; use++) expect((await client.query<{ value: number }>(PLUS_ONE, [1])).rows[0]?.value).toBe(2);
+      expect(await preparedOn(client)).toEqual([PLUS_ONE]);
+    });
+  });
+
+  it('prepares a text afresh after a value pg could not send, instead of failing on that connection for good', async () => {
+    await onOneClient(async (client) => {
+      const asJson = 'SELECT $1::jsonb AS value';
+      // JSON.stringify cannot write a BigInt: pg fails while binding, after parsing the named statement.
+      for (let attempt = 0; attempt < 2; attempt++) await expect(client.query(asJson, [{ big: 1n }])).rejects.toThrow(/BigInt/);
+      for (let use = 0; use < 3; use++) expect((await client.query<{ value: unknown }>(asJson, [{ n: use }])).rows[0]?.value).toEqual({ n: use });
+      expect(await preparedOn(client)).toEqual([asJson]);
+    });
   });
 });
 
@@ -152,6 +211,9 @@ describe("a publish batch's statements", () => {
     const published = seen.filter(({ publishing: during }) => during);
     expect(new Set(published.filter(({ text }) => /from "bulletin" where "id" = ANY/i.test(text)).map(({ text }) => text)).size).toBe(1);
     expect(new Set(published.filter(({ text }) => /from "member_key" where "kid" = ANY/i.test(text)).map(({ text }) => text)).size).toBe(1);
+    // The audit integrator's tile writes, over every integration since the hub started.
+    const tileWrites = new Set(seen.filter(({ text }) => /^\s*INSERT INTO audit_tile /i.test(text)).map(({ text }) => text));
+    expect(tileWrites.size).toBe(1);
     // On each connection, a text's first run since the hub started is unnamed and every later one named (prepared).
     for (const table of WRITTEN) {
       const text = insertsInto(table)[0];
@@ -160,6 +222,24 @@ describe("a publish batch's statements", () => {
       const expected = runs.map(({ connection }) => before.has(connection) || (before.add(connection), false));
       expect(runs.map(({ named }) => named), table).toEqual(expected);
       expect(runs.some(({ named }) => named), table).toBe(true);
+    }
+  });
+
+  it('plan the audit listing afresh every time, while a fixed-shape read is prepared', async () => {
+    const pool = createPool(region.databaseUrl, 1, undefined, undefined, 100);
+    const db = createKysely<HubDatabase>(pool);
+    try {
+      const filter = { afterPosition: 0n, kinds: [], actor: '', bulletinId: '', agencyId: '', code: '', sinceMs: Date.now() - 60_000, untilMs: 0, limit: 10 };
+      const listed = [];
+      for (let use = 0; use < 3; use++) listed.push((await listAuditRows(db, filter)).map((row) => row.position));
+      expect(listed[0]?.length).toBe(10);
+      expect(listed[1]).toEqual(listed[0]);
+      for (let use = 0; use < 3; use++) await findStatuses(db, [{ sequence: 1n, id: 'x' }]);
+      const prepared = (await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(db)).rows.map((row) => row.statement);
+      expect(prepared.some((text) => text.includes('bulletin_follow_up'))).toBe(true);
+      expect(prepared.some((text) => text.includes('audit_event'))).toBe(false);
+    } finally {
+      await db.destroy();
     }
   });
 });
