@@ -39,7 +39,7 @@ import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
 import { loadAgreementVersions } from './agreements.js';
-import { findBulletinByIssuerJti, findBulletinsByIds, insertBulletins, insertDecisions, loadDisclosures } from './store.js';
+import { bulletinParts, decisionParts, findBulletinByIssuerJti, findBulletinsByIds, loadDisclosures } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { refuseInactiveKey } from '../core/key-lifecycle.js';
@@ -52,8 +52,8 @@ import type { BulletinStatus } from '../core/lifecycle.js';
 import { retentionEnd } from '../core/retention.js';
 import { searchFacets } from '../core/search-facets.js';
 import { checkFollowUpTarget, recordFollowUp } from './lifecycle.js';
-import { insertRetentions } from './retention.js';
-import { indexBulletins } from './search.js';
+import { retentionParts } from './retention.js';
+import { searchParts } from './search.js';
 import { GroupCommit } from './group-commit.js';
 import type { FollowUpTarget } from './lifecycle.js';
 import type { Decision } from '../core/policy.js';
@@ -276,7 +276,8 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
         digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')),
       };
     });
-    const appended = await ledger.append(
+    // Positions now; the events are written below with the rows that name them, in one statement.
+    const { appended, parts: auditParts } = ledger.stage(
       prepared.flatMap(({ entry, released, digest }) => [
         {
           kind: EventKind.PUBLISH,
@@ -343,30 +344,6 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       }),
     );
 
-    await insertBulletins(
-      trx,
-      written.map(({ entry, bulletin }) => ({
-        bulletin,
-        meta: { kid: entry.verified.kid, category: entry.verified.claims.category, tlp: entry.verified.claims.handling.tlp },
-        disclosures: entry.verified.disclosures,
-      })),
-    );
-    for (const { entry, bulletin } of written) {
-      const lifecycle = entry.verified.claims.lifecycle;
-      if (lifecycle !== undefined && entry.target !== undefined) {
-        await recordFollowUp(ledger, { sequence: bulletin.sequence, id: bulletin.id, principal: entry.verified.principal, issuerJwtSha256: bulletin.jwsSha256, lifecycle }, entry.target);
-      }
-    }
-    await insertRetentions(trx, written.map(({ bulletin, retention }) => ({ sequence: bulletin.sequence, end: retention })));
-    await indexBulletins(
-      trx,
-      written.map(({ entry, bulletin }) => ({
-        bulletin: { sequence: bulletin.sequence, issuer: entry.verified.member, hubTime },
-        facets: searchFacets(entry.verified.clearClaims, entry.verified.member),
-        disclosures: entry.verified.disclosures,
-      })),
-    );
-
     // One buffer per distinct release, shared by the grants of every agency that receives it.
     const releasedBytes = new Map<Release, Uint8Array>();
     const bytesOf = (release: Release): Uint8Array => {
@@ -392,7 +369,34 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
       });
       return { recipients, decisionRows };
     });
-    await insertDecisions(trx, delivered.flatMap(({ decisionRows }) => decisionRows));
+    // The batch's audit events, bulletins, Disclosures, retention ends, search index, decisions
+    // and the ledger head: one statement, one round trip (db/statement-parts.ts).
+    await ledger.write([
+      ...auditParts,
+      ...bulletinParts(
+        written.map(({ entry, bulletin }) => ({
+          bulletin,
+          meta: { kid: entry.verified.kid, category: entry.verified.claims.category, tlp: entry.verified.claims.handling.tlp },
+          disclosures: entry.verified.disclosures,
+        })),
+      ),
+      ...retentionParts(written.map(({ bulletin, retention }) => ({ sequence: bulletin.sequence, end: retention }))),
+      ...searchParts(
+        written.map(({ entry, bulletin }) => ({
+          bulletin: { sequence: bulletin.sequence, issuer: entry.verified.member, hubTime },
+          facets: searchFacets(entry.verified.clearClaims, entry.verified.member),
+          disclosures: entry.verified.disclosures,
+        })),
+      ),
+      ...decisionParts(delivered.flatMap(({ decisionRows }) => decisionRows)),
+    ]);
+    // A follow-up (alone in its batch) records its thread after the bulletin it names is written.
+    for (const { entry, bulletin } of written) {
+      const lifecycle = entry.verified.claims.lifecycle;
+      if (lifecycle !== undefined && entry.target !== undefined) {
+        await recordFollowUp(ledger, { sequence: bulletin.sequence, id: bulletin.id, principal: entry.verified.principal, issuerJwtSha256: bulletin.jwsSha256, lifecycle }, entry.target);
+      }
+    }
 
     const byIndex = new Map(written.map((w, index) => [w.entry.index, { ...w, recipients: delivered[index]?.recipients ?? new Map<AgencyId, DeliveryGrant>() }]));
     return results.map((result, index): CommitOutcome | Error => {

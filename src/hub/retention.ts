@@ -33,19 +33,24 @@ import { retentionEnd } from '../core/retention.js';
 import type { RetentionEnd } from '../core/retention.js';
 import type { Logger } from '../infra/log.js';
 import type { HubDatabase } from './db/schema.js';
+import type { StatementPart } from './db/statement-parts.js';
 import { inLedgerTransaction } from './ledger.js';
 import type { Ledger } from './ledger.js';
 
 const DAY_MS = 86_400_000;
 
-/** Records a bulletin's retention end; only inside its publish transaction. */
-export async function insertRetentions(db: Kysely<HubDatabase>, ends: readonly { readonly sequence: bigint; readonly end: RetentionEnd }[]): Promise<void> {
-  if (ends.length === 0) return;
+/** The statement part that records bulletins' retention ends; only inside their publish transaction. */
+export function retentionParts(ends: readonly { readonly sequence: bigint; readonly end: RetentionEnd }[]): StatementPart[] {
+  if (ends.length === 0) return [];
   // Column arrays: one statement text whatever the batch's size (src/hub/db/any-of.ts says why).
-  await sql`
-    INSERT INTO bulletin_retention (sequence, ends_at, basis)
-    SELECT * FROM unnest(${ends.map(({ sequence }) => sequence.toString())}::int8[], ${ends.map(({ end }) => end.endsAt.toISOString())}::timestamptz[], ${ends.map(({ end }) => end.basis)}::text[])
-  `.execute(db);
+  return [
+    {
+      name: 'retentions_written',
+      body: sql`
+        INSERT INTO bulletin_retention (sequence, ends_at, basis)
+        SELECT * FROM unnest(${ends.map(({ sequence }) => sequence.toString())}::int8[], ${ends.map(({ end }) => end.endsAt.toISOString())}::timestamptz[], ${ends.map(({ end }) => end.basis)}::text[])`,
+    },
+  ];
 }
 
 /** One bulletin purged. */

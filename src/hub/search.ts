@@ -31,6 +31,7 @@ import type { SearchBulletinsRequest } from '../gen/corridor/v1/search_pb.js';
 import type { PrincipalOf } from './authn.js';
 import type { HubContext } from './context.js';
 import type { HubDatabase } from './db/schema.js';
+import type { StatementPart } from './db/statement-parts.js';
 import { findMarkings } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
@@ -47,21 +48,23 @@ const MAX_PAGE = 100;
 const MAX_TEXT = 200;
 const MAX_LIST = 16;
 
-/** Indexes a bulletin for search; only inside its publish transaction. */
-export async function indexBulletins(
-  db: Kysely<HubDatabase>,
+/** The statement parts that index bulletins for search; only inside their publish transaction. */
+export function searchParts(
   bulletins: readonly {
     readonly bulletin: { readonly sequence: bigint; readonly issuer: string; readonly hubTime: Date };
     readonly facets: SearchFacets;
     readonly disclosures: readonly ClassifiedDisclosure[];
   }[],
-): Promise<void> {
-  if (bulletins.length === 0) return;
+): StatementPart[] {
+  if (bulletins.length === 0) return [];
   // Column arrays: one statement text whatever the batch's size (src/hub/db/any-of.ts says why).
   // A row's own arrays travel as array literals in a text[] and are cast per row, since unnest
   // would flatten an array of arrays.
   const column = <T>(pick: (row: (typeof bulletins)[number]) => T): T[] => bulletins.map(pick);
-  await sql`
+  const parts: StatementPart[] = [
+    {
+      name: 'search_written',
+      body: sql`
     INSERT INTO bulletin_search (sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, document)
     SELECT u.sequence, u.issuer, u.category, u.hub_time, u.states::text[], u.waypoint_states::text[], u.waypoint_places::text[], u.title, to_tsvector('simple', u.text)
     FROM unnest(
@@ -69,8 +72,9 @@ export async function indexBulletins(
       ${column(({ bulletin }) => bulletin.hubTime.toISOString())}::timestamptz[], ${column(({ facets }) => arrayLiteral([...facets.states]))}::text[],
       ${column(({ facets }) => arrayLiteral([...facets.waypointStates]))}::text[], ${column(({ facets }) => arrayLiteral([...facets.waypointPlaces]))}::text[],
       ${column(({ facets }) => facets.title)}::text[], ${column(({ facets }) => facets.text)}::text[]
-    ) AS u(sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, text)
-  `.execute(db);
+    ) AS u(sequence, issuer, category, hub_time, states, waypoint_states, waypoint_places, title, text)`,
+    },
+  ];
   // Positions in submitted order, as `bulletin_disclosure` and the delivery decisions count them.
   const texts = bulletins.flatMap(({ bulletin, disclosures }) =>
     disclosures.flatMap((disclosure, position) => {
@@ -78,12 +82,15 @@ export async function indexBulletins(
       return text === undefined ? [] : [{ sequence: bulletin.sequence, position, text }];
     }),
   );
-  if (texts.length === 0) return;
-  await sql`
+  if (texts.length === 0) return parts;
+  parts.push({
+    name: 'search_disclosures_written',
+    body: sql`
     INSERT INTO bulletin_disclosure_text (sequence, position, document)
     SELECT u.sequence, u.position, to_tsvector('simple', u.text)
-    FROM unnest(${texts.map((t) => t.sequence.toString())}::bigint[], ${texts.map((t) => t.position)}::smallint[], ${texts.map((t) => t.text)}::text[]) AS u(sequence, position, text)
-  `.execute(db);
+    FROM unnest(${texts.map((t) => t.sequence.toString())}::bigint[], ${texts.map((t) => t.position)}::smallint[], ${texts.map((t) => t.text)}::text[]) AS u(sequence, position, text)`,
+  });
+  return parts;
 }
 
 /** A validated search. */

@@ -12,6 +12,7 @@ import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
 import type { HubDatabase, WithheldRow } from './db/schema.js';
 import { fixedWidthValue, packBytea, packedValue, packFixedWidth } from './db/packed-bytea.js';
 import { anyOf } from './db/any-of.js';
+import type { StatementPart } from './db/statement-parts.js';
 import { PLAN_EACH_TIME } from '../infra/prepared-statements.js';
 
 /** A bulletin's SHA-256 digest. */
@@ -386,16 +387,19 @@ export interface NewBulletin {
   readonly disclosures: readonly ClassifiedDisclosure[];
 }
 
-/** Stores bulletins and their Disclosures: two statements however many (group commit). */
-export async function insertBulletins(db: Kysely<HubDatabase>, bulletins: readonly NewBulletin[]): Promise<void> {
-  if (bulletins.length === 0) return;
+/** The statement parts that store bulletins and their Disclosures (group commit: however many; see db/statement-parts.ts). */
+export function bulletinParts(bulletins: readonly NewBulletin[]): StatementPart[] {
+  if (bulletins.length === 0) return [];
   // Column arrays through unnest, as insertDecisions: one statement text whatever the batch's
   // size, so it is prepared once (src/infra/prepared-statements.ts); bytes as binary blobs.
   const column = <T>(pick: (row: NewBulletin) => T): T[] => bulletins.map(pick);
   const jws = packBytea(column(({ bulletin }) => bulletin.jws));
   const receipts = packBytea(column(({ bulletin }) => bulletin.receipt));
   const digests = packFixedWidth(column(({ bulletin }) => bulletin.jwsSha256), SHA256_BYTES);
-  await sql`
+  const parts: StatementPart[] = [
+    {
+      name: 'bulletins_written',
+      body: sql`
     INSERT INTO bulletin (sequence, id, issuer, jti, kid, jws, jws_sha256, category, tlp, hub_time, expires_at, audit_position, receipt)
     SELECT u.sequence, u.id, u.issuer, u.jti, u.kid, ${packedValue(jws, sql.ref('u.jws_start'), sql.ref('u.jws_length'))},
            ${fixedWidthValue(digests, SHA256_BYTES, sql.ref('u.n'))}, u.category, u.tlp, u.hub_time, u.expires_at, u.audit_position,
@@ -406,25 +410,28 @@ export async function insertBulletins(db: Kysely<HubDatabase>, bulletins: readon
       ${jws.starts}::int4[], ${jws.lengths}::int4[], ${column(({ meta }) => meta.category)}::text[], ${column(({ meta }) => meta.tlp)}::text[],
       ${column(({ bulletin }) => bulletin.hubTime.toISOString())}::timestamptz[], ${column(({ bulletin }) => bulletin.expiresAt.toISOString())}::timestamptz[],
       ${column(({ bulletin }) => bulletin.auditPosition.toString())}::int8[], ${receipts.starts}::int4[], ${receipts.lengths}::int4[]
-    ) WITH ORDINALITY AS u(sequence, id, issuer, jti, kid, jws_start, jws_length, category, tlp, hub_time, expires_at, audit_position, receipt_start, receipt_length, n)
-  `.execute(db);
+    ) WITH ORDINALITY AS u(sequence, id, issuer, jti, kid, jws_start, jws_length, category, tlp, hub_time, expires_at, audit_position, receipt_start, receipt_length, n)`,
+    },
+  ];
   const disclosures = bulletins.flatMap(({ bulletin, disclosures: own }) => own.map((disclosure, position) => ({ sequence: bulletin.sequence, position, disclosure })));
-  if (disclosures.length === 0) return;
-  await sql`
+  if (disclosures.length === 0) return parts;
+  parts.push({
+    name: 'bulletin_disclosures_written',
+    body: sql`
     INSERT INTO bulletin_disclosure (sequence, position, digest, path, kind, encoded)
     SELECT * FROM unnest(
       ${disclosures.map((d) => d.sequence.toString())}::int8[], ${disclosures.map((d) => d.position)}::int2[], ${disclosures.map((d) => d.disclosure.digest)}::text[],
       ${disclosures.map((d) => d.disclosure.path)}::text[], ${disclosures.map((d) => d.disclosure.kind)}::text[], ${disclosures.map((d) => d.disclosure.encoded)}::text[]
-    )
-  `.execute(db);
+    )`,
+  });
+  return parts;
 }
 
-/** Stores delivery decisions (one per agency and bulletin), each with the position of its audit event. */
-export async function insertDecisions(
-  db: Kysely<HubDatabase>,
+/** The statement part that stores delivery decisions (one per agency and bulletin), each with the position of its audit event. */
+export function decisionParts(
   decisions: readonly { readonly sequence: bigint; readonly agency: string; readonly decision: Decision; readonly auditPosition: bigint; readonly release: { readonly positions: readonly number[]; readonly sdHash: string } | undefined }[],
-): Promise<void> {
-  if (decisions.length === 0) return;
+): StatementPart[] {
+  if (decisions.length === 0) return [];
   // Column arrays through unnest: one parameter per column, however many rows (a batch of 64
   // bulletins to 40 agencies is 2,560). The per-row arrays and JSON travel as their text forms
   // and are cast per row. json_populate_recordset over one JSON parameter, used before, spent
@@ -432,7 +439,10 @@ export async function insertDecisions(
   // one binary parameter (db/packed-bytea.ts).
   const column = <T>(pick: (decision: (typeof decisions)[number]) => T): T[] => decisions.map(pick);
   const sdHashes = packBytea(column((d) => (d.release === undefined ? null : Buffer.from(d.release.sdHash, 'base64url'))));
-  await sql`
+  return [
+    {
+      name: 'decisions_written',
+      body: sql`
     INSERT INTO delivery_decision (agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, sd_hash, withheld, agreements)
     SELECT u.agency_id, u.sequence, u.decision, u.code, u.reason, u.policy_version, u.audit_position, u.disclosed::smallint[],
            ${packedValue(sdHashes, sql.ref('u.sd_hash_start'), sql.ref('u.sd_hash_length'))}, u.withheld::jsonb, u.agreements::text[]
@@ -444,8 +454,9 @@ export async function insertDecisions(
       ${sdHashes.starts}::int4[], ${sdHashes.lengths}::int4[],
       ${column((d) => JSON.stringify(d.decision.kind === 'deliver' ? d.decision.withheld : []))}::text[],
       ${column((d) => arrayLiteral(d.decision.agreements))}::text[]
-    ) AS u(agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, sd_hash_start, sd_hash_length, withheld, agreements)
-  `.execute(db);
+    ) AS u(agency_id, sequence, decision, code, reason, policy_version, audit_position, disclosed, sd_hash_start, sd_hash_length, withheld, agreements)`,
+    },
+  ];
 }
 
 /** A PostgreSQL array literal of `values`, each quoted, for a cast to an array type. */
