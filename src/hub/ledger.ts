@@ -32,7 +32,9 @@ export interface Ledger {
   append(events: readonly NewEvent[]): Promise<AppendedEvent[]>;
   /**
    * Assigns events their positions now and returns the statement parts that append them, for
-   * {@link write} together with the rows that name those positions.
+   * {@link write} together with the rows that name those positions. The parts have fixed names:
+   * one staged append per write. Staged positions must be written in this transaction, or the
+   * saved head would skip them.
    */
   stage(events: readonly NewEvent[]): { readonly appended: AppendedEvent[]; readonly parts: StatementPart[] };
   /** Writes the parts and the ledger head in one statement (db/statement-parts.ts). */

@@ -202,7 +202,8 @@ interface Accepted {
  * Commits a batch of verified bulletins in one ledger transaction. Each is judged on its own
  * under the lock (the same checks as one at a time, in submission order: an id already stored
  * or earlier in the batch is a replay or JTI_REUSED, the key still active, a follow-up's target)
- * and refused alone; the rest are written with one statement per table.
+ * and refused alone; the rest are written by one statement (`ledger.write`), a follow-up's
+ * thread record after it.
  */
 async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin[]): Promise<(CommitOutcome | Error)[]> {
   const started = performance.now();

@@ -390,7 +390,7 @@ export interface NewBulletin {
 /** The statement parts that store bulletins and their Disclosures (group commit: however many; see db/statement-parts.ts). */
 export function bulletinParts(bulletins: readonly NewBulletin[]): StatementPart[] {
   if (bulletins.length === 0) return [];
-  // Column arrays through unnest, as insertDecisions: one statement text whatever the batch's
+  // Column arrays through unnest, as decisionParts: one statement text whatever the batch's
   // size, so it is prepared once (src/infra/prepared-statements.ts); bytes as binary blobs.
   const column = <T>(pick: (row: NewBulletin) => T): T[] => bulletins.map(pick);
   const jws = packBytea(column(({ bulletin }) => bulletin.jws));

@@ -2,9 +2,8 @@
  * Server-side prepared statements for node-postgres. pg sends a query without a name as an
  * unnamed statement, which PostgreSQL parses and plans on every execution; a named one is parsed
  * once per connection and, once PostgreSQL judges a generic plan no worse than the custom ones
- * (after five executions), not planned again either. The hub's ledger transaction runs about ten
- * statements per batch, several of them multi-CTE `unnest` inserts whose planning is much of
- * their cost: naming every repeated statement took PostgreSQL's CPU per lone publish from
+ * (after five executions), not planned again either. The hub's ledger transaction runs a
+ * multi-CTE `unnest` write and a few reads per batch, whose planning was much of their cost: naming every repeated statement took PostgreSQL's CPU per lone publish from
  * ~4.4 to ~3.5 ms on this machine, and forcing custom plans took the gain away, so it is the
  * planning that is saved (BENCHMARKS.md, "Prepared statements").
  *

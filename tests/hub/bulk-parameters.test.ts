@@ -1,7 +1,7 @@
 /**
  * The bulk parameters of the ledger's inserts read back as written: text arrays of array literals
- * (store.ts insertDecisions) and many bytea values packed into one binary parameter
- * (db/packed-bytea.ts, used by ledger.ts and insertDecisions).
+ * (store.ts decisionParts) and many bytea values packed into one binary parameter
+ * (db/packed-bytea.ts, used by ledger.ts and decisionParts).
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

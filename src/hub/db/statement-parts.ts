@@ -1,6 +1,7 @@
 /**
- * Several writes as one statement. A publish batch writes seven tables; as one statement each,
- * that was seven round trips to PostgreSQL in the ledger's serial section, each costing the
+ * Several writes as one statement. A publish batch writes eight tables and the ledger head; as
+ * a statement each (the audit events and their details shared one), that was up to eight round
+ * trips to PostgreSQL in the ledger's serial section, each costing the
  * hub's event loop a socket write and read (~40 µs each in this VM) and PostgreSQL an executor
  * start. As parts of one statement, `WITH a AS (INSERT …), b AS (INSERT …) SELECT 1`, they cost
  * one. PostgreSQL runs every data-modifying part exactly once, whether or not another part
