@@ -27,7 +27,9 @@ export async function sqlOn<T extends pg.QueryResultRow>(url: string, text: stri
  * The references the ledger transaction keeps by construction, checked more strictly than the
  * foreign keys migration 0011 dropped: every delivery decision names a stored bulletin and, as
  * its audit event, the DELIVER or DENY of the same agency and bulletin; every audit event has its
- * details row and every details row its event.
+ * details row and every details row its event; and the ledger head is just past the last audit
+ * position and bulletin sequence written (positions are staged before they are written, see
+ * `Ledger.stage`: a staged position never written would leave the head ahead of the log).
  */
 export async function expectLedgerReferencesIntact(url: string): Promise<void> {
   const [row] = await sqlOn<{ decisions: string; unmatched: string; details: string; events: string; orphans: string }>(
@@ -44,6 +46,15 @@ export async function expectLedgerReferencesIntact(url: string): Promise<void> {
        (SELECT count(*) FROM audit_event_detail) AS details`,
     [EventKind.DELIVER, EventKind.DENY],
   );
+  const [head] = await sqlOn<{ next_position: string; next_sequence: string; last_position: string | null; last_sequence: string | null }>(
+    url,
+    `SELECT h.next_position, h.next_sequence, (SELECT max(position) FROM audit_event) AS last_position, (SELECT max(sequence) FROM bulletin) AS last_sequence
+     FROM ledger_head h`,
+  );
+  expect({ nextPosition: head?.next_position, nextSequence: head?.next_sequence }).toEqual({
+    nextPosition: String(BigInt(head?.last_position ?? 0) + 1n),
+    nextSequence: String(BigInt(head?.last_sequence ?? 0) + 1n),
+  });
   expect(Number(row?.decisions)).toBeGreaterThan(0);
   expect({ unmatched: Number(row?.unmatched), orphans: Number(row?.orphans), detailsMissing: Number(row?.events) - Number(row?.details) }).toEqual({ unmatched: 0, orphans: 0, detailsMissing: 0 });
 }

@@ -22,6 +22,7 @@ import type { HubConnection } from '../../src/node/hub-client.js';
 import { prepareBulletin } from '../../src/node/publisher.js';
 import { memberKey, signBulletin } from '../helpers/bulletins.js';
 import { backlog, disclosuresOf, followUpClaims, publish, routeClaims, routeContent, withdrawalClaims } from '../helpers/follow-ups.js';
+import { expectLedgerReferencesIntact } from '../helpers/database.js';
 import { OPEN_AGREEMENT, startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
@@ -267,5 +268,13 @@ describe('a follow-up', () => {
     expect([...got.keys()].sort()).toEqual(ORIGINAL_RECIPIENTS);
     expect(got.get('MYS:police')?.reason).toMatch(/a follow-up reaches every agency that received/);
     expect(got.get('MYS:police')?.agreements).toEqual([]);
+  });
+});
+
+describe('the ledger after follow-ups', () => {
+  // A follow-up's batch writes the bulletin (audit events staged, then written with it) and then
+  // appends its thread event: the head must end just past both.
+  it('keeps its references, and its head just past the last position and sequence written', async () => {
+    await expectLedgerReferencesIntact(region.databaseUrl);
   });
 });
