@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CorridorError } from '../core/errors.js';
 import { describeIssues } from '../core/region.js';
-import { DEFAULT_PREPARED_STATEMENTS } from '../infra/database.js';
+import { DEFAULT_PREPARED_STATEMENTS } from '../infra/prepared-statements.js';
 import { caFiles, hubLogKeyFile, hubReceiptKeyFile, hubTls, regionFile, resolveHome } from '../infra/home.js';
 import type { HubLimits } from './context.js';
 

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { DETAILS_SALT_BYTES, encodeAuditLeaf } from '../core/audit-leaf.js';
 import type { AuditLeafFields } from '../core/audit-leaf.js';
 import type { Clock } from '../core/clock.js';
+import { fail } from '../core/errors.js';
 import type { HubDatabase } from './db/schema.js';
 import { fixedWidthValue, packBytea, packedValue, packFixedWidth } from './db/packed-bytea.js';
 import { writeTogether } from './db/statement-parts.js';
@@ -33,8 +34,8 @@ export interface Ledger {
   /**
    * Assigns events their positions now and returns the statement parts that append them, for
    * {@link write} together with the rows that name those positions. The parts have fixed names:
-   * one staged append per write. Staged positions must be written in this transaction, or the
-   * saved head would skip them.
+   * one staged append per write. A transaction that stages and does not write fails (INTERNAL)
+   * and rolls back, rather than save the head past positions the log lacks.
    */
   stage(events: readonly NewEvent[]): { readonly appended: AppendedEvent[]; readonly parts: StatementPart[] };
   /** Writes the parts and the ledger head in one statement (db/statement-parts.ts). */
@@ -60,6 +61,8 @@ export async function inLedgerTransaction<T>(
     let nextSequence = head.next_sequence;
     // The head as last written in this transaction: written again at the end only if it moved since.
     let written = { position: head.next_position, sequence: head.next_sequence };
+    // Staged events not yet written: the head must never be saved past positions the log lacks.
+    let unwritten = false;
     const headPart = (): StatementPart => {
       written = { position: nextPosition, sequence: nextSequence };
       return {
@@ -72,11 +75,14 @@ export async function inLedgerTransaction<T>(
       hubTime,
       async append(events) {
         const { appended, parts } = ledger.stage(events);
+        unwritten = false;
         await writeTogether(trx, parts);
         return appended;
       },
       stage(events) {
+        if (unwritten) fail('INTERNAL', 'audit events were staged twice without being written');
         if (events.length === 0) return { appended: [], parts: [] };
+        unwritten = true;
         // One random draw for every salt of the batch rather than one syscall per event.
         const salts = randomBytes(DETAILS_SALT_BYTES * events.length);
         const encoded = events.map((fields, index) => {
@@ -119,6 +125,7 @@ export async function inLedgerTransaction<T>(
         return { appended: encoded.map((e) => ({ position: e.position, leafHash: e.leaf.hash })), parts };
       },
       async write(parts) {
+        unwritten = false;
         const headMoved = nextPosition !== written.position || nextSequence !== written.sequence;
         await writeTogether(trx, headMoved ? [...parts, headPart()] : parts);
       },
@@ -127,6 +134,8 @@ export async function inLedgerTransaction<T>(
       },
     };
     const result = await work(ledger);
+    // Thrown inside the transaction: it rolls back, positions and all.
+    if (unwritten) fail('INTERNAL', 'audit events were staged but never written');
     if (nextPosition !== written.position || nextSequence !== written.sequence) await writeTogether(trx, [headPart()]);
     return result;
   });

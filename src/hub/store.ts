@@ -379,7 +379,6 @@ export async function acknowledgedPrefixEnds(db: Kysely<HubDatabase>, agencyIds:
   return new Map(result.rows.map((row) => [row.agency_id, row.first_open !== null ? BigInt(row.first_open) - 1n : BigInt(row.last ?? '0')]));
 }
 
-/** Stores a bulletin; only inside a ledger transaction, with its PUBLISH event already appended. */
 /** A bulletin to store, with what only the table keeps and its Disclosures in submitted order. */
 export interface NewBulletin {
   readonly bulletin: StoredBulletin;

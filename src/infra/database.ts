@@ -24,9 +24,6 @@ import { prepareRepeatedStatements } from './prepared-statements.js';
 
 const INT8_OID = 20;
 
-/** The hub's prepared statements per connection unless configured otherwise (prepared-statements.ts). */
-export const DEFAULT_PREPARED_STATEMENTS = 100;
-
 /**
  * A pg pool whose int8 columns come back as bigint, never as lossy numbers or strings. An idle
  * connection that the server closes (a restart, an administrator) is logged and replaced rather

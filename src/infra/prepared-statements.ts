@@ -3,17 +3,22 @@
  * unnamed statement, which PostgreSQL parses and plans on every execution; a named one is parsed
  * once per connection and, once PostgreSQL judges a generic plan no worse than the custom ones
  * (after five executions), not planned again either. The hub's ledger transaction runs a
- * multi-CTE `unnest` write and a few reads per batch, whose planning was much of their cost: naming every repeated statement took PostgreSQL's CPU per lone publish from
- * ~4.4 to ~3.5 ms on this machine, and forcing custom plans took the gain away, so it is the
- * planning that is saved (BENCHMARKS.md, "Prepared statements").
+ * multi-CTE `unnest` write and a few reads per batch, whose planning was much of their cost:
+ * naming every repeated statement took PostgreSQL's CPU per lone publish from ~4.4 to ~3.5 ms on
+ * this machine, and forcing custom plans took the gain away, so it is the planning that is saved
+ * (BENCHMARKS.md, "Prepared statements").
  *
  * Kysely's pg driver calls `client.query(text, values)` with no name, so each pooled connection's
  * `query` is wrapped to name the texts it has already run once. Unlike asyncpg and pgx, which
  * prepare on first use and evict the least recently used, a text is named on its second use (a
  * one-off text takes no slot) and at most `capacity` per connection, never evicted: every
  * prepared statement holds its parse tree and plan in the server's backend until the connection
- * closes, and the hub's repeated texts are a few dozen, all written so that their text does not
- * depend on how many rows they carry (src/hub/db/any-of.ts). Not named:
+ * closes. The hub's repeated texts are a few dozen; those of the publish, delivery,
+ * acknowledgement and audit paths keep one text however many rows they carry
+ * (src/hub/db/any-of.ts), while some rarer ones still vary (cooperation-request documents,
+ * markings, the retention purge), each length that repeats taking a slot. A connection the pool
+ * closes after 10 s idle takes its prepared statements with it: the saving is for steady traffic.
+ * Not named:
  * - texts without parameters (a migration's may hold several commands, which a prepared
  *   statement cannot);
  * - texts longer than {@link LONGEST_NAMED_TEXT} (nothing hot is; the remembered texts stay small);
@@ -23,17 +28,22 @@
  *   primary key over the whole log (54 ms against 0.7 ms at 500k events, measured in review),
  *   and `plan_cache_mode` auto does not prevent it.
  *
- * A named query that fails before the server ran it (pg could not serialise a value, or the
- * server no longer knows the statement) has its name retired, so the text is prepared afresh
- * under a new name rather than failing on that connection for good.
+ * A named query that fails before the server ran it (pg could not serialise a value, the server
+ * no longer knows the statement, or its cached plan no longer fits a table changed under it) has
+ * its name retired, so the text is prepared afresh under a new name rather than failing on that
+ * connection for good.
  *
  * Two things a deployment must know: a pooler in transaction mode that does not track
  * protocol-level prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`)
  * breaks named statements, so `capacity` 0 turns this off; and a prepared `SELECT` whose table
- * changes its columns under it fails once with "cached plan must not change result type" (the
- * hub names its columns, and its migrations add, never reshape, what running replicas read).
+ * changes its columns under it fails once with "cached plan must not change result type", then
+ * runs under a new name (the hub names its columns, and its migrations add, never reshape, what
+ * running replicas read).
  */
 import type pg from 'pg';
+
+/** The hub's prepared statements per connection unless configured otherwise. */
+export const DEFAULT_PREPARED_STATEMENTS = 100;
 
 /** Marks a query to be planned for its own values every time: never prepared. */
 export const PLAN_EACH_TIME = '/* corridor: plan each time */';
@@ -42,8 +52,11 @@ export const PLAN_EACH_TIME = '/* corridor: plan each time */';
 const SEEN_ONCE_LIMIT = 1000;
 /** Longest text named, in characters. */
 const LONGEST_NAMED_TEXT = 16_384;
-/** SQLSTATE invalid_sql_statement_name: the server does not know the named statement. */
-const UNKNOWN_STATEMENT = '26000';
+/**
+ * SQLSTATEs of a named statement the server could not run as prepared: it does not know the name
+ * (26000), or its cached plan no longer fits its table (0A000).
+ */
+const STALE_STATEMENT = new Set(['26000', '0A000']);
 
 /** Which texts one connection runs as named statements, and under which name. */
 export class StatementNames {
@@ -117,9 +130,9 @@ export function prepareRepeatedStatements(client: pg.ClientBase, capacity: numbe
 /**
  * Whether a named query failed before the server ran it: an error without SQLSTATE is pg's own
  * (a value it could not serialise, after which it closes the statement on the server but still
- * counts it as parsed), and 26000 is the server not knowing the name.
+ * counts it as parsed), or one of {@link STALE_STATEMENT}.
  */
 function ranNowhere(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || code === UNKNOWN_STATEMENT;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || STALE_STATEMENT.has(code);
 }
