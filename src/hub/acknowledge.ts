@@ -137,7 +137,7 @@ async function commitAcknowledgements(ctx: HubContext, batch: readonly PendingAc
       // Column arrays: one statement text however many agencies (src/hub/db/any-of.ts says why).
       await sql`
         INSERT INTO agency_cursor (agency_id, acked_through, updated_at)
-        SELECT u.agency_id, u.acked_through, ${hubTime.toISOString()}::timestamptz
+        SELECT u.agency_id, u.acked_through, ${hubTime}::timestamptz
         FROM unnest(${agencies}::text[], ${agencies.map((agencyId) => (through.get(agencyId) ?? 0n).toString())}::int8[]) AS u(agency_id, acked_through)
         ON CONFLICT (agency_id) DO UPDATE SET acked_through = EXCLUDED.acked_through, updated_at = EXCLUDED.updated_at
       `.execute(trx);

@@ -61,6 +61,7 @@ export async function inLedgerTransaction<T>(
     let nextSequence = head.next_sequence;
     // The head as last written in this transaction: written again at the end only if it moved since.
     let written = { position: head.next_position, sequence: head.next_sequence };
+    const headMoved = (): boolean => nextPosition !== written.position || nextSequence !== written.sequence;
     // Staged events not yet written: the head must never be saved past positions the log lacks.
     let unwritten = false;
     const headPart = (): StatementPart => {
@@ -118,7 +119,7 @@ export async function inLedgerTransaction<T>(
             name: 'audit_events_written',
             body: sql`
               INSERT INTO audit_event (position, kind, hub_time, actor, bulletin_id, agency_id, code, leaf, leaf_hash)
-              SELECT position, kind, ${hubTime.toISOString()}::timestamptz, actor, bulletin_id, agency_id, code, leaf, leaf_hash FROM audit_rows`,
+              SELECT position, kind, ${hubTime}::timestamptz, actor, bulletin_id, agency_id, code, leaf, leaf_hash FROM audit_rows`,
           },
           { name: 'audit_details_written', body: sql`INSERT INTO audit_event_detail (position, salt, details) SELECT position, salt, details FROM audit_rows` },
         ];
@@ -126,8 +127,7 @@ export async function inLedgerTransaction<T>(
       },
       async write(parts) {
         unwritten = false;
-        const headMoved = nextPosition !== written.position || nextSequence !== written.sequence;
-        await writeTogether(trx, headMoved ? [...parts, headPart()] : parts);
+        await writeTogether(trx, headMoved() ? [...parts, headPart()] : parts);
       },
       nextSequence() {
         return nextSequence++;
@@ -136,7 +136,7 @@ export async function inLedgerTransaction<T>(
     const result = await work(ledger);
     // Thrown inside the transaction: it rolls back, positions and all.
     if (unwritten) fail('INTERNAL', 'audit events were staged but never written');
-    if (nextPosition !== written.position || nextSequence !== written.sequence) await writeTogether(trx, [headPart()]);
+    if (headMoved()) await writeTogether(trx, [headPart()]);
     return result;
   });
 }

@@ -32,6 +32,7 @@ import type { PrincipalOf } from './authn.js';
 import type { HubContext } from './context.js';
 import type { HubDatabase } from './db/schema.js';
 import type { StatementPart } from './db/statement-parts.js';
+import { columnsOf } from './db/columns.js';
 import { findMarkings } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
@@ -60,7 +61,7 @@ export function searchParts(
   // Column arrays: one statement text whatever the batch's size (src/hub/db/any-of.ts says why).
   // A row's own arrays travel as array literals in a text[] and are cast per row, since unnest
   // would flatten an array of arrays.
-  const column = <T>(pick: (row: (typeof bulletins)[number]) => T): T[] => bulletins.map(pick);
+  const column = columnsOf(bulletins);
   const parts: StatementPart[] = [
     {
       name: 'search_written',

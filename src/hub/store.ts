@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import type { ClassifiedDisclosure } from '../core/personal-data.js';
 import type { Decision, WithheldKind } from '../core/policy.js';
 import { fail } from '../core/errors.js';
+import { HASH_SIZE } from '../core/merkle.js';
 import { asAgencyId } from '../core/ids.js';
 import type { AgencyId } from '../core/ids.js';
 import { rebuildPresentation } from '../core/presentation.js';
@@ -12,11 +13,9 @@ import { PERSONAL_DATA_KINDS } from '../core/vocabulary.js';
 import type { HubDatabase, WithheldRow } from './db/schema.js';
 import { fixedWidthValue, packBytea, packedValue, packFixedWidth } from './db/packed-bytea.js';
 import { anyOf } from './db/any-of.js';
+import { columnsOf } from './db/columns.js';
 import type { StatementPart } from './db/statement-parts.js';
 import { PLAN_EACH_TIME } from '../infra/prepared-statements.js';
-
-/** A bulletin's SHA-256 digest. */
-const SHA256_BYTES = 32;
 
 export interface StoredBulletin {
   readonly sequence: bigint;
@@ -391,17 +390,17 @@ export function bulletinParts(bulletins: readonly NewBulletin[]): StatementPart[
   if (bulletins.length === 0) return [];
   // Column arrays through unnest, as decisionParts: one statement text whatever the batch's
   // size, so it is prepared once (src/infra/prepared-statements.ts); bytes as binary blobs.
-  const column = <T>(pick: (row: NewBulletin) => T): T[] => bulletins.map(pick);
+  const column = columnsOf(bulletins);
   const jws = packBytea(column(({ bulletin }) => bulletin.jws));
   const receipts = packBytea(column(({ bulletin }) => bulletin.receipt));
-  const digests = packFixedWidth(column(({ bulletin }) => bulletin.jwsSha256), SHA256_BYTES);
+  const digests = packFixedWidth(column(({ bulletin }) => bulletin.jwsSha256), HASH_SIZE);
   const parts: StatementPart[] = [
     {
       name: 'bulletins_written',
       body: sql`
     INSERT INTO bulletin (sequence, id, issuer, jti, kid, jws, jws_sha256, category, tlp, hub_time, expires_at, audit_position, receipt)
     SELECT u.sequence, u.id, u.issuer, u.jti, u.kid, ${packedValue(jws, sql.ref('u.jws_start'), sql.ref('u.jws_length'))},
-           ${fixedWidthValue(digests, SHA256_BYTES, sql.ref('u.n'))}, u.category, u.tlp, u.hub_time, u.expires_at, u.audit_position,
+           ${fixedWidthValue(digests, HASH_SIZE, sql.ref('u.n'))}, u.category, u.tlp, u.hub_time, u.expires_at, u.audit_position,
            ${packedValue(receipts, sql.ref('u.receipt_start'), sql.ref('u.receipt_length'))}
     FROM unnest(
       ${column(({ bulletin }) => bulletin.sequence.toString())}::int8[], ${column(({ bulletin }) => bulletin.id)}::text[],
@@ -436,7 +435,7 @@ export function decisionParts(
   // and are cast per row. json_populate_recordset over one JSON parameter, used before, spent
   // ~32 µs of PostgreSQL per row building the records, five times what unnest does. Bytes as
   // one binary parameter (db/packed-bytea.ts).
-  const column = <T>(pick: (decision: (typeof decisions)[number]) => T): T[] => decisions.map(pick);
+  const column = columnsOf(decisions);
   const sdHashes = packBytea(column((d) => (d.release === undefined ? null : Buffer.from(d.release.sdHash, 'base64url'))));
   return [
     {
