@@ -32,8 +32,15 @@ export interface BenchPoint {
  * Things a run starts once and shares between scenarios (the JetStream server, a filled replay
  * stream): created on first use, disposed when the run ends, last created first.
  */
+/**
+ * What scenarios of one run share (the embedded PostgreSQL, the exchange region's PKI, --quick's
+ * exchange run). Disposed at the end of the run, each after everything created once it was
+ * (a resource whose creation used another is disposed before it).
+ */
 export interface RunResources {
   get<T>(key: string, create: () => Promise<{ readonly value: T; dispose(): Promise<void> }>): Promise<T>;
+  /** Disposes `key` now, if it was created, and forgets it: the next `get` creates it again. */
+  discard(key: string): Promise<void>;
 }
 
 /** A run that lost a delivery, delivered what policy forbids, accepted a bad bulletin, or served a proof that does not verify: nothing of it is written. */
@@ -391,18 +398,34 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
 
 class SharedResources implements RunResources {
   readonly #entries = new Map<string, Promise<{ readonly value: unknown; dispose(): Promise<void> }>>();
+  /** Keys in the order their creation finished: a resource created with another's help comes after it. */
   readonly #order: string[] = [];
 
   get<T>(key: string, create: () => Promise<{ readonly value: T; dispose(): Promise<void> }>): Promise<T> {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
-      entry = create();
-      this.#entries.set(key, entry);
-      this.#order.push(key);
-      // A failed creation is not cached: the next scenario tries again.
-      entry.catch(() => this.#entries.delete(key));
+      const created = create();
+      entry = created;
+      this.#entries.set(key, created);
+      created.then(
+        () => this.#order.push(key),
+        // A failed creation is not cached: the next scenario tries again.
+        () => {
+          if (this.#entries.get(key) === created) this.#entries.delete(key);
+        },
+      );
     }
     return entry.then((e) => e.value as T);
+  }
+
+  async discard(key: string): Promise<void> {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    const index = this.#order.indexOf(key);
+    if (index >= 0) this.#order.splice(index, 1);
+    const created = await entry.catch(() => undefined);
+    await created?.dispose();
   }
 
   async disposeAll(log: (message: string) => void): Promise<void> {
@@ -416,5 +439,6 @@ class SharedResources implements RunResources {
       }
     }
     this.#entries.clear();
+    this.#order.length = 0;
   }
 }

@@ -20,8 +20,8 @@
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createPrivateKey, randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,10 +53,10 @@ import { parseHubConfig } from '../../src/hub/config.js';
 import { migrateHubDatabase } from '../../src/hub/db/migrations.js';
 import type { HubDatabase } from '../../src/hub/db/schema.js';
 import { inLedgerTransaction } from '../../src/hub/ledger.js';
-import { createDatabaseIfMissing, createKysely, createPool, freePort, provideDatabase, withDatabase } from '../../src/infra/database.js';
+import { createKysely, createPool, freePort } from '../../src/infra/database.js';
+import { freshBenchDatabase } from '../database.js';
 import { caFiles, hubLogKeyFile, memberTls } from '../../src/infra/home.js';
 import { readPrivateJwkFile } from '../../src/infra/keys.js';
-import { createLogger } from '../../src/infra/log.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
 import { initDevPki, writeRegionFile } from '../../src/node/pki/dev-pki.js';
@@ -115,21 +115,17 @@ async function runAudit(ctx: ScenarioContext): Promise<void> {
   const base: Attributes = { entries, batchSize };
 
   const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-bench-'));
-  // The embedded server runs as the `postgres` system user when we are root: it must reach its directory.
-  await chmod(home, 0o755);
   const cleanups: (() => Promise<void>)[] = [async () => rm(home, { recursive: true, force: true })];
   try {
     // --- Region, keys, database --------------------------------------------------------------
     const pki = await initDevPki(home, parseRegion(BENCH_REGION), { now: new Date() });
     await writeRegionFile(home, pki.region);
-    const database = await freshDatabase(home, ctx);
+    const database = await freshBenchDatabase(ctx, 'audit');
     cleanups.unshift(database.release);
     const pool = createPool(database.url, 16);
     const db = createKysely<HubDatabase>(pool);
     cleanups.unshift(async () => db.destroy());
     await migrateHubDatabase(db);
-    const version = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
-    ctx.setDatabase(database.kind, version);
     const { identity, verifier } = await logIdentity(pki.region, home);
 
     // --- Fill ---------------------------------------------------------------------------------
@@ -313,35 +309,6 @@ async function runAudit(ctx: ScenarioContext): Promise<void> {
 
 // -------------------------------------------------------------------------------------------------
 // Database and keys
-
-async function freshDatabase(home: string, ctx: ScenarioContext): Promise<{ url: string; kind: 'embedded' | 'external'; release: () => Promise<void> }> {
-  const external = process.env['DATABASE_URL'];
-  const name = `bench_audit_${randomBytes(4).toString('hex')}`;
-  if (external !== undefined && external !== '') {
-    await createDatabaseIfMissing(external, name);
-    return {
-      url: withDatabase(external, name),
-      kind: 'external',
-      release: async () => {
-        if (ctx.keepDatabase) {
-          ctx.log(`audit: kept database ${name}`);
-          return;
-        }
-        const client = new pg.Client({ connectionString: external });
-        await client.connect();
-        try {
-          await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-        } finally {
-          await client.end();
-        }
-      },
-    };
-  }
-  // An embedded cluster of the run's own, removed with the run's temporary home.
-  const log = createLogger({ name: 'bench-db', level: 'warn', fd: 2 });
-  const provided = await provideDatabase({ databaseUrl: undefined, home, name, log });
-  return { url: provided.url, kind: 'embedded', release: () => provided.release() };
-}
 
 /**
  * The log's identity as the hub loads it (origin and quorum from the region file, the dev PKI's

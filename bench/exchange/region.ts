@@ -118,10 +118,8 @@ interface RegionMaterial {
 
 /**
  * The region's PKI, keys and region file, built once per run and shared by its exchange
- * scenarios (each still gets a fresh database and a hub of its own). It also holds the embedded
- * PostgreSQL open for the run (a database of its own that nothing uses), so that the scenarios'
- * databases are created in one running cluster instead of each initialising one: about 1.5 s a
- * scenario that --quick cannot spare.
+ * scenarios (each still gets a fresh database, in the run's one embedded cluster when there is no
+ * DATABASE_URL: bench/database.ts).
  */
 async function regionMaterial(ctx: ScenarioContext): Promise<RegionMaterial> {
   return ctx.resources.get<RegionMaterial>('exchange-region', async () => {
@@ -146,14 +144,7 @@ async function regionMaterial(ctx: ScenarioContext): Promise<RegionMaterial> {
       }
       const region: Region = { ...pki.region, members };
       await writeRegionFile(home, region);
-      const keepAlive = await freshBenchDatabase(ctx, home, 'keep_alive');
-      return {
-        value: { home, region, rotatedKeyFiles },
-        dispose: async () => {
-          await keepAlive.release();
-          await remove();
-        },
-      };
+      return { value: { home, region, rotatedKeyFiles }, dispose: remove };
     } catch (error) {
       await remove();
       throw error;
@@ -175,7 +166,7 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
     for (const cleanup of cleanups.splice(0)) await cleanup().catch((error: unknown) => ctx.log(`${name}: cleanup failed: ${String(error)}`));
   };
   try {
-    const database = await freshBenchDatabase(ctx, home, name);
+    const database = await freshBenchDatabase(ctx, name);
     cleanups.unshift(database.release);
     const port = await freePort();
     const config: HubConfigInput = {

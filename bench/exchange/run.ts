@@ -82,13 +82,33 @@ export class ExchangeRun {
   readonly #subscribers: Subscriber[] = [];
   #subscriptionKeys = 0;
 
+  #ctx: ScenarioContext;
+  #name: string;
+
   private constructor(
-    readonly ctx: ScenarioContext,
-    readonly name: string,
+    ctx: ScenarioContext,
+    name: string,
     readonly region: BenchRegion,
     readonly publishers: readonly Publisher[],
   ) {
+    this.#ctx = ctx;
+    this.#name = name;
     this.seed = ctx.seed;
+  }
+
+  get ctx(): ScenarioContext {
+    return this.#ctx;
+  }
+
+  /**
+   * Hands a running run to the next scenario (--quick shares one, scenarios.ts `inRun`): its
+   * log lines name that scenario, and that scenario's meter counts the run's processes as the
+   * benchmark's.
+   */
+  adopt(ctx: ScenarioContext, name: string): void {
+    this.#ctx = ctx;
+    this.#name = name;
+    ctx.trackProcesses(() => this.pids());
   }
 
   /**
@@ -134,20 +154,21 @@ export class ExchangeRun {
    * Signs `count` fresh spec indices in the publishers (only those of the publishing members),
    * returns the range.
    */
-  async prepare(count: number): Promise<{ from: number; to: number }> {
+  async prepare(count: number, members: readonly string[] = BENCH_MEMBERS): Promise<{ from: number; to: number }> {
     const from = this.nextIndex;
     const to = from + count;
     this.nextIndex = to;
     const started = performance.now();
+    const publishing = new Set(members);
     await Promise.all(
       this.publishers.map((publisher) => {
-        const own = new Set(publisher.members);
+        const own = new Set(publisher.members.filter((member) => publishing.has(member)));
         const indices: number[] = [];
         for (let index = from; index < to; index++) if (own.has(BENCH_MEMBERS[index % BENCH_MEMBERS.length] ?? '')) indices.push(index);
         return publisher.request({ type: 'prepare', indices }, 600_000);
       }),
     );
-    this.ctx.log(`${this.name}: signed bulletins ${from}-${to - 1} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    this.#ctx.log(`${this.#name}: signed bulletins ${from}-${to - 1} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return { from, to };
   }
 

@@ -49,14 +49,43 @@ function seconds(ctx: ScenarioContext, full: number, quick: number): number {
   return (ctx.quick ? quick : full) * 1000;
 }
 
-async function inRun(ctx: ScenarioContext, name: string, limitMs: number, publisherProcesses: number, members: readonly string[], body: (run: ExchangeRun) => Promise<void>): Promise<void> {
-  const run = await ExchangeRun.start(ctx, name, publisherProcesses, members);
+const SHARED_RUN = 'exchange-quick-run';
+
+/**
+ * Runs `body` on an exchange run. A full run gives every scenario a region of its own (a fresh
+ * database, a hub and its client processes). `--quick` shares one among the scenarios that only
+ * publish and subscribe live (ack-latency, ingest, steady, fan-out): starting one costs ~3-4 s of
+ * CPU (the hub and its migrations, the publisher processes loading and importing keys), which
+ * its two minutes cannot spare four times. What a point measures stays its own (its bulletins,
+ * subscriptions opened at the head, the database's growth over its window); the hub is warmer
+ * than a fresh one. Replay restarts its hub and copies rows behind its back: always its own.
+ * A scenario that fails discards the shared run; the next one starts another.
+ */
+async function inRun(ctx: ScenarioContext, name: string, limitMs: number, layout: { readonly publisherProcesses: number; readonly members: readonly string[]; readonly shareable: boolean }, body: (run: ExchangeRun) => Promise<void>): Promise<void> {
+  if (!ctx.quick || !layout.shareable) {
+    const run = await ExchangeRun.start(ctx, name, layout.publisherProcesses, layout.members);
+    try {
+      await withinTimeLimit(limitMs, `scenario ${name}`, () => body(run));
+    } finally {
+      await run.close();
+    }
+    return;
+  }
+  const run = await ctx.resources.get(SHARED_RUN, async () => {
+    const started = await ExchangeRun.start(ctx, 'exchange', PUBLISHER_PROCESSES, BENCH_MEMBERS);
+    return { value: started, dispose: () => started.close() };
+  });
+  run.adopt(ctx, name);
   try {
     await withinTimeLimit(limitMs, `scenario ${name}`, () => body(run));
-  } finally {
-    await run.close();
+  } catch (error) {
+    await ctx.resources.discard(SHARED_RUN);
+    throw error;
   }
 }
+
+/** Every member publishing, in the processes of a shared run; shareable under --quick. */
+const LIVE_LAYOUT = { publisherProcesses: PUBLISHER_PROCESSES, members: BENCH_MEMBERS, shareable: true } as const;
 
 function refusalAttributes(summary: PublishSummary): Attributes {
   return Object.fromEntries(Object.entries(summary.refusals).map(([code, count]) => [`refused_${code}`, count]));
@@ -82,9 +111,11 @@ async function runAckLatency(ctx: ScenarioContext): Promise<void> {
   // each keep the full run inside its 15 minutes.
   const samples = ctx.samples ?? (ctx.quick ? 100 : ctx.ratioInputsOnly ? 600 : 1000);
   const warmup = ctx.quick ? 30 : 100;
-  await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, 1, [ACK_MEMBER], async (run) => {
+  // One member publishing, one call at a time: alone in a process of its own, or the only member
+  // publishing in a shared run's processes.
+  await inRun(ctx, 'ack-latency', ctx.quick ? 60_000 : 300_000, { publisherProcesses: 1, members: [ACK_MEMBER], shareable: true }, async (run) => {
     // Only IDN's indices are signed: every twelfth (plus faults), so ask for twelve times as many.
-    await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100);
+    await run.prepare(Math.ceil((warmup + samples) * BENCH_MEMBERS.length * 1.05) + 100, [ACK_MEMBER]);
     await run.closed(1, 600_000, warmup);
     // The profiler starts before the meter and stops after it: its own cost stays out of the CPU measured.
     run.region.profileHub('start');
@@ -130,7 +161,7 @@ async function closedLoopPhase(run: ExchangeRun, durations: Durations, label: st
 
 async function runIngest(ctx: ScenarioContext): Promise<void> {
   const durations = { warmupMs: seconds(ctx, 4, 1), measuredMs: seconds(ctx, 12, 4) };
-  await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+  await inRun(ctx, 'ingest', ctx.quick ? 90_000 : 300_000, LIVE_LAYOUT, async (run) => {
     const { summary, meter, dbBytes } = await closedLoopPhase(run, durations, 'ingest');
     const rate = summary.accepted / (meter.wallMs / 1000);
     ctx.record(ingestPoint('closed', summary, meter, dbBytes, { publishers: BENCH_MEMBERS.length, inFlight: IN_FLIGHT_PER_MEMBER, concurrency: BENCH_MEMBERS.length * IN_FLIGHT_PER_MEMBER, subscribers: 0, seconds: durations.measuredMs / 1000 }));
@@ -202,7 +233,7 @@ const STEADY_RATE = 300;
 const STEADY_SUBSCRIBERS = 40;
 
 async function runSteady(ctx: ScenarioContext): Promise<void> {
-  await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+  await inRun(ctx, 'steady', ctx.quick ? 90_000 : 300_000, LIVE_LAYOUT, async (run) => {
     // Warm-up: the same load, not recorded (not in --quick, a smoke run whose points are cold).
     if (!ctx.quick) await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 2, 1));
     const live = await livePoint(run, STEADY_RATE, STEADY_SUBSCRIBERS, seconds(ctx, 6, 1.5));
@@ -228,7 +259,7 @@ async function runFanout(ctx: ScenarioContext): Promise<void> {
   const ratioInputsOnly = ctx.quick || ctx.ratioInputsOnly;
   const liveCounts = ratioInputsOnly ? [10, 50, 200] : [1, 10, 50, 100, 200];
   const saturatedCounts = ratioInputsOnly ? [50] : [1, 10, 50];
-  await inRun(ctx, 'fanout', ctx.quick ? 120_000 : 600_000, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+  await inRun(ctx, 'fanout', ctx.quick ? 120_000 : 600_000, LIVE_LAYOUT, async (run) => {
     // Warm-up, not recorded (not in --quick, as for steady).
     if (!ctx.quick) await livePoint(run, FANOUT_RATE, 1, seconds(ctx, 3, 1));
     for (const subscribers of liveCounts) {
@@ -361,7 +392,7 @@ async function runReplay(ctx: ScenarioContext): Promise<void> {
   const windowSeconds = ctx.quick ? QUICK_REPLAY_WINDOW_SECONDS : REPLAY_WINDOW_SECONDS;
   // The copy runs at ~1,000-1,900 bulletins/s here, and its index rebuild and VACUUM scale with it.
   const largest = Math.max(...sizes);
-  await inRun(ctx, 'replay', ctx.quick ? 150_000 : 1_800_000 + largest * 3, PUBLISHER_PROCESSES, BENCH_MEMBERS, async (run) => {
+  await inRun(ctx, 'replay', ctx.quick ? 150_000 : 1_800_000 + largest * 3, { ...LIVE_LAYOUT, shareable: false }, async (run) => {
     // The template: bulletins stored through the hub's own publish path.
     const templateSize = Math.min(sizes[0] ?? 0, ctx.quick ? QUICK_REPLAY_TEMPLATE : REPLAY_TEMPLATE);
     const fillRate = await fillTo(run, ctx, templateSize);

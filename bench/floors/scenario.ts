@@ -27,7 +27,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,14 +69,12 @@ export const floorsScenario: Scenario = {
 async function runFloors(ctx: ScenarioContext): Promise<void> {
   const plan = ctx.quick ? PLAN.quick : PLAN.full;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'corridor-bench-floors-'));
-  // The embedded server runs as the `postgres` system user when we are root: it must reach its directory.
-  await chmod(dir, 0o755);
   try {
     const pki = await issueRunPki(dir);
     const grpc = await grpcFloors(ctx, plan, pki);
     const verifyUs = verifyFloors(ctx, plan);
     const asyncVerify = await asyncVerifyFloor(ctx, plan);
-    const commitUs = await databaseFloors(ctx, plan, dir);
+    const commitUs = await databaseFloors(ctx, plan);
     const total = grpc.unaryServerUsPerCall + verifyUs + commitUs;
     ctx.record({
       point: 'floor_per_bulletin_us',
@@ -324,8 +322,8 @@ async function asyncVerifyFloor(ctx: ScenarioContext, plan: Plan): Promise<numbe
 // -------------------------------------------------------------------------------------------------
 // PostgreSQL
 
-async function databaseFloors(ctx: ScenarioContext, plan: Plan, dir: string): Promise<number> {
-  const database = await freshBenchDatabase(ctx, dir, 'floors');
+async function databaseFloors(ctx: ScenarioContext, plan: Plan): Promise<number> {
+  const database = await freshBenchDatabase(ctx, 'floors');
   const pool = new pg.Pool({ connectionString: database.url, max: IN_FLIGHT });
   try {
     await pool.query(`CREATE TABLE floor_bulletin (id bigserial PRIMARY KEY, body bytea NOT NULL);

@@ -18,7 +18,7 @@ describe('bench scenario hotpath', () => {
       ratioInputsOnly: false,
       log: () => undefined,
       record: (point) => points.push(point),
-      resources: { get: () => Promise.reject(new Error('hotpath needs no shared resource')) },
+      resources: { get: () => Promise.reject(new Error('hotpath needs no shared resource')), discard: () => Promise.resolve() },
       trackProcesses: () => undefined,
       setDatabase: () => undefined,
     };
