@@ -29,6 +29,11 @@ export interface Ledger {
   readonly trx: Transaction<HubDatabase>;
   /** Hub time of this transaction, read after the lock so that it never runs backwards with positions. */
   readonly hubTime: Date;
+  /**
+   * The version of the member keys and agreements as of the lock (migration 0013): no change to
+   * either commits while this transaction holds it (directory-cache.ts).
+   */
+  readonly directoryVersion: bigint;
   /** Appends events in order and returns their positions. */
   append(events: readonly NewEvent[]): Promise<AppendedEvent[]>;
   /**
@@ -52,7 +57,7 @@ export async function inLedgerTransaction<T>(
   return db.transaction().execute(async (trx) => {
     const head = await trx
       .selectFrom('ledger_head')
-      .select(['next_position', 'next_sequence'])
+      .select(['next_position', 'next_sequence', 'directory_version'])
       .where('singleton', '=', true)
       .forUpdate()
       .executeTakeFirstOrThrow();
@@ -74,6 +79,7 @@ export async function inLedgerTransaction<T>(
     const ledger: Ledger = {
       trx,
       hubTime,
+      directoryVersion: head.directory_version,
       async append(events) {
         const { appended, parts } = ledger.stage(events);
         unwritten = false;

@@ -38,12 +38,12 @@ import type { Release } from '../core/presentation.js';
 import { signReceipt } from '../core/receipt.js';
 import { formatSdJwt, parseSdJwt, processDisclosures } from '../core/sd-jwt.js';
 import type { PrincipalOf } from './authn.js';
-import { loadAgreementVersions } from './agreements.js';
+import { DirectoryCache } from './directory-cache.js';
 import { bulletinParts, decisionParts, findBulletinByIssuerJti, findBulletinsByIds, loadDisclosures } from './store.js';
 import type { DeliveryGrant, StoredBulletin } from './store.js';
 import type { HubContext } from './context.js';
 import { refuseInactiveKey } from '../core/key-lifecycle.js';
-import { findMemberKey, findMemberKeys, timeOfState, verificationKeyOf } from './key-store.js';
+import { findMemberKey, timeOfState, verificationKeyOf } from './key-store.js';
 import { inLedgerTransaction } from './ledger.js';
 import { recordRefusal } from './refusals.js';
 import type { RegistryView } from './registry.js';
@@ -181,7 +181,8 @@ export const MAX_PUBLISH_BATCH = 64;
  * that earlier bulletins (perhaps in the same batch) extend.
  */
 export function bulletinCommitter(ctx: () => HubContext): GroupCommit<VerifiedBulletin, CommitOutcome> {
-  return new GroupCommit<VerifiedBulletin, CommitOutcome>((batch) => commitBulletins(ctx(), batch), {
+  const directory = new DirectoryCache();
+  return new GroupCommit<VerifiedBulletin, CommitOutcome>((batch) => commitBulletins(ctx(), directory, batch), {
     maxBatch: MAX_PUBLISH_BATCH,
     alone: (verified) => verified.claims.lifecycle !== undefined,
     onBatch: (size) => ctx().metrics.publishBatchSize.observe(size),
@@ -205,7 +206,7 @@ interface Accepted {
  * and refused alone; the rest are written by one statement (`ledger.write`), a follow-up's
  * thread record after it.
  */
-async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin[]): Promise<(CommitOutcome | Error)[]> {
+async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch: readonly VerifiedBulletin[]): Promise<(CommitOutcome | Error)[]> {
   const started = performance.now();
   const registry = ctx.registry();
   const outcomes = await inLedgerTransaction(ctx.db, ctx.clock, async (ledger) => {
@@ -213,9 +214,11 @@ async function commitBulletins(ctx: HubContext, batch: readonly VerifiedBulletin
     const results: (CommitOutcome | Error | undefined)[] = batch.map(() => undefined);
     // Under the ledger lock no other publish can commit, so these reads cannot race.
     const stored = await findBulletinsByIds(trx, batch.map((verified) => verified.id));
-    const keys = await findMemberKeys(trx, batch.map((verified) => verified.kid));
-    // Agreement changes take the same lock, so these are exactly the agreements in force at hubTime.
-    const inForce = agreementsInForce(await loadAgreementVersions(trx), hubTime);
+    // Keys and agreements as of the lock (changes to either wait for it): kept between batches
+    // while their version stands still (directory-cache.ts), so these are exactly the keys'
+    // states and the agreements in force at hubTime.
+    const keys = await directory.memberKeys(trx, ledger.directoryVersion, batch.map((verified) => verified.kid));
+    const inForce = agreementsInForce(await directory.agreementVersions(trx, ledger.directoryVersion), hubTime);
     const accepted: Accepted[] = [];
     const acceptedById = new Map<string, Accepted>();
     const replayOfBatch = new Map<number, Accepted>();

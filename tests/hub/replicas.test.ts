@@ -8,7 +8,7 @@
 import { create } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
-import { asAgencyId, asMemberId } from '../../src/core/ids.js';
+import { asAgencyId, asMemberId, asOperatorId } from '../../src/core/ids.js';
 import { ExchangeService, PublishRequestSchema, SubscribeRequestSchema } from '../../src/gen/corridor/v1/exchange_pb.js';
 import type { SubscribeResponse } from '../../src/gen/corridor/v1/exchange_pb.js';
 import { parseHubConfig } from '../../src/hub/config.js';
@@ -20,10 +20,11 @@ import type { HubDatabase } from '../../src/hub/db/schema.js';
 import { createLogger } from '../../src/infra/log.js';
 import { connectHub } from '../../src/node/hub-client.js';
 import type { HubConnection } from '../../src/node/hub-client.js';
+import { changeAgreementAtHub } from '../../src/node/agreements.js';
 import { sendDocument, signRequest } from '../../src/node/requests.js';
 import { bulletinClaims, memberKey, signBulletin } from '../helpers/bulletins.js';
 import { expectLedgerReferencesIntact, sqlOn } from '../helpers/database.js';
-import { startTestRegion } from '../helpers/hub.js';
+import { OPEN_AGREEMENT, startTestRegion } from '../helpers/hub.js';
 import type { TestRegion } from '../helpers/hub.js';
 
 const IDN = asMemberId('IDN');
@@ -155,4 +156,29 @@ describe('hub replicas on one database', () => {
     await expect.poll(() => onB.notices.length, { timeout: 10_000 }).toBeGreaterThan(before);
     onB.stream.cancel();
   });
+
+  it('apply on replica A, from its next batch, an agreement changed through replica B', async () => {
+    // Replica A keeps the keys and agreements between batches while their version stands still
+    // (directory-cache.ts): a change committed through B must move it. Last in the file: it
+    // takes MYS out of the region's one agreement.
+    const publisher = await connectTo(portOfA(), { kind: 'member', id: IDN });
+    const key = await memberKey(region.home, IDN);
+    const publish = async (): Promise<bigint> => {
+      const sdJwt = await signBulletin(key, bulletinClaims(IDN, { handling: { tlp: 'GREEN', code: 'H1', releasable_to: { members: ['MYS'], agencies: [] }, personal_data: false } }));
+      const response = await publisher.exchange.unary(ExchangeService.method.publish, create(PublishRequestSchema, { sdJwt }));
+      return response.receipt?.sequence ?? fail('no receipt');
+    };
+    const decisionFor = async (sequence: bigint): Promise<string | undefined> =>
+      (await sqlOn<{ decision: string }>(region.databaseUrl, `SELECT decision FROM delivery_decision WHERE agency_id = $1 AND sequence = $2`, [MYS_POLICE, sequence.toString()]))[0]?.decision;
+
+    expect(await decisionFor(await publish())).toBe('deliver');
+    const operatorId = region.region.operators[0]?.id ?? fail('the test region has no operator');
+    const operator = { id: asOperatorId(operatorId), tls: await region.tls({ kind: 'operator', id: operatorId }) };
+    await changeAgreementAtHub(await connectTo(replicaB.port, { kind: 'operator', id: operatorId }), operator, { action: 'put', agreement: { ...OPEN_AGREEMENT, parties: ['AUS', 'IDN', 'IOM'] }, amend: true }, systemClock);
+    expect(await decisionFor(await publish())).toBe('deny');
+  });
 });
+
+function fail(message: string): never {
+  throw new Error(message);
+}

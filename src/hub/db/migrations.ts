@@ -14,6 +14,7 @@ import { ledgerSignalMigration } from './migration-0009-ledger-signal.js';
 import { indexDietMigration } from './migration-0010-index-diet.js';
 import { ledgerReferencesMigration } from './migration-0011-ledger-references.js';
 import { keyBindingAtSendMigration } from './migration-0012-key-binding-at-send.js';
+import { directoryVersionMigration } from './migration-0013-directory-version.js';
 import type { HubDatabase } from './schema.js';
 
 /** Every migration by name, in order; exported for the upgrade tests. */
@@ -281,6 +282,7 @@ export const migrations: Record<string, Migration> = {
   '0010_index_diet': indexDietMigration,
   '0011_ledger_references': ledgerReferencesMigration,
   '0012_key_binding_at_send': keyBindingAtSendMigration,
+  '0013_directory_version': directoryVersionMigration,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -67,7 +67,7 @@ export interface HubDatabase {
     updated_at: Timestamp;
   };
   operator: { id: string; name: string; active: ColumnType<boolean, boolean | undefined, boolean>; record_sha256: Uint8Array; updated_at: Timestamp };
-  ledger_head: { singleton: boolean; next_position: Int8; next_sequence: Int8 };
+  ledger_head: { singleton: boolean; next_position: Int8; next_sequence: Int8; directory_version: ColumnType<bigint, bigint | number | undefined, bigint | number> };
   audit_event: {
     position: Int8;
     kind: number;
