@@ -1,6 +1,6 @@
 /**
  * Wake-ups between hub processes that share one database. Every ledger transaction that appends
- * updates `ledger_head` (with its last write, or at its end; a follow-up's batch twice), and a trigger on that row (migration 0009) sends
+ * updates `ledger_head` (with its last write, or at its end), and a trigger on that row (migrations 0009 and 0013) sends
  * `NOTIFY corridor_ledger, 'head <next_sequence> <next_position> <application_name>'`, which
  * PostgreSQL delivers only when (and if) the transaction commits. A transaction that records
  * notices for subscriptions (key-compromise markings, cooperation-request notices) also sends

@@ -23,7 +23,8 @@ export interface AppendedEvent {
   readonly leafHash: Uint8Array;
 }
 
-type NewEvent = Omit<AuditLeafFields, 'hubTimeMs'>;
+/** An event to append: its fields, the hub time being the transaction's. */
+export type NewEvent = Omit<AuditLeafFields, 'hubTimeMs'>;
 
 export interface Ledger {
   readonly trx: Transaction<HubDatabase>;

@@ -8,6 +8,7 @@
  * (`BULLETIN_SUPERSEDED` names the one to follow up instead); nothing follows a withdrawal
  * (`BULLETIN_WITHDRAWN`); nor a bulletin whose retention has ended (`RETENTION_ENDED`).
  */
+import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import { EventKind } from '../core/audit-leaf.js';
 import { fail } from '../core/errors.js';
@@ -15,7 +16,9 @@ import { bulletinStatus, describeFollowUp } from '../core/lifecycle.js';
 import type { BulletinStatus, Lifecycle, LifecycleAction } from '../core/lifecycle.js';
 import type { HubDatabase } from './db/schema.js';
 import { anyOf } from './db/any-of.js';
-import type { Ledger } from './ledger.js';
+import { columnsOf } from './db/columns.js';
+import type { StatementPart } from './db/statement-parts.js';
+import type { NewEvent } from './ledger.js';
 import { findBulletinById } from './store.js';
 import type { StoredBulletin } from './store.js';
 
@@ -72,43 +75,55 @@ async function threadHead(db: Kysely<HubDatabase>, rootSequence: bigint): Promis
   return row === undefined ? undefined : { id: row.bulletin_id, action: row.action };
 }
 
+/** A follow-up as its publish batch records it: the bulletin, its sequence, and the thread it extends. */
+export interface FollowUpRecord {
+  readonly sequence: bigint;
+  readonly id: string;
+  readonly principal: string;
+  readonly issuerJwtSha256: Uint8Array;
+  readonly lifecycle: Lifecycle;
+  readonly target: FollowUpTarget;
+}
+
 /**
- * Records a follow-up inside its publish transaction: the BULLETIN_SUPERSEDED or
- * BULLETIN_WITHDRAWN event about the superseded bulletin, and the follow-up row that marks it.
+ * The BULLETIN_SUPERSEDED or BULLETIN_WITHDRAWN event about the superseded bulletin, which the
+ * publish batch stages after its own events (`Ledger.stage`).
  */
-export async function recordFollowUp(
-  ledger: Ledger,
-  followUp: { readonly sequence: bigint; readonly id: string; readonly principal: string; readonly issuerJwtSha256: Uint8Array; readonly lifecycle: Lifecycle },
-  target: FollowUpTarget,
-): Promise<void> {
-  const { lifecycle } = followUp;
+export function followUpEvent(followUp: FollowUpRecord): NewEvent {
+  const { lifecycle, target } = followUp;
   const withdrawal = lifecycle.action === 'withdrawal';
-  const [event] = await ledger.append([
+  return {
+    kind: withdrawal ? EventKind.BULLETIN_WITHDRAWN : EventKind.BULLETIN_SUPERSEDED,
+    actor: followUp.principal,
+    bulletinId: target.bulletin.id,
+    objectId: followUp.id,
+    objectDigest: followUp.issuerJwtSha256,
+    code: withdrawal ? 'WITHDRAWN' : lifecycle.action.toUpperCase(),
+    reason: `${followUp.id} is the ${describeFollowUp(lifecycle)}${lifecycle.reason === undefined ? '' : `: ${lifecycle.reason}`}; it goes to the ${target.recipients.size} agencies that received it, and to those the policy releases it to`,
+    operation: 'Publish',
+  };
+}
+
+/**
+ * The follow-up rows that mark the superseded bulletins, each naming its event's position: a
+ * part of the publish batch's one write (db/statement-parts.ts), with the events and bulletins.
+ */
+export function followUpParts(recorded: readonly { readonly followUp: FollowUpRecord; readonly position: bigint }[], recordedAt: Date): StatementPart[] {
+  if (recorded.length === 0) return [];
+  const column = columnsOf(recorded);
+  return [
     {
-      kind: withdrawal ? EventKind.BULLETIN_WITHDRAWN : EventKind.BULLETIN_SUPERSEDED,
-      actor: followUp.principal,
-      bulletinId: target.bulletin.id,
-      objectId: followUp.id,
-      objectDigest: followUp.issuerJwtSha256,
-      code: withdrawal ? 'WITHDRAWN' : lifecycle.action.toUpperCase(),
-      reason: `${followUp.id} is the ${describeFollowUp(lifecycle)}${lifecycle.reason === undefined ? '' : `: ${lifecycle.reason}`}; it goes to the ${target.recipients.size} agencies that received it, and to those the policy releases it to`,
-      operation: 'Publish',
+      name: 'follow_ups_written',
+      body: sql`
+        INSERT INTO bulletin_follow_up (sequence, bulletin_id, supersedes_sequence, supersedes_id, root_sequence, action, audit_position, recorded_at)
+        SELECT u.sequence, u.bulletin_id, u.supersedes_sequence, u.supersedes_id, u.root_sequence, u.action, u.audit_position, ${recordedAt}::timestamptz
+        FROM unnest(${column(({ followUp }) => followUp.sequence.toString())}::int8[], ${column(({ followUp }) => followUp.id)}::text[],
+                    ${column(({ followUp }) => followUp.target.bulletin.sequence.toString())}::int8[], ${column(({ followUp }) => followUp.target.bulletin.id)}::text[],
+                    ${column(({ followUp }) => followUp.target.rootSequence.toString())}::int8[], ${column(({ followUp }) => followUp.lifecycle.action)}::text[],
+                    ${column(({ position }) => position.toString())}::int8[])
+          AS u(sequence, bulletin_id, supersedes_sequence, supersedes_id, root_sequence, action, audit_position)`,
     },
-  ]);
-  if (event === undefined) fail('INTERNAL', 'the audit log did not return a position');
-  await ledger.trx
-    .insertInto('bulletin_follow_up')
-    .values({
-      sequence: followUp.sequence,
-      bulletin_id: followUp.id,
-      supersedes_sequence: target.bulletin.sequence,
-      supersedes_id: target.bulletin.id,
-      root_sequence: target.rootSequence,
-      action: lifecycle.action,
-      audit_position: event.position,
-      recorded_at: ledger.hubTime,
-    })
-    .execute();
+  ];
 }
 
 /** The status of each of the given bulletins in its thread, by sequence. */

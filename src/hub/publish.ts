@@ -51,11 +51,11 @@ import { bulletinStatus, followUpDecision } from '../core/lifecycle.js';
 import type { BulletinStatus } from '../core/lifecycle.js';
 import { retentionEnd } from '../core/retention.js';
 import { searchFacets } from '../core/search-facets.js';
-import { checkFollowUpTarget, recordFollowUp } from './lifecycle.js';
+import { checkFollowUpTarget, followUpEvent, followUpParts } from './lifecycle.js';
 import { retentionParts } from './retention.js';
 import { searchParts } from './search.js';
 import { GroupCommit } from './group-commit.js';
-import type { FollowUpTarget } from './lifecycle.js';
+import type { FollowUpRecord, FollowUpTarget } from './lifecycle.js';
 import type { Decision } from '../core/policy.js';
 import type { PersonalDataKind } from '../core/vocabulary.js';
 import type { AgencyId } from '../core/ids.js';
@@ -204,7 +204,7 @@ interface Accepted {
  * under the lock (the same checks as one at a time, in submission order: an id already stored
  * or earlier in the batch is a replay or JTI_REUSED, the key still active, a follow-up's target)
  * and refused alone; the rest are written by one statement (`ledger.write`), a follow-up's
- * thread record after it.
+ * thread record (its event and `bulletin_follow_up` row) with them.
  */
 async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch: readonly VerifiedBulletin[]): Promise<(CommitOutcome | Error)[]> {
   const started = performance.now();
@@ -280,9 +280,15 @@ async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch
         digest: sha256(Buffer.from(entry.verified.issuerJwt, 'latin1')),
       };
     });
+    // A follow-up (alone in its batch) also records its thread: an event about the bulletin it
+    // supersedes, after the batch's own, and its follow-up row.
+    const followUps = prepared.flatMap(({ entry, sequence, digest }): FollowUpRecord[] => {
+      const lifecycle = entry.verified.claims.lifecycle;
+      if (lifecycle === undefined || entry.target === undefined) return [];
+      return [{ sequence, id: entry.verified.id, principal: entry.verified.principal, issuerJwtSha256: digest, lifecycle, target: entry.target }];
+    });
     // Positions now; the events are written below with the rows that name them, in one statement.
-    const { appended, parts: auditParts } = ledger.stage(
-      prepared.flatMap(({ entry, released, digest }) => [
+    const batchEvents = prepared.flatMap(({ entry, released, digest }) => [
         {
           kind: EventKind.PUBLISH,
           actor: entry.verified.principal,
@@ -306,8 +312,12 @@ async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch
           policyVersion: decision.policyVersion,
           operation: OPERATION,
         })),
-      ]),
-    );
+      ]);
+    const { appended, parts: auditParts } = ledger.stage([...batchEvents, ...followUps.map(followUpEvent)]);
+    const followUpsRecorded = followUps.map((followUp, index) => ({
+      followUp,
+      position: appended[batchEvents.length + index]?.position ?? fail('INTERNAL', 'the audit log did not return a position'),
+    }));
 
     let offset = 0;
     const written = await Promise.all(
@@ -393,14 +403,8 @@ async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch
         })),
       ),
       ...decisionParts(delivered.flatMap(({ decisionRows }) => decisionRows)),
+      ...followUpParts(followUpsRecorded, hubTime),
     ]);
-    // A follow-up (alone in its batch) records its thread after the bulletin it names is written.
-    for (const { entry, bulletin } of written) {
-      const lifecycle = entry.verified.claims.lifecycle;
-      if (lifecycle !== undefined && entry.target !== undefined) {
-        await recordFollowUp(ledger, { sequence: bulletin.sequence, id: bulletin.id, principal: entry.verified.principal, issuerJwtSha256: bulletin.jwsSha256, lifecycle }, entry.target);
-      }
-    }
 
     const byIndex = new Map(written.map((w, index) => [w.entry.index, { ...w, recipients: delivered[index]?.recipients ?? new Map<AgencyId, DeliveryGrant>() }]));
     return results.map((result, index): CommitOutcome | Error => {

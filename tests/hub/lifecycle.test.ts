@@ -146,8 +146,26 @@ describe('a follow-up', () => {
 
   it('a correction follows the latest bulletin and reaches everyone the update reached; an earlier one can no longer be followed up', async () => {
     const content = routeContent({ title: 'Boats leaving Lhokseumawe, corrected', summary: 'Three vessels, not two.' });
+    // A follow-up's batch, its thread record included, is one write and one head update: the
+    // replicas are woken once.
+    const listener = new pg.Client({ connectionString: region.databaseUrl });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (message) => heard.push(message.payload ?? ''));
+    await listener.query('LISTEN corridor_ledger');
     const receipt = await publish(idnNode, idnKey, followUpClaims(routeClaims(IDN, content), 'correction', update, 'three vessels'));
+    await expect.poll(() => heard.length).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await listener.end();
+    expect(heard).toHaveLength(1);
     correction = receipt.bulletinId;
+    // Its thread event comes right after the batch's own (PUBLISH, then one per agency).
+    const [thread] = await sql<{ audit_position: string; published: string; agencies: string }>(
+      `SELECT f.audit_position, b.audit_position AS published, (SELECT count(*) FROM agency) AS agencies
+       FROM bulletin_follow_up f JOIN bulletin b ON b.sequence = f.sequence WHERE f.bulletin_id = $1`,
+      [correction],
+    );
+    expect(BigInt(thread?.audit_position ?? -1)).toBe(BigInt(thread?.published ?? 0) + BigInt(thread?.agencies ?? 0) + 1n);
     expect([...(await recipientsOf(correction)).keys()].sort()).toEqual(ORIGINAL_RECIPIENTS);
 
     const fetched = await idnNode.exchange.unary(ExchangeService.method.getBulletin, create(GetBulletinRequestSchema, { bulletinId: original.id }));
