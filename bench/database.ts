@@ -22,6 +22,9 @@ import type { ScenarioContext } from './harness.js';
 export interface BenchDatabase {
   readonly url: string;
   readonly dataDir: string | undefined;
+  /** What the runner records (`ctx.setDatabase`), for a scenario that uses a database another made. */
+  readonly kind: 'embedded' | 'external';
+  readonly version: string | undefined;
   release(): Promise<void>;
 }
 
@@ -59,16 +62,20 @@ export async function freshBenchDatabase(ctx: ScenarioContext, label: string): P
   const adminUrl = cluster?.adminUrl ?? external ?? '';
   await createDatabaseIfMissing(adminUrl, name);
   const url = withDatabase(adminUrl, name);
+  const kind = cluster === undefined ? 'external' : 'embedded';
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  let version: string | undefined;
   try {
-    const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
-    ctx.setDatabase(cluster === undefined ? 'external' : 'embedded', version);
+    version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
   } finally {
     await client.end();
   }
+  ctx.setDatabase(kind, version);
   return {
     url,
+    kind,
+    version,
     dataDir: cluster === undefined ? undefined : path.join(embeddedPgDir(cluster.home), 'data'),
     release: async () => {
       if (ctx.keepDatabase) return ctx.log(`kept database ${name}${cluster === undefined ? '' : ` (in ${cluster.home}, removed at the end of the run)`}`);

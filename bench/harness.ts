@@ -29,13 +29,10 @@ export interface BenchPoint {
 }
 
 /**
- * Things a run starts once and shares between scenarios (the JetStream server, a filled replay
- * stream): created on first use, disposed when the run ends, last created first.
- */
-/**
- * What scenarios of one run share (the embedded PostgreSQL, the exchange region's PKI, --quick's
- * exchange run). Disposed at the end of the run, each after everything created once it was
- * (a resource whose creation used another is disposed before it).
+ * Things a run starts once and shares between scenarios (the embedded PostgreSQL, the exchange
+ * region's PKI, --quick's exchange run, the JetStream server, a filled replay stream): created
+ * on first use, disposed when the run ends, each after everything whose creation finished after
+ * its own (a resource created with another's help is disposed before it).
  */
 export interface RunResources {
   get<T>(key: string, create: () => Promise<{ readonly value: T; dispose(): Promise<void> }>): Promise<T>;

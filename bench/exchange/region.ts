@@ -88,6 +88,8 @@ export interface BenchRegion {
   /** The hub process's pid (a new one after `restartHub`). */
   readonly hubPid: number;
   readonly databaseUrl: string;
+  /** Which database, as the runner records it (`ctx.setDatabase`). */
+  readonly database: { readonly kind: 'embedded' | 'external'; readonly version: string | undefined };
   /** Files of each member's second key (private JWK), by member. */
   readonly rotatedKeyFiles: Readonly<Record<string, string>>;
   /** The PostgreSQL server's processes, when it is the embedded one (undefined for DATABASE_URL). */
@@ -200,6 +202,7 @@ export async function startBenchRegion(ctx: ScenarioContext, name: string): Prom
         return hub.pid;
       },
       databaseUrl: database.url,
+      database: { kind: database.kind, version: database.version },
       rotatedKeyFiles,
       postgresPids: async () => (database.dataDir === undefined ? [] : postgresPids(database.dataDir).catch(() => [])),
       tls,

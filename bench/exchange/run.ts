@@ -102,13 +102,14 @@ export class ExchangeRun {
 
   /**
    * Hands a running run to the next scenario (--quick shares one, scenarios.ts `inRun`): its
-   * log lines name that scenario, and that scenario's meter counts the run's processes as the
-   * benchmark's.
+   * log lines name that scenario, that scenario's meter counts the run's processes as the
+   * benchmark's, and its points record the run's database.
    */
   adopt(ctx: ScenarioContext, name: string): void {
     this.#ctx = ctx;
     this.#name = name;
     ctx.trackProcesses(() => this.pids());
+    ctx.setDatabase(this.region.database.kind, this.region.database.version);
   }
 
   /**

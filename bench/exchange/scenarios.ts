@@ -58,11 +58,14 @@ const SHARED_RUN = 'exchange-quick-run';
  * CPU (the hub and its migrations, the publisher processes loading and importing keys), which
  * its two minutes cannot spare four times. What a point measures stays its own (its bulletins,
  * subscriptions opened at the head, the database's growth over its window); the hub is warmer
- * than a fresh one. Replay restarts its hub and copies rows behind its back: always its own.
- * A scenario that fails discards the shared run; the next one starts another.
+ * than a fresh one. Replay restarts its hub and copies rows behind its back: always its own,
+ * and the shared run is discarded first (the live scenarios come before it). A scenario that
+ * fails discards the shared run; the next one starts another.
  */
 async function inRun(ctx: ScenarioContext, name: string, limitMs: number, layout: { readonly publisherProcesses: number; readonly members: readonly string[]; readonly shareable: boolean }, body: (run: ExchangeRun) => Promise<void>): Promise<void> {
   if (!ctx.quick || !layout.shareable) {
+    // The shared run's processes would idle beside this one's measurements: not needed after.
+    await ctx.resources.discard(SHARED_RUN);
     const run = await ExchangeRun.start(ctx, name, layout.publisherProcesses, layout.members);
     try {
       await withinTimeLimit(limitMs, `scenario ${name}`, () => body(run));

@@ -8,9 +8,10 @@
  * for the ledger lock. A batch reads the version with its lock, so a version equal to the one
  * the cache was filled at means nothing committed in between, on this replica or another.
  *
- * Use only under the ledger lock, with that transaction's version: filled there, the cache holds
- * exactly the rows of its version (no change commits while the lock is held, and the publish
- * path writes neither table). Unknown kids are not remembered (they are read again).
+ * Use only under the ledger lock, with that transaction's version, in a transaction that writes
+ * neither table (the publish path): filled there, the cache holds exactly the committed rows of
+ * its version, whether the transaction then commits or rolls back. Unknown kids are not
+ * remembered (they are read again).
  */
 import type { Kysely } from 'kysely';
 import { loadAgreementVersions } from './agreements.js';

@@ -31,8 +31,9 @@ export interface Ledger {
   /** Hub time of this transaction, read after the lock so that it never runs backwards with positions. */
   readonly hubTime: Date;
   /**
-   * The version of the member keys and agreements as of the lock (migration 0013): no change to
-   * either commits while this transaction holds it (directory-cache.ts).
+   * The version of the member keys and agreements as of the lock (migration 0013): no other
+   * transaction's change to either commits while this one holds the lock (directory-cache.ts).
+   * This transaction's own writes to them move it past this value.
    */
   readonly directoryVersion: bigint;
   /** Appends events in order and returns their positions. */

@@ -289,30 +289,30 @@ async function commitBulletins(ctx: HubContext, directory: DirectoryCache, batch
     });
     // Positions now; the events are written below with the rows that name them, in one statement.
     const batchEvents = prepared.flatMap(({ entry, released, digest }) => [
-        {
-          kind: EventKind.PUBLISH,
-          actor: entry.verified.principal,
-          bulletinId: entry.verified.id,
-          objectDigest: digest,
-          objectId: entry.verified.kid,
-          code: 'PUBLISHED',
-          reason: `${entry.verified.claims.category} at TLP:${entry.verified.claims.handling.tlp} ${entry.verified.claims.handling.code}`,
-          operation: OPERATION,
-        },
-        ...entry.decisions.map(({ agency, decision }, index) => ({
-          kind: decision.kind === 'deliver' ? EventKind.DELIVER : EventKind.DENY,
-          actor: 'hub',
-          bulletinId: entry.verified.id,
-          agencyId: agency,
-          // For a delivery, the sd_hash of exactly what the agency receives; for a denial, the bulletin.
-          objectDigest: released[index] === undefined ? digest : Buffer.from(released[index].sdHash, 'base64url'),
-          objectId: decision.agreements.join(' '),
-          code: decision.code,
-          reason: decision.reason,
-          policyVersion: decision.policyVersion,
-          operation: OPERATION,
-        })),
-      ]);
+      {
+        kind: EventKind.PUBLISH,
+        actor: entry.verified.principal,
+        bulletinId: entry.verified.id,
+        objectDigest: digest,
+        objectId: entry.verified.kid,
+        code: 'PUBLISHED',
+        reason: `${entry.verified.claims.category} at TLP:${entry.verified.claims.handling.tlp} ${entry.verified.claims.handling.code}`,
+        operation: OPERATION,
+      },
+      ...entry.decisions.map(({ agency, decision }, index) => ({
+        kind: decision.kind === 'deliver' ? EventKind.DELIVER : EventKind.DENY,
+        actor: 'hub',
+        bulletinId: entry.verified.id,
+        agencyId: agency,
+        // For a delivery, the sd_hash of exactly what the agency receives; for a denial, the bulletin.
+        objectDigest: released[index] === undefined ? digest : Buffer.from(released[index].sdHash, 'base64url'),
+        objectId: decision.agreements.join(' '),
+        code: decision.code,
+        reason: decision.reason,
+        policyVersion: decision.policyVersion,
+        operation: OPERATION,
+      })),
+    ]);
     const { appended, parts: auditParts } = ledger.stage([...batchEvents, ...followUps.map(followUpEvent)]);
     const followUpsRecorded = followUps.map((followUp, index) => ({
       followUp,

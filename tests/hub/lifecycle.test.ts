@@ -151,17 +151,21 @@ describe('a follow-up', () => {
     const listener = new pg.Client({ connectionString: region.databaseUrl });
     await listener.connect();
     const heard: string[] = [];
-    listener.on('notification', (message) => heard.push(message.payload ?? ''));
-    await listener.query('LISTEN corridor_ledger');
-    const receipt = await publish(idnNode, idnKey, followUpClaims(routeClaims(IDN, content), 'correction', update, 'three vessels'));
-    await expect.poll(() => heard.length).toBeGreaterThan(0);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await listener.end();
+    let receipt: Awaited<ReturnType<typeof publish>>;
+    try {
+      listener.on('notification', (message) => heard.push(message.payload ?? ''));
+      await listener.query('LISTEN corridor_ledger');
+      receipt = await publish(idnNode, idnKey, followUpClaims(routeClaims(IDN, content), 'correction', update, 'three vessels'));
+      await expect.poll(() => heard.length).toBeGreaterThan(0);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await listener.end();
+    }
     expect(heard).toHaveLength(1);
     correction = receipt.bulletinId;
     // Its thread event comes right after the batch's own (PUBLISH, then one per agency).
     const [thread] = await sql<{ audit_position: string; published: string; agencies: string }>(
-      `SELECT f.audit_position, b.audit_position AS published, (SELECT count(*) FROM agency) AS agencies
+      `SELECT f.audit_position, b.audit_position AS published, (SELECT count(*) FROM agency WHERE active) AS agencies
        FROM bulletin_follow_up f JOIN bulletin b ON b.sequence = f.sequence WHERE f.bulletin_id = $1`,
       [correction],
     );

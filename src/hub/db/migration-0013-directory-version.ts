@@ -6,13 +6,15 @@
  *
  * Triggers bump it in the same statement as any change to `member_key` or
  * `agreement_version`, whoever makes it (the hub's own stores, another replica, a hand-run
- * statement), and the bump updates the `ledger_head` row, so it waits for and then holds the
+ * statement; not one run with the triggers disabled or `session_replication_role = replica`,
+ * after which the hubs must be restarted), and the bump updates the `ledger_head` row, so it waits for and then holds the
  * ledger lock. A batch locks that row with SELECT … FOR UPDATE, which returns its newest
  * committed version: the version it reads is that of every key and agreement committed before
  * its lock, and no change can commit while it holds the lock.
  *
- * The replicas' wake-up signal (migration 0009) fires only when positions or sequences move,
- * not for a bump: a bump carries nothing to deliver.
+ * The replicas' wake-up signal (migration 0009) now fires only for an update that sets the
+ * positions or sequences (the ledger's head write), not for a bump: a bump carries nothing to
+ * deliver.
  */
 import { sql } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
