@@ -393,7 +393,7 @@ export async function executeRun(plan: readonly PlannedRun[], options: RunOption
   return { run, points, notes, failed };
 }
 
-class SharedResources implements RunResources {
+export class SharedResources implements RunResources {
   readonly #entries = new Map<string, Promise<{ readonly value: unknown; dispose(): Promise<void> }>>();
   /** Keys in the order their creation finished: a resource created with another's help comes after it. */
   readonly #order: string[] = [];

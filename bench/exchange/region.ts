@@ -19,7 +19,7 @@
  */
 import { fork } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -126,8 +126,6 @@ interface RegionMaterial {
 async function regionMaterial(ctx: ScenarioContext): Promise<RegionMaterial> {
   return ctx.resources.get<RegionMaterial>('exchange-region', async () => {
     const home = await mkdtemp(path.join(os.tmpdir(), 'corridor-bench-exchange-'));
-    // The embedded server runs as the `postgres` system user when we are root: it must reach its directory.
-    await chmod(home, 0o755);
     const remove = async (): Promise<void> => rm(home, { recursive: true, force: true });
     try {
       const pki = await initDevPki(home, parseRegion(BENCH_REGION), { now: new Date() });
