@@ -294,7 +294,7 @@ type MarkingRow = {
   marked_at: Date;
 };
 
-function toMarking(row: MarkingRow): BulletinMarking {
+export function toMarking(row: MarkingRow): BulletinMarking {
   return {
     sequence: row.sequence,
     bulletinId: row.bulletin_id,

@@ -15,8 +15,7 @@ import { fail } from '../core/errors.js';
 import { bulletinStatus, describeFollowUp } from '../core/lifecycle.js';
 import type { BulletinStatus, Lifecycle, LifecycleAction } from '../core/lifecycle.js';
 import type { HubDatabase } from './db/schema.js';
-import { anyOf } from './db/any-of.js';
-import { columnsOf } from './db/columns.js';
+import { columnsOf, joinedColumn } from './db/columns.js';
 import type { StatementPart } from './db/statement-parts.js';
 import type { NewEvent } from './ledger.js';
 import { findBulletinById } from './store.js';
@@ -126,31 +125,35 @@ export function followUpParts(recorded: readonly { readonly followUp: FollowUpRe
   ];
 }
 
-/** The status of each of the given bulletins in its thread, by sequence. */
+/**
+ * The status of each of the given bulletins in its thread, by sequence: its own follow-up record
+ * and its thread's latest, in one statement (the latest through the index of follow-ups by root).
+ */
 export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly { readonly sequence: bigint; readonly id: string }[]): Promise<Map<bigint, BulletinStatus>> {
   const result = new Map<bigint, BulletinStatus>();
   if (bulletins.length === 0) return result;
-  const sequences = [...new Set(bulletins.map((b) => b.sequence))];
-  const own = new Map(
-    (
-      await db.selectFrom('bulletin_follow_up').select(['sequence', 'root_sequence', 'supersedes_id', 'action']).where('sequence', '=', anyOf(sequences, 'int8')).execute()
-    ).map((row) => [row.sequence, row]),
-  );
-  const roots = [...new Set(bulletins.map((b) => own.get(b.sequence)?.root_sequence ?? b.sequence))];
-  const heads = new Map<bigint, { id: string; action: LifecycleAction }>();
-  const rows = await db
-    .selectFrom('bulletin_follow_up')
-    .select(['root_sequence', 'bulletin_id', 'action'])
-    .distinctOn('root_sequence')
-    .where('root_sequence', '=', anyOf(roots, 'int8'))
-    .orderBy('root_sequence')
-    .orderBy('sequence', 'desc')
-    .execute();
-  for (const row of rows) heads.set(row.root_sequence, { id: row.bulletin_id, action: row.action });
+  const sequences = [...new Set(bulletins.map((b) => b.sequence.toString()))];
+  const { rows } = await sql<{
+    sequence: bigint;
+    own_supersedes_id: string | null;
+    own_action: LifecycleAction | null;
+    head_bulletin_id: string | null;
+    head_action: LifecycleAction | null;
+  }>`
+    SELECT s.sequence, own.supersedes_id AS own_supersedes_id, own.action AS own_action, head.bulletin_id AS head_bulletin_id, head.action AS head_action
+    FROM unnest(${sequences}::int8[]) AS s(sequence)
+    LEFT JOIN bulletin_follow_up own ON own.sequence = s.sequence
+    LEFT JOIN LATERAL (
+      SELECT f.bulletin_id, f.action FROM bulletin_follow_up f
+      WHERE f.root_sequence = coalesce(own.root_sequence, s.sequence)
+      ORDER BY f.sequence DESC LIMIT 1
+    ) head ON true`.execute(db);
+  const bySequence = new Map(rows.map((row) => [BigInt(row.sequence), row]));
   for (const bulletin of bulletins) {
-    const mine = own.get(bulletin.sequence);
-    const root = mine?.root_sequence ?? bulletin.sequence;
-    result.set(bulletin.sequence, bulletinStatus(bulletin.id, mine === undefined ? undefined : { supersedes: mine.supersedes_id, action: mine.action }, heads.get(root)));
+    const row = bySequence.get(bulletin.sequence);
+    const own = row === undefined || row.own_action === null ? undefined : { supersedes: joinedColumn(row.own_supersedes_id, 'supersedes_id'), action: row.own_action };
+    const head = row === undefined || row.head_action === null ? undefined : { id: joinedColumn(row.head_bulletin_id, 'bulletin_id'), action: row.head_action };
+    result.set(bulletin.sequence, bulletinStatus(bulletin.id, own, head));
   }
   return result;
 }

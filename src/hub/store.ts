@@ -34,7 +34,7 @@ const BULLETIN_COLUMNS = ['sequence', 'id', 'issuer', 'jti', 'jws', 'jws_sha256'
 
 type BulletinRow = Pick<HubDatabase['bulletin'], (typeof BULLETIN_COLUMNS)[number]>;
 
-function toStored(row: {
+export function toStored(row: {
   [K in keyof BulletinRow]: BulletinRow[K] extends import('kysely').ColumnType<infer S, unknown, unknown> ? S : BulletinRow[K];
 }): StoredBulletin {
   return {
@@ -142,7 +142,7 @@ function withheldFrom(rows: readonly WithheldRow[]): WithheldKind[] {
   return rows.map((row) => ({ kind: asKind(row.kind), reason: row.reason }));
 }
 
-interface GrantRow {
+export interface GrantRow {
   sequence: bigint;
   disclosed: number[] | null;
   kb_jwt: string | null;
@@ -157,11 +157,11 @@ interface GrantRow {
  * A row's grant. With `shared`, grants of the same bulletin that release the same Disclosures
  * share one buffer of released bytes (the live fan-out of bulletins another replica committed).
  */
-function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint, Map<number, string>>, shared?: Map<string, Uint8Array>): DeliveryGrant {
+export function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: ReadonlyMap<number, string> | undefined, shared?: Map<string, Uint8Array>): DeliveryGrant {
   const key = `${row.sequence}:${(row.disclosed ?? []).join(',')}`;
   let released = shared?.get(key);
   if (released === undefined) {
-    released = Buffer.from(rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures.get(row.sequence) ?? new Map(), row.disclosed ?? [], ''), 'latin1');
+    released = Buffer.from(rebuildPresentation(Buffer.from(bulletinJws).toString('latin1'), disclosures ?? new Map(), row.disclosed ?? [], ''), 'latin1');
     shared?.set(key, released);
   }
   // A row written before migration 0012 carries its Key Binding JWT; a later one what it signs.
@@ -176,68 +176,6 @@ function toGrant(bulletinJws: Uint8Array, row: GrantRow, disclosures: Map<bigint
   };
 }
 
-/** One page of an agency's backlog (`listDeliverable`). */
-export interface DeliverablePage {
-  /** What the agency may be handed, in order. */
-  readonly rows: DeliverableRow[];
-  /**
-   * The last delivery to the agency the page read, handed out or not (past its retention): the
-   * next page reads after it, so a page of bulletins past retention neither ends the backlog
-   * early nor is read again.
-   */
-  readonly readThrough: bigint;
-  /** The page read as many deliveries as asked for: more may follow. */
-  readonly more: boolean;
-}
-
-/**
- * The agency's deliveries after `afterSequence`, at most `limit` of them read, those within
- * retention at `now` handed out. The page is read first, in sequence order and limited, through
- * the index of the agency's deliveries (`delivery_decision_deliverable`), and only then joined to
- * the bulletins and their retention, one key probe per row, so that a page costs the same at 10k
- * and at 1M stored bulletins. Written as one join with the filters, the plan depended on
- * PostgreSQL's statistics and went O(stored) per page: on tables not yet analysed it read every
- * decision of the agency and sorted them (34 ms for the first page at 5k stored, 1.8 ms after
- * ANALYZE), and with statistics it still read all of bulletin_retention for the anti-join.
- */
-export async function listDeliverable(
-  db: Kysely<HubDatabase>,
-  agencyId: string,
-  afterSequence: bigint,
-  limit: number,
-  now: Date,
-): Promise<DeliverablePage> {
-  const rows = await db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom('delivery_decision')
-        .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'sd_hash', 'withheld', 'agreements'])
-        .where('agency_id', '=', agencyId)
-        .where('decision', '=', 'deliver')
-        .where('sequence', '>', afterSequence)
-        .orderBy('sequence')
-        .limit(limit)
-        .as('d'),
-    )
-    .innerJoin('bulletin as b', 'b.sequence', 'd.sequence')
-    .select([
-      'b.sequence', 'b.id', 'b.issuer', 'b.jti', 'b.jws', 'b.jws_sha256', 'b.hub_time', 'b.expires_at', 'b.audit_position', 'b.receipt',
-      'd.reason', 'd.policy_version', 'd.disclosed', 'd.kb_jwt', 'd.sd_hash', 'd.withheld', 'd.agreements',
-      sql<boolean>`${sql.ref('b.expires_at')} > ${now} AND ${retentionEnded(now)} IS NOT TRUE`.as('handed_out'),
-    ])
-    .orderBy('d.sequence')
-    .execute();
-  const readThrough = rows.at(-1)?.sequence ?? afterSequence;
-  const handedOut = rows.filter((row) => row.handed_out);
-  const disclosures = await loadDisclosures(db, handedOut.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
-  const purged = await purgedMeanwhile(db, handedOut, disclosures);
-  return {
-    rows: handedOut.filter((row) => !purged.has(row.sequence)).map((row) => ({ bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) })),
-    readThrough,
-    more: rows.length >= limit,
-  };
-}
-
 /**
  * Whether the retention of bulletin `b` has ended at `now` (migration 0007): its retention end
  * (the earliest of `exp`, its agreements' limits and the region default at publication) has come,
@@ -245,7 +183,7 @@ export async function listDeliverable(
  * recipient. A scalar subquery, which PostgreSQL keeps as one primary-key probe per row, where
  * NOT EXISTS became an anti-join that could read the whole table.
  */
-function retentionEnded(now: Date) {
+export function retentionEnded(now: Date) {
   return sql<boolean | null>`(SELECT r.ends_at <= ${now} OR r.purged_at IS NOT NULL FROM bulletin_retention r WHERE r.sequence = ${sql.ref('b.sequence')})`;
 }
 
@@ -267,7 +205,7 @@ export async function listDeliveredBySequence(db: Kysely<HubDatabase>, agencyId:
     .execute();
   const disclosures = await loadDisclosures(db, rows.filter((row) => (row.disclosed?.length ?? 0) > 0).map((row) => row.sequence));
   const purged = await purgedMeanwhile(db, rows, disclosures);
-  return new Map(rows.filter((row) => !purged.has(row.sequence)).map((row) => [row.sequence, { bulletin: toStored(row), ...toGrant(row.jws, row, disclosures) }]));
+  return new Map(rows.filter((row) => !purged.has(row.sequence)).map((row) => [row.sequence, { bulletin: toStored(row), ...toGrant(row.jws, row, disclosures.get(row.sequence)) }]));
 }
 
 /**
@@ -308,7 +246,7 @@ export async function listCommittedAfter(
   const shared = new Map<string, Uint8Array>();
   for (const row of rows) {
     const entry = bySequence.get(row.sequence);
-    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(asAgencyId(row.agency_id), toGrant(entry.bulletin.jws, row, disclosures, shared));
+    if (entry !== undefined && !purged.has(row.sequence)) entry.recipients.set(asAgencyId(row.agency_id), toGrant(entry.bulletin.jws, row, disclosures.get(row.sequence), shared));
   }
   return [...bySequence.values()];
 }
@@ -323,7 +261,7 @@ export async function listRecipients(db: Kysely<HubDatabase>, bulletin: StoredBu
     .execute();
   const disclosures = await loadDisclosures(db, [bulletin.sequence]);
   const shared = new Map<string, Uint8Array>();
-  return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures, shared)]));
+  return new Map(rows.map((row) => [row.agency_id, toGrant(bulletin.jws, row, disclosures.get(row.sequence), shared)]));
 }
 
 /** The decision recorded for an agency and a bulletin, if any. */

@@ -24,18 +24,19 @@ import { requireInt8 } from '../core/numbers.js';
 import { DeliverySchema, ReceiptSchema, SubscribeResponseSchema } from '../gen/corridor/v1/exchange_pb.js';
 import type { Delivery, Receipt, SubscribeRequest } from '../gen/corridor/v1/exchange_pb.js';
 import type { PrincipalOf } from './authn.js';
-import { ackedThrough, listDeliverable, presentationBytes } from './store.js';
-import type { DeliverableRow, DeliveryGrant, StoredBulletin } from './store.js';
+import { ackedThrough, presentationBytes } from './store.js';
+import type { DeliveryGrant, StoredBulletin } from './store.js';
+import { readBacklogPage } from './backlog.js';
+import type { BacklogRow } from './backlog.js';
 import type { HubContext } from './context.js';
 import type { EmittedBulletin } from './fanout.js';
-import { findMarkings, listMarkingsForAgency } from './key-store.js';
+import { listMarkingsForAgency } from './key-store.js';
 import type { BulletinMarking } from './key-store.js';
 import { recordRefusal } from './refusals.js';
 import { mergeNoticePages, requestNoticePage } from './request-notices.js';
 import { encodeDeliveryFrame } from './transport/delivery-frame.js';
 import { markingMessage } from './transport/key-messages.js';
 import { statusMessage } from './transport/lifecycle-messages.js';
-import { findStatuses } from './lifecycle.js';
 import { keyBindingFor, liveKeyBinding } from './key-binding.js';
 
 /** Where a subscription writes: a gRPC server stream in production. */
@@ -188,26 +189,22 @@ export async function serveSubscription(
       // rebuilt rather than a whole page (~0.4 ms of hub time a row: 256 rows were ~100 ms).
       let pageSize = Math.min(FIRST_BACKLOG_PAGE, ctx.limits.backlogPage);
       for (;;) {
-        const page = await listDeliverable(ctx.db, agencyId, readAfter, pageSize, ctx.clock.now());
+        const page = await readBacklogPage(ctx.db, agencyId, readAfter, pageSize, ctx.clock.now());
         pageSize = ctx.limits.backlogPage;
         const rows = page.rows;
-        const markings = await findMarkings(ctx.db, rows.map((row) => row.bulletin.sequence));
-        // A backlog delivery says whether the bulletin has been updated, corrected or withdrawn since.
-        const statuses = await findStatuses(ctx.db, rows.map((row) => ({ sequence: row.bulletin.sequence, id: row.bulletin.id })));
         // The page's Key Binding JWTs are signed on libuv's pool a few rows ahead of the one sent:
         // not the whole page at once, since the pool is shared with every publish's receipt
         // signature (awaited under the ledger lock) and many streams resuming together would
         // queue thousands of signatures ahead of it.
         const kbJwts: Promise<Uint8Array>[] = [];
-        const signed = (index: number, row: DeliverableRow): Promise<Uint8Array> =>
+        const signed = (index: number, row: BacklogRow): Promise<Uint8Array> =>
           (kbJwts[index] ??= settledLater(keyBindingFor(ctx.receiptKey, agencyId, row.bulletin, row.release)));
         rows.slice(0, SIGNED_AHEAD).forEach((row, index) => signed(index, row));
         for (const [index, row] of rows.entries()) {
           if (stopped.aborted) return;
           const ahead = rows[index + SIGNED_AHEAD];
           if (ahead !== undefined) signed(index + SIGNED_AHEAD, ahead);
-          const sequence = row.bulletin.sequence;
-          await send(row.bulletin, encodeWhenBound(row.bulletin, row, signed(index, row), markings.get(sequence), statuses.get(sequence)));
+          await send(row.bulletin, encodeWhenBound(row.bulletin, row, signed(index, row), row.marking, row.status));
         }
         readAfter = page.readThrough;
         if (!page.more) break;
