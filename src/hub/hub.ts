@@ -45,6 +45,7 @@ import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 import { OverdueCheck, recordOverdueRequests } from './requests.js';
 import { bulletinCommitter } from './publish.js';
+import { DirectoryCache } from './directory-cache.js';
 import { acknowledgementCommitter } from './acknowledge.js';
 
 export interface RunningHub {
@@ -144,6 +145,7 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     await listener.start();
     const ctx: HubContext = {
       db,
+      directory: new DirectoryCache(),
       bulletinCommits: bulletinCommitter(() => ctx),
       acknowledgementCommits: acknowledgementCommitter(() => ctx),
       clock,
