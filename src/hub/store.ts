@@ -142,7 +142,7 @@ function withheldFrom(rows: readonly WithheldRow[]): WithheldKind[] {
   return rows.map((row) => ({ kind: asKind(row.kind), reason: row.reason }));
 }
 
-export interface GrantRow {
+interface GrantRow {
   sequence: bigint;
   disclosed: number[] | null;
   kb_jwt: string | null;
