@@ -6,8 +6,9 @@
  * first bulletin of a subscription waited for five round trips (the page, its Disclosures, its
  * markings, and two for the statuses), each queued behind live publishing on a busy hub: 26-105
  * ms to the first write for five subscriptions opened at once (BENCHMARKS.md, "Night"). One
- * statement also reads all of it in one snapshot, so a retention purge committing between two
- * reads can no longer leave a page row without its Disclosures.
+ * statement also reads all of it in one snapshot: a row it hands out is within retention in that
+ * snapshot, so its Disclosures are there (the purge nulls them in the transaction that marks the
+ * bulletin purged), and no second read is needed to tell a purge committed in between from a fault.
  */
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
@@ -60,7 +61,9 @@ export async function readBacklogPage(db: Kysely<HubDatabase>, agencyId: string,
         .selectFrom('delivery_decision')
         .select(['sequence', 'reason', 'policy_version', 'disclosed', 'kb_jwt', 'sd_hash', 'withheld', 'agreements'])
         .where('agency_id', '=', agencyId)
-        .where('decision', '=', 'deliver')
+        // A literal, not a parameter: a generic plan can then use the partial index of
+        // deliveries (migration 0010), which `decision = $n` does not prove it may.
+        .where('decision', '=', sql.lit('deliver'))
         .where('sequence', '>', afterSequence)
         .orderBy('sequence')
         .limit(limit)

@@ -14,7 +14,6 @@ import type { CommitOutcome, VerifiedBulletin } from './publish.js';
 import type { AcknowledgeOutcome, PendingAcknowledgement } from './acknowledge.js';
 import type { HubMetrics } from './metrics.js';
 import type { RegistryView } from './registry.js';
-import type { DirectoryCache } from './directory-cache.js';
 
 export interface HubLimits {
   /** Largest bulletin JWS accepted, in bytes. */
@@ -44,8 +43,6 @@ export interface HubContext {
   readonly issuer: string;
   readonly limits: HubLimits;
   readonly fanout: Fanout;
-  /** Member keys and agreement versions kept between publish batches (directory-cache.ts). */
-  readonly directory: DirectoryCache;
   /** Verified bulletins wait here to be committed together (group commit, see publish.ts). */
   readonly bulletinCommits: GroupCommit<VerifiedBulletin, CommitOutcome>;
   /** Acknowledgements wait here to be committed together (see acknowledge.ts). */

@@ -45,19 +45,6 @@ export class DirectoryCache {
     return found;
   }
 
-  /**
-   * A key kept by the last batch, if it was active as of that batch's version: for the check a
-   * publish makes before the lock, which the batch repeats under the lock with the version then
-   * (a revocation or retirement since refuses the bulletin there). A kid's member and public key
-   * never change, only its state, so a kept key verifies exactly what the stored one would; a key
-   * kept in any other state is not returned, so that one activated since is read afresh rather
-   * than refused.
-   */
-  activeKey(kid: string): StoredMemberKey | undefined {
-    const key = this.#keys.get(kid);
-    return key?.state === 'active' ? key : undefined;
-  }
-
   #at(version: bigint): void {
     if (this.#version === version) return;
     this.#version = version;

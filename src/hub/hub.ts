@@ -45,7 +45,6 @@ import { bindServer, shutdownServer } from '../infra/grpc.js';
 import { SERVICE_NAMES, buildServer, serverCredentials } from './transport/server.js';
 import { OverdueCheck, recordOverdueRequests } from './requests.js';
 import { bulletinCommitter } from './publish.js';
-import { DirectoryCache } from './directory-cache.js';
 import { acknowledgementCommitter } from './acknowledge.js';
 
 export interface RunningHub {
@@ -145,7 +144,6 @@ export async function startHub(config: HubConfig, log: Logger, clock: Clock = sy
     await listener.start();
     const ctx: HubContext = {
       db,
-      directory: new DirectoryCache(),
       bulletinCommits: bulletinCommitter(() => ctx),
       acknowledgementCommits: acknowledgementCommitter(() => ctx),
       clock,

@@ -12,7 +12,7 @@
  *   index now holds only events caused by someone else (members, agencies, operators).
  *
  * `delivery_decision_deliverable (agency_id, sequence) WHERE decision = 'deliver'` stays, though
- * the primary key has the same columns: a backlog page (store.ts listDeliverable) read through
+ * the primary key has the same columns: a backlog page (backlog.ts readBacklogPage) read through
  * the key visits the agency's denials too, and without statistics (a table filled faster than
  * autovacuum analyses it) PostgreSQL planned it as a bitmap scan of every decision of the agency
  * and a sort: 39 ms for the first 16 rows at 5k stored, against 0.05 ms through this index, which
