@@ -21,20 +21,26 @@ interface Input {
   readonly value: number | undefined;
   /** How many points (pairs) the median is over. */
   readonly n: number;
+  /** How many of them other processes' CPU flagged (`extra.flagged`: above 25% of the machine). */
+  readonly flagged: number;
   readonly label: string;
 }
 
+/** Whether other processes took enough of the machine during the point to flag it (harness.ts). */
+const isFlagged = (p: RecordedPoint): boolean => p.extra?.['flagged'] === true;
+
 /** The median over the matching points of the run (e.g. one per pair), or undefined. */
 function median(points: readonly RecordedPoint[], target: Target, point: string, match: Match, pick: Picker, label: string): Input {
-  const values = points
+  const measured = points
     .filter((p) => p.target === target && p.point === point && match(p.params))
-    .map(pick)
-    .filter((v): v is number => v !== undefined && Number.isFinite(v))
-    .sort((a, b) => a - b);
-  if (values.length === 0) return { value: undefined, n: 0, label };
+    .map((p) => ({ v: pick(p), flagged: isFlagged(p) }))
+    .filter((m): m is { v: number; flagged: boolean } => m.v !== undefined && Number.isFinite(m.v));
+  const values = measured.map((m) => m.v).sort((a, b) => a - b);
+  const flagged = measured.filter((m) => m.flagged).length;
+  if (values.length === 0) return { value: undefined, n: 0, flagged, label };
   const mid = Math.floor(values.length / 2);
   const value = values.length % 2 === 1 ? values[mid] : ((values[mid - 1] ?? 0) + (values[mid] ?? 0)) / 2;
-  return { value, n: values.length, label };
+  return { value, n: values.length, flagged, label };
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
@@ -116,17 +122,24 @@ export function computeRatios(points: readonly RecordedPoint[]): Ratio[] {
   const large = sizes.includes(1_000_000) ? 1_000_000 : sizes.filter((size) => size > 10_000).pop();
   const replay1 = (stored: number | undefined): Input =>
     stored === undefined
-      ? { value: undefined, n: 0, label: 'hub replay, 1 subscriber from the start' }
+      ? { value: undefined, n: 0, flagged: 0, label: 'hub replay, 1 subscriber from the start' }
       : median(points, 'hub', 'replay', params({ stored, subscribers: 1, from: 'start' }), value, `hub replay of ${stored.toLocaleString('en')}, 1 subscriber from the start (bulletins/s)`);
   const firstBulletin = ((): Input => {
-    const values = points.filter((p) => p.target === 'hub' && p.point === 'replay').map(extra('firstBulletinMs')).filter((v): v is number => v !== undefined);
-    return { value: values.length === 0 ? undefined : Math.max(...values), n: values.length, label: 'hub replay: slowest first bulletin (ms)' };
+    const replays = points.filter((p) => p.target === 'hub' && p.point === 'replay' && extra('firstBulletinMs')(p) !== undefined);
+    const values = replays.map((p) => extra('firstBulletinMs')(p) ?? 0);
+    const slowest = replays[values.indexOf(Math.max(...values))];
+    return {
+      value: values.length === 0 ? undefined : Math.max(...values),
+      n: values.length,
+      flagged: slowest !== undefined && isFlagged(slowest) ? 1 : 0,
+      label: 'hub replay: slowest first bulletin (ms)',
+    };
   })();
   // The largest stored size at which five subscribers replayed from the start, and the baseline at that size.
   const fiveSizes = points.filter((p) => p.target === 'hub' && p.point === 'publish_to_receipt' && p.params['subscribers'] === 5 && p.params['from'] === 'start').map((p) => num(p.params['stored']) ?? 0);
   const five = fiveSizes.length === 0 ? undefined : Math.max(...fiveSizes);
-  const duringReplay = five === undefined ? { value: undefined, n: 0, label: 'hub live receipt p99 while 5 replay' } : median(points, 'hub', 'publish_to_receipt', params({ stored: five, subscribers: 5, from: 'start' }), p99, `hub live receipt p99 while 5 replay ${five.toLocaleString('en')} (ms)`);
-  const noReplay = five === undefined ? { value: undefined, n: 0, label: 'hub live receipt p99 without replay' } : median(points, 'hub', 'publish_to_receipt', (g) => g['stored'] === five && g['subscribers'] === undefined, p99, 'hub live receipt p99 without replay (ms)');
+  const duringReplay = five === undefined ? { value: undefined, n: 0, flagged: 0, label: 'hub live receipt p99 while 5 replay' } : median(points, 'hub', 'publish_to_receipt', params({ stored: five, subscribers: 5, from: 'start' }), p99, `hub live receipt p99 while 5 replay ${five.toLocaleString('en')} (ms)`);
+  const noReplay = five === undefined ? { value: undefined, n: 0, flagged: 0, label: 'hub live receipt p99 without replay' } : median(points, 'hub', 'publish_to_receipt', (g) => g['stored'] === five && g['subscribers'] === undefined, p99, 'hub live receipt p99 without replay (ms)');
 
   const dbBytes = median(points, 'hub', 'ingest', ingestAt, extra('dbBytesPerBulletin'), 'hub database bytes per bulletin');
   const rawRow = median(points, 'hub', 'floor_pg_insert_notify', all, (p) => {
@@ -202,9 +215,15 @@ export function ratioPoints(points: readonly RecordedPoint[]): RecordedPoint[] {
         numerator: r.numerator.label,
         ...(r.numerator.value === undefined ? {} : { numeratorValue: r.numerator.value }),
         numeratorPoints: r.numerator.n,
+        numeratorFlagged: r.numerator.flagged,
         ...(r.denominator === undefined
           ? {}
-          : { denominator: r.denominator.label, ...(r.denominator.value === undefined ? {} : { denominatorValue: r.denominator.value }), denominatorPoints: r.denominator.n }),
+          : {
+              denominator: r.denominator.label,
+              ...(r.denominator.value === undefined ? {} : { denominatorValue: r.denominator.value }),
+              denominatorPoints: r.denominator.n,
+              denominatorFlagged: r.denominator.flagged,
+            }),
       },
     };
   });
@@ -225,7 +244,14 @@ export function renderRatios(ratios: readonly RecordedPoint[], options: Pick<Run
     const e = r.extra ?? {};
     const side = (label: unknown, v: unknown): string => (label === undefined ? '' : `${String(label)}: ${typeof v === 'number' ? fmt(v) : 'not measured'}`);
     const shown = r.value === undefined ? 'not measured' : `${fmt(r.value)}${r.unit === '×' ? '×' : ` ${r.unit}`}`;
-    lines.push(`| ${r.variant} | ${String(r.params['what'])} (${String(r.params['target'])}) | ${side(e['numerator'], e['numeratorValue'])} | ${side(e['denominator'], e['denominatorValue'])} | ${shown} | ${String(e['verdict'])} |`);
+    // A ratio read from points that other processes' CPU flagged says so beside its verdict: the
+    // floors, measured first, can share the machine with others while the hub's points do not.
+    const flagged = [
+      ['hub', e['numeratorFlagged'], e['numeratorPoints']],
+      ['reference', e['denominatorFlagged'], e['denominatorPoints']],
+    ].filter(([, k]) => typeof k === 'number' && k > 0);
+    const warning = flagged.length === 0 ? '' : ` ⚠ ${flagged.map(([side, k, n]) => `${side}: ${String(k)} of ${String(n)} point${n === 1 ? '' : 's'} flagged`).join(', ')}`;
+    lines.push(`| ${r.variant} | ${String(r.params['what'])} (${String(r.params['target'])}) | ${side(e['numerator'], e['numeratorValue'])} | ${side(e['denominator'], e['denominatorValue'])} | ${shown} | ${String(e['verdict'])}${warning} |`);
   }
   lines.push('');
   return lines.join('\n');
