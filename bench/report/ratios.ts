@@ -125,15 +125,12 @@ export function computeRatios(points: readonly RecordedPoint[]): Ratio[] {
       ? { value: undefined, n: 0, flagged: 0, label: 'hub replay, 1 subscriber from the start' }
       : median(points, 'hub', 'replay', params({ stored, subscribers: 1, from: 'start' }), value, `hub replay of ${stored.toLocaleString('en')}, 1 subscriber from the start (bulletins/s)`);
   const firstBulletin = ((): Input => {
-    const replays = points.filter((p) => p.target === 'hub' && p.point === 'replay' && extra('firstBulletinMs')(p) !== undefined);
-    const values = replays.map((p) => extra('firstBulletinMs')(p) ?? 0);
-    const slowest = replays[values.indexOf(Math.max(...values))];
-    return {
-      value: values.length === 0 ? undefined : Math.max(...values),
-      n: values.length,
-      flagged: slowest !== undefined && isFlagged(slowest) ? 1 : 0,
-      label: 'hub replay: slowest first bulletin (ms)',
-    };
+    const replays = points
+      .filter((p) => p.target === 'hub' && p.point === 'replay')
+      .map((p) => ({ p, ms: extra('firstBulletinMs')(p) }))
+      .filter((r): r is { p: RecordedPoint; ms: number } => r.ms !== undefined);
+    const slowest = replays.reduce<(typeof replays)[number] | undefined>((worst, r) => (worst === undefined || r.ms > worst.ms ? r : worst), undefined);
+    return { value: slowest?.ms, n: replays.length, flagged: slowest !== undefined && isFlagged(slowest.p) ? 1 : 0, label: 'hub replay: slowest first bulletin (ms)' };
   })();
   // The largest stored size at which five subscribers replayed from the start, and the baseline at that size.
   const fiveSizes = points.filter((p) => p.target === 'hub' && p.point === 'publish_to_receipt' && p.params['subscribers'] === 5 && p.params['from'] === 'start').map((p) => num(p.params['stored']) ?? 0);

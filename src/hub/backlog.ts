@@ -12,11 +12,11 @@
  */
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { bulletinStatus } from '../core/lifecycle.js';
-import type { BulletinStatus, LifecycleAction } from '../core/lifecycle.js';
+import type { BulletinStatus } from '../core/lifecycle.js';
 import { joinedColumn } from './db/columns.js';
 import type { HubDatabase } from './db/schema.js';
 import { toMarking } from './key-store.js';
+import { statusFromJoined } from './lifecycle.js';
 import type { BulletinMarking } from './key-store.js';
 import { retentionEnded, toGrant, toStored } from './store.js';
 import type { DeliverableRow } from './store.js';
@@ -139,11 +139,7 @@ export async function readBacklogPage(db: Kysely<HubDatabase>, agencyId: string,
                   audit_position: joinedColumn(row.marking_audit_position, 'audit_position'),
                   marked_at: joinedColumn(row.marking_marked_at, 'marked_at'),
                 }),
-          status: bulletinStatus(
-            bulletin.id,
-            row.own_action === null ? undefined : { supersedes: joinedColumn(row.own_supersedes_id, 'supersedes_id'), action: row.own_action },
-            row.head_bulletin_id === null ? undefined : { id: row.head_bulletin_id, action: joinedColumn<LifecycleAction>(row.head_action, 'action') },
-          ),
+          status: statusFromJoined(bulletin.id, row),
         };
       }),
     readThrough,

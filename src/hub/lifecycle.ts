@@ -126,6 +126,24 @@ export function followUpParts(recorded: readonly { readonly followUp: FollowUpRe
 }
 
 /**
+ * The columns a statement reads to tell a bulletin's status: its own follow-up row and its
+ * thread's latest follow-up, each left-joined (null when there is none).
+ */
+export interface JoinedStatusColumns {
+  readonly own_supersedes_id: string | null;
+  readonly own_action: LifecycleAction | null;
+  readonly head_bulletin_id: string | null;
+  readonly head_action: LifecycleAction | null;
+}
+
+/** A bulletin's status from the columns `findStatuses` and the backlog page (backlog.ts) read. */
+export function statusFromJoined(id: string, row: JoinedStatusColumns | undefined): BulletinStatus {
+  const own = row === undefined || row.own_action === null ? undefined : { supersedes: joinedColumn(row.own_supersedes_id, 'supersedes_id'), action: row.own_action };
+  const head = row === undefined || row.head_action === null ? undefined : { id: joinedColumn(row.head_bulletin_id, 'bulletin_id'), action: row.head_action };
+  return bulletinStatus(id, own, head);
+}
+
+/**
  * The status of each of the given bulletins in its thread, by sequence: its own follow-up record
  * and its thread's latest, in one statement (the latest through the index of follow-ups by root).
  */
@@ -133,13 +151,7 @@ export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly 
   const result = new Map<bigint, BulletinStatus>();
   if (bulletins.length === 0) return result;
   const sequences = [...new Set(bulletins.map((b) => b.sequence.toString()))];
-  const { rows } = await sql<{
-    sequence: bigint;
-    own_supersedes_id: string | null;
-    own_action: LifecycleAction | null;
-    head_bulletin_id: string | null;
-    head_action: LifecycleAction | null;
-  }>`
+  const { rows } = await sql<JoinedStatusColumns & { sequence: bigint }>`
     SELECT s.sequence, own.supersedes_id AS own_supersedes_id, own.action AS own_action, head.bulletin_id AS head_bulletin_id, head.action AS head_action
     FROM unnest(${sequences}::int8[]) AS s(sequence)
     LEFT JOIN bulletin_follow_up own ON own.sequence = s.sequence
@@ -148,13 +160,8 @@ export async function findStatuses(db: Kysely<HubDatabase>, bulletins: readonly 
       WHERE f.root_sequence = coalesce(own.root_sequence, s.sequence)
       ORDER BY f.sequence DESC LIMIT 1
     ) head ON true`.execute(db);
-  const bySequence = new Map(rows.map((row) => [BigInt(row.sequence), row]));
-  for (const bulletin of bulletins) {
-    const row = bySequence.get(bulletin.sequence);
-    const own = row === undefined || row.own_action === null ? undefined : { supersedes: joinedColumn(row.own_supersedes_id, 'supersedes_id'), action: row.own_action };
-    const head = row === undefined || row.head_action === null ? undefined : { id: joinedColumn(row.head_bulletin_id, 'bulletin_id'), action: row.head_action };
-    result.set(bulletin.sequence, bulletinStatus(bulletin.id, own, head));
-  }
+  const bySequence = new Map(rows.map((row) => [row.sequence, row]));
+  for (const bulletin of bulletins) result.set(bulletin.sequence, statusFromJoined(bulletin.id, bySequence.get(bulletin.sequence)));
   return result;
 }
 
